@@ -1,0 +1,205 @@
+"""Frozen configuration dataclasses with named presets.
+
+`ModelConfig.paper(variant)` reproduces the published sizes (the released DCID / H-DCID
+checkpoints load into it); `ModelConfig.tiny(variant)` trains in minutes on a 2-core CPU on the
+AV-Digits demo corpus. Model code reads every size from here, never from literals.
+
+Switches where the original code's behaviour changes numbers are fields with the sound behaviour
+as default; `TrainConfig.faithful()` / `ModelConfig.faithful()` flip them to the original's.
+See README, section "Faithful vs default behaviour".
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+Variant = Literal["dcid", "hdcid"]
+_VARIANTS = ("dcid", "hdcid")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and codebook hyper-parameters of a DCID or H-DCID model."""
+
+    variant: str = "dcid"  # "dcid" (one codebook) or "hdcid" (two hierarchical levels)
+    # inputs (per 1-s segment)
+    n_segments: int = 10  # T
+    video_dim: int = 512  # channels C of the (T, G, G, C) video grid
+    video_grid: int = 7  # G
+    audio_dim: int = 128
+    word_dim: int = 768  # per-word text embedding width (BERT-base 768, MiniLM 384)
+    # text BiLSTM (owned by the model): output width 2 * text_lstm_hidden
+    text_lstm_hidden: int = 128
+    text_lstm_layers: int = 2
+    # modality-specific encoders
+    video_conv_dim: int = 2048  # VE output channels; the first conv has video_conv_dim // 2
+    video_club_dim: int = 512  # pooled video branch C_v (MLP conv_dim -> conv_dim/2 -> club_dim)
+    audio_specific_dim: int = 256
+    text_specific_dim: int = 256
+    # semantic encoders (ITRM: Linear + post-norm transformer layers, no positional encoding)
+    hidden_dim: int = 256  # D: latent and code width
+    n_heads: int = 4
+    ffn_dim: int = 1024
+    n_layers: int = 2
+    dropout: float = 0.1
+    se_reduction: int = 8  # video channel-attention reduction
+    # unified codebook (per level)
+    n_codes: int = 400  # M
+    commitment: float = 0.25  # beta
+    ema_decay: float = 0.99  # gamma
+    ema_eps: float = 1e-5  # Laplace epsilon
+    reset_after: int = 300  # a code unused for more than this many forward calls is reset
+    donor_window: int = 100  # donors: codes used within this many forward calls
+    reset_noise: float = 1.0 / 1024
+    reset_updates_ema: bool = True  # original: False (reset overwritten by the next EMA step)
+    # CPC and CLUB
+    cpc_hidden: int = 256
+    cpc_layers: int = 2
+    club_hidden: int = 128
+    # dead modules of the original, kept so released checkpoints load with strict key matching
+    keep_dead_modules: bool = True
+    n_text_classes: int = 141  # width of the original's unused semantic heads
+
+    def __post_init__(self) -> None:
+        if self.variant not in _VARIANTS:
+            raise ValueError(f"ModelConfig.variant must be one of {_VARIANTS}, got {self.variant!r}")
+        if self.hidden_dim % self.n_heads:
+            raise ValueError(
+                f"hidden_dim ({self.hidden_dim}) must be divisible by n_heads ({self.n_heads})"
+            )
+        if self.n_segments < 3:
+            raise ValueError(f"n_segments must be >= 3 for CPC, got {self.n_segments}")
+
+    @property
+    def n_levels(self) -> int:
+        return 1 if self.variant == "dcid" else 2
+
+    @property
+    def use_cmcm(self) -> bool:
+        """CMCM is part of DCID; H-DCID replaces it by zero (spec 3.1)."""
+        return self.variant == "dcid"
+
+    @property
+    def text_dim(self) -> int:
+        """Width of the BiLSTM text feature X_t."""
+        return 2 * self.text_lstm_hidden
+
+    @property
+    def cpc_max_offset(self) -> int:
+        """CPC draws t* in 1..cpc_max_offset (8 for T = 10)."""
+        return self.n_segments - 2
+
+    @classmethod
+    def paper(cls, variant: str = "dcid", **overrides: Any) -> "ModelConfig":
+        """The published sizes (video 10x7x7x512, audio 10x128, text 10x768, D=256, 400 codes)."""
+        return cls(variant=variant, **overrides)
+
+    @classmethod
+    def tiny(cls, variant: str = "dcid", **overrides: Any) -> "ModelConfig":
+        """A model for the AV-Digits demo corpus that trains in minutes on a 2-core CPU."""
+        sizes = dict(
+            video_dim=32,
+            video_grid=7,
+            audio_dim=128,
+            word_dim=384,
+            text_lstm_hidden=32,
+            video_conv_dim=64,
+            video_club_dim=32,
+            audio_specific_dim=64,
+            text_specific_dim=64,
+            hidden_dim=64,
+            n_heads=4,
+            ffn_dim=128,
+            n_codes=64,
+            cpc_hidden=64,
+            club_hidden=32,
+            reset_after=300,
+            donor_window=100,
+            n_text_classes=10,
+        )
+        sizes.update(overrides)
+        return cls(variant=variant, **sizes)
+
+    def faithful(self) -> "ModelConfig":
+        """The original code's behaviour where it differs from our default."""
+        return dataclasses.replace(self, reset_updates_ema=False)
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig keys {unknown}; expected a subset of {sorted(known)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Pretraining schedule and the switches where the original's choices change numbers."""
+
+    epochs: int = 6  # DCID 6 (epochs 0..5), H-DCID 5
+    batch_size: int = 80
+    lr: float = 4e-4  # main Adam (text LSTM + encoder + CPC + decoder)
+    mi_lr: float = 1e-3  # one Adam per CLUB estimator
+    club_steps: int = 5  # inner CLUB likelihood steps per batch
+    grad_clip: float = 0.5  # clip_grad_norm_ per module
+    level2_weight: float = 0.3  # H-DCID: weight of the level-2 loss ...
+    level2_start_epoch: int = 3  # ... from this (0-based) epoch on
+    encoder_forwards_per_step: int = 1  # original H-DCID: 6 (5 for CLUB steps + 1)
+    dtype: str = "float32"  # original: "float64"
+    seed: int = 43
+    num_workers: int = 0
+    max_steps_per_epoch: int | None = None  # cap for quick runs; None = full epoch
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"TrainConfig.dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.encoder_forwards_per_step < 1:
+            raise ValueError("encoder_forwards_per_step must be >= 1")
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return torch.float64 if self.dtype == "float64" else torch.float32
+
+    @classmethod
+    def paper(cls, variant: str = "dcid", **overrides: Any) -> "TrainConfig":
+        """Published schedule: DCID 6 epochs, H-DCID 5 epochs with level 2 from epoch 3."""
+        base = dict(epochs=6 if variant == "dcid" else 5)
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def tiny(cls, variant: str = "dcid", **overrides: Any) -> "TrainConfig":
+        """Minutes on a 2-core CPU on the demo corpus (level 2 starts at epoch 3 as published)."""
+        base = dict(epochs=6 if variant == "dcid" else 5, batch_size=32, lr=1e-3)
+        base.update(overrides)
+        return cls(**base)
+
+    def faithful(self, variant: str = "hdcid") -> "TrainConfig":
+        """The original's precision and, for H-DCID, its 6 encoder forwards per step."""
+        return dataclasses.replace(
+            self, dtype="float64", encoder_forwards_per_step=6 if variant == "hdcid" else 1
+        )
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys {unknown}; expected a subset of {sorted(known)}")
+        return cls(**d)

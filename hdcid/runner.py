@@ -1,0 +1,82 @@
+"""Execute the notebook collection top to bottom (the README's main job and the notebook tests).
+
+`python -m hdcid.runner [--quick] [--only 03_toc ...]` runs every `notebooks/NN_*.ipynb` in order
+with papermill, writes the executed copies to `<outputs>/notebooks/`, and prints each runtime.
+Notebooks share the checkpoint cache, so the first one that needs a pretrained model trains it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdcid.utils import output_dir, repo_root
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    name: str
+    seconds: float
+    output: Path
+
+
+def notebook_paths(only: list[str] | None = None) -> list[Path]:
+    """The ordered `notebooks/NN_*.ipynb`, optionally restricted to names (with or without .ipynb)."""
+    paths = sorted((repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {n.removesuffix(".ipynb") for n in only}
+        unknown = wanted - {p.stem for p in paths}
+        if unknown:
+            raise ValueError(f"unknown notebook(s) {sorted(unknown)}; have {[p.stem for p in paths]}")
+        paths = [p for p in paths if p.stem in wanted]
+    return paths
+
+
+def run_notebook(path: Path, quick: bool, out_dir: Path, timeout: int | None = None) -> NotebookRun:
+    """Execute one notebook with papermill in its own folder; raise on the first failing cell."""
+    import papermill as pm
+
+    os.environ["HDCID_QUICK"] = "1" if quick else "0"
+    out = out_dir / path.name
+    start = time.perf_counter()
+    pm.execute_notebook(
+        str(path),
+        str(out),
+        parameters={"QUICK": quick},
+        cwd=str(path.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=timeout,
+    )
+    return NotebookRun(path.stem, time.perf_counter() - start, out)
+
+
+def run_all(quick: bool, only: list[str] | None = None, timeout: int | None = None) -> list[NotebookRun]:
+    out_dir = output_dir("notebooks")
+    runs = []
+    for path in notebook_paths(only):
+        print(f"[hdcid] running {path.name} ({'quick' if quick else 'full'} mode) ...", flush=True)
+        run = run_notebook(path, quick, out_dir, timeout)
+        print(f"[hdcid]   {run.name}: {run.seconds:.1f} s -> {run.output}", flush=True)
+        runs.append(run)
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="quick mode (HDCID_QUICK=1)")
+    parser.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    args = parser.parse_args(argv)
+    quick = args.quick or os.environ.get("HDCID_QUICK", "0") not in ("", "0")
+    runs = run_all(quick, args.only, args.timeout)
+    total = sum(r.seconds for r in runs)
+    print(f"[hdcid] executed {len(runs)} notebooks in {total:.1f} s; outputs in {output_dir('notebooks')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

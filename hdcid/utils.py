@@ -1,0 +1,94 @@
+"""Seeding, device selection, quick mode, project paths and atomic file writes."""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int = 43, deterministic: bool = True) -> None:
+    """Seed Python's `random`, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """`prefer` if given, else CUDA when available, else CPU. `HDCID_DEVICE` overrides."""
+    choice = prefer or os.environ.get("HDCID_DEVICE")
+    if choice:
+        return torch.device(choice)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def is_quick() -> bool:
+    """Quick mode (CI and laptops): `HDCID_QUICK=1` in the environment."""
+    return os.environ.get("HDCID_QUICK", "0").strip().lower() not in ("", "0", "false", "no")
+
+
+def repo_root() -> Path:
+    """The checkout holding this package (the folder with `pyproject.toml`), else the CWD."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd()
+
+
+def data_dir() -> Path:
+    """Root of data: `HDCID_DATA`, else `<repo>/data`."""
+    return Path(os.environ.get("HDCID_DATA", repo_root() / "data"))
+
+
+def demo_root() -> Path:
+    """Where the AV-Digits demo corpus is built: `HDCID_DEMO_ROOT`, else `<data>/demo`."""
+    return Path(os.environ.get("HDCID_DEMO_ROOT", data_dir() / "demo"))
+
+
+def cache_dir() -> Path:
+    """Checkpoints and caches: `HDCID_CACHE`, else `<repo>/checkpoints`."""
+    return Path(os.environ.get("HDCID_CACHE", repo_root() / "checkpoints"))
+
+
+def output_dir(name: str | None = None) -> Path:
+    """Executed notebooks and figures: `HDCID_OUTPUT`, else `<repo>/outputs`; `name` a subfolder."""
+    root = Path(os.environ.get("HDCID_OUTPUT", repo_root() / "outputs"))
+    path = root / name if name else root
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A crash mid-write never leaves a half-written file and never destroys the previous one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """`torch.save` through `atomic_path`."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)

@@ -1,0 +1,74 @@
+import json
+
+import pytest
+import torch
+
+from hdcid.config import ModelConfig, TrainConfig
+from hdcid.utils import atomic_path, atomic_torch_save, get_device, seed_everything
+
+
+def test_paper_preset_has_published_sizes():
+    cfg = ModelConfig.paper("hdcid")
+    assert (cfg.n_segments, cfg.video_grid, cfg.video_dim) == (10, 7, 512)
+    assert (cfg.audio_dim, cfg.word_dim, cfg.text_dim) == (128, 768, 256)
+    assert (cfg.hidden_dim, cfg.n_codes, cfg.n_levels) == (256, 400, 2)
+    assert cfg.use_cmcm is False and ModelConfig.paper("dcid").use_cmcm is True
+    assert cfg.cpc_max_offset == 8
+
+
+def test_tiny_is_smaller_and_overridable():
+    cfg = ModelConfig.tiny("dcid", n_codes=32)
+    assert cfg.n_codes == 32 and cfg.hidden_dim < ModelConfig.paper().hidden_dim
+    assert cfg.n_levels == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"variant": "vqvae"}, "variant"), ({"hidden_dim": 30, "n_heads": 4}, "divisible"), ({"n_segments": 2}, "n_segments")],
+)
+def test_model_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ModelConfig(**kwargs)
+
+
+def test_configs_round_trip_through_json():
+    m, t = ModelConfig.tiny("hdcid"), TrainConfig.tiny("hdcid")
+    assert ModelConfig.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+    assert TrainConfig.from_dict(json.loads(json.dumps(t.to_dict()))) == t
+    with pytest.raises(ValueError, match="unknown ModelConfig keys"):
+        ModelConfig.from_dict({**m.to_dict(), "bogus": 1})
+
+
+def test_faithful_switches():
+    t = TrainConfig.paper("hdcid").faithful("hdcid")
+    assert t.dtype == "float64" and t.torch_dtype == torch.float64 and t.encoder_forwards_per_step == 6
+    assert TrainConfig.paper("dcid").faithful("dcid").encoder_forwards_per_step == 1
+    assert ModelConfig.paper().faithful().reset_updates_ema is False
+    assert ModelConfig.paper().reset_updates_ema is True
+    with pytest.raises(ValueError, match="dtype"):
+        TrainConfig(dtype="float16")
+
+
+def test_seed_everything_is_reproducible():
+    seed_everything(3)
+    a = torch.rand(4)
+    seed_everything(3)
+    assert torch.equal(a, torch.rand(4))
+
+
+def test_get_device_respects_preference(monkeypatch):
+    monkeypatch.delenv("HDCID_DEVICE", raising=False)
+    assert get_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert get_device().type == expected
+
+
+def test_atomic_path_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "ckpt.pt"
+    atomic_torch_save({"v": 1}, target)
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half-written")
+            raise RuntimeError("crash mid-write")
+    assert torch.load(target)["v"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
