@@ -1,0 +1,69 @@
+"""AVE -> AVVP subset reader and writer (spec downstream.md s6.3).
+
+Layout under `data_root`::
+
+    AVE_AVVP/AVE_AVVP_Categories.txt       K (12) names in LLP spelling
+    AVE_AVVP/ave_avvp_order.h5             key order (n,) int: global AVE indices (train videos)
+    AVE_AVVP/ave_avvp_labels.h5            key avadataset (>= max(order)+1, 10, K+1), indexed globally
+    AVE_AVVP/AVE_AVVP_eval_{audio,visual}_checked_combined.csv   LLP format, only the K classes
+    features: AVE h5 files (train) and AVVP zips (test)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from hdcid.data.ave import read_ave_rows
+from hdcid.data.avvp import ANNOTATIONS, AVVP_DIR, read_llp_clipset, write_llp_csv
+from hdcid.data.clipset import ClipSet
+from hdcid.data.formats import DataFormatError, read_h5, read_lines, write_h5, write_lines
+
+SUBSET_DIR = Path("AVE_AVVP")
+
+
+def ave_avvp_classes(root: str | Path) -> list[str]:
+    return read_lines(Path(root) / SUBSET_DIR / "AVE_AVVP_Categories.txt")
+
+
+def read_ave_avvp_train(root: str | Path) -> ClipSet:
+    """AVE videos of the subset: AVE h5 features at `ave_avvp_order`, labels (n,10,K+1) from
+    `ave_avvp_labels.h5` at the same global indices. Named "ave_avvp/train"."""
+    d = Path(root) / SUBSET_DIR
+    classes = ave_avvp_classes(root)
+    opath = d / "ave_avvp_order.h5"
+    order = read_h5(opath, "order", shape=(None,))
+    if not np.issubdtype(order.dtype, np.integer):
+        raise DataFormatError(f"{opath}: key 'order' expected an integer dtype, found {order.dtype}")
+    order = order.astype(np.int64)
+    video, audio, labels = read_ave_rows(root, order, labels_path=d / "ave_avvp_labels.h5",
+                                         n_label_cols=len(classes) + 1)
+    return ClipSet(name="ave_avvp/train", ids=[str(i) for i in order], classes=classes,
+                   labels=labels, video=video, audio=audio, meta={"order": order})
+
+
+def read_ave_avvp_test(root: str | Path, annotations: str = "audio") -> ClipSet:
+    """AVVP videos of the subset with the `annotations` CSV's labels (only the K subset classes;
+    any other label string raises). Features from the AVVP zips. Named "ave_avvp/<annotations>"."""
+    if annotations not in ANNOTATIONS:
+        raise ValueError(f"annotations must be one of {ANNOTATIONS}, got {annotations!r}")
+    d = Path(root) / SUBSET_DIR
+    csv = d / f"AVE_AVVP_eval_{annotations}_checked_combined.csv"
+    return read_llp_clipset(f"ave_avvp/{annotations}", csv, ave_avvp_classes(root),
+                            Path(root) / AVVP_DIR / "feature",
+                            require="video" if annotations == "visual" else "audio")
+
+
+def write_ave_avvp(root: str | Path, classes: Sequence[str], order: np.ndarray, labels: np.ndarray,
+                   visual_rows, audio_rows) -> list[Path]:
+    """Write the category list, order (n,), globally indexed labels (N_ave,10,K+1) and the two
+    LLP CSVs (rows: (filename, events)). Features are the AVE h5 files and AVVP zips."""
+    d = Path(root) / SUBSET_DIR
+    return [
+        write_lines(d / "AVE_AVVP_Categories.txt", classes),
+        write_h5(d / "ave_avvp_order.h5", "order", np.asarray(order, dtype=np.int64)),
+        write_h5(d / "ave_avvp_labels.h5", "avadataset", np.asarray(labels, dtype=np.float64)),
+        write_llp_csv(d / "AVE_AVVP_eval_visual_checked_combined.csv", visual_rows),
+        write_llp_csv(d / "AVE_AVVP_eval_audio_checked_combined.csv", audio_rows),
+    ]

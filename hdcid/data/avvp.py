@@ -1,0 +1,151 @@
+"""AVVP / LLP reader and writer (spec downstream.md s6.2), and the LLP-style CSV helpers.
+
+Layout under `data_root`::
+
+    AVVP/data/AVVP_Categories.txt                        K names, line index = label column
+    AVVP/data/AVVP_eval_{audio,visual}_checked_combined.csv   tab-separated:
+        filename<TAB>onset<TAB>offset<TAB>event_labels   (last three comma-joined, equal length)
+    AVVP/feature/video/zip/<filename[:11]>.zip           (10, 7, 7, C)
+    AVVP/feature/audio/zip/<filename[:11]>.zip           (T, 128), padded/truncated to 10
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hdcid.data.clipset import ClipSet
+from hdcid.data.formats import (DataFormatError, check_finite, check_shape, class_index, pad_or_truncate,
+                                read_csv, read_lines, read_zip_pickle, write_csv, write_lines,
+                                write_zip_pickle)
+
+AVVP_DIR = Path("AVVP")
+ANNOTATIONS = ("visual", "audio")
+LLP_COLUMNS = ("filename", "onset", "offset", "event_labels")
+Event = tuple[int, int, str]  # (onset, offset exclusive, class name)
+
+
+def events_to_labels(events: Sequence[Event], classes: Sequence[str], T: int = 10,
+                     where: str = "events") -> np.ndarray:
+    """(T, K+1) float32: column c is 1 at t iff an event of c has onset <= t < offset; last column
+    (background) is 1 where no event covers t."""
+    K = len(classes)
+    lab = np.zeros((T, K + 1), dtype=np.float32)
+    if events:
+        cls = class_index([e[2] for e in events], classes, where)
+        t = np.arange(T)
+        for (on, off, _), c in zip(events, cls):
+            lab[(t >= on) & (t < off), c] = 1.0
+    lab[:, K] = (lab[:, :K].sum(axis=1) == 0).astype(np.float32)
+    return lab
+
+
+def parse_llp_row(row: pd.Series, where: str) -> list[Event]:
+    """Split one combined LLP row into events; raises on mismatched list lengths or bad integers."""
+    ons, offs, labs = (str(row[c]).split(",") for c in ("onset", "offset", "event_labels"))
+    if not (len(ons) == len(offs) == len(labs)):
+        raise DataFormatError(
+            f"{where}: row {row['filename']!r} expected equal-length onset/offset/event_labels lists, "
+            f"found lengths {len(ons)}/{len(offs)}/{len(labs)}"
+        )
+    try:
+        return [(int(float(a)), int(float(b)), c.strip()) for a, b, c in zip(ons, offs, labs)]
+    except ValueError as e:
+        raise DataFormatError(f"{where}: row {row['filename']!r} has a non-numeric onset/offset ({e})") from e
+
+
+def read_llp_csv(path: str | Path, classes: Sequence[str], T: int = 10) -> tuple[list[str], np.ndarray]:
+    """Filenames (N,) and labels (N, T, K+1) of a tab-separated combined LLP CSV (read as str)."""
+    df = read_csv(path, LLP_COLUMNS, sep="\t")
+    labels = np.zeros((len(df), T, len(classes) + 1), dtype=np.float32)
+    for i, (_, row) in enumerate(df.iterrows()):
+        labels[i] = events_to_labels(parse_llp_row(row, str(path)), classes, T, where=str(path))
+    return df["filename"].tolist(), labels
+
+
+def write_llp_csv(path: str | Path, rows: Iterable[tuple[str, Sequence[Event]]]) -> Path:
+    """Write a combined LLP CSV: one row per filename with its events' comma-joined fields."""
+    recs = [
+        {"filename": fn, "onset": ",".join(str(e[0]) for e in ev),
+         "offset": ",".join(str(e[1]) for e in ev), "event_labels": ",".join(e[2] for e in ev)}
+        for fn, ev in rows
+    ]
+    return write_csv(path, pd.DataFrame(recs, columns=list(LLP_COLUMNS)), sep="\t")
+
+
+def read_zip_features(folder: Path, ids: Sequence[str], modality: str, T: int = 10,
+                      pad: bool = False, required: bool = True) -> np.ndarray | None:
+    """Stack `<folder>/<id>.zip` arrays: audio (N,T,A) / video (N,T,G,G,C) float32.
+
+    `pad`: pad/truncate to T rows (else the stored T must equal `T`). If `required` is False, the
+    modality is optional: returns None unless a zip exists for every id.
+    """
+    paths = [folder / f"{i}.zip" for i in ids]
+    if not required and not all(p.exists() for p in paths):
+        return None
+    out = []
+    for p in paths:
+        x = read_zip_pickle(p)
+        if pad:
+            x = pad_or_truncate(x, T)
+        want = (T, None) if modality == "audio" else (T, None, None, None)
+        check_shape(x, want, f"{p} ({modality} features)")
+        check_finite(x, str(p))
+        out.append(x.astype(np.float32))
+    if not out:
+        return None
+    shapes = {x.shape for x in out}
+    if len(shapes) > 1:
+        raise DataFormatError(f"{folder}: expected one {modality} feature shape, found {sorted(shapes)}")
+    return np.stack(out)
+
+
+def read_llp_clipset(name: str, csv_path: Path, classes: list[str], feature_root: Path,
+                     require: str) -> ClipSet:
+    """Labels from an LLP CSV and both modalities' zips from `feature_root/{video,audio}/zip`
+    (the modality named by `require` must exist for every clip; the other is loaded if present for every clip, else None)."""
+    filenames, labels = read_llp_csv(csv_path, classes)
+    ytids = [f[:11] for f in filenames]
+    video = read_zip_features(feature_root / "video" / "zip", ytids, "video",
+                              required=require == "video")
+    audio = read_zip_features(feature_root / "audio" / "zip", ytids, "audio", pad=True,
+                              required=require == "audio")
+    return ClipSet(name=name, ids=filenames, classes=classes, labels=labels, video=video, audio=audio)
+
+
+def read_avvp(root: str | Path, annotations: str = "visual") -> ClipSet:
+    """AVVP with the `annotations` ("visual" | "audio") CSV's labels, named "avvp/<annotations>".
+
+    The annotated modality's features must exist; the other modality is loaded if its zip exists for every clip, else None.
+    """
+    if annotations not in ANNOTATIONS:
+        raise ValueError(f"annotations must be one of {ANNOTATIONS}, got {annotations!r}")
+    d = Path(root) / AVVP_DIR
+    classes = read_lines(d / "data" / "AVVP_Categories.txt")
+    csv = d / "data" / f"AVVP_eval_{annotations}_checked_combined.csv"
+    return read_llp_clipset(f"avvp/{annotations}", csv, classes, d / "feature",
+                            require="video" if annotations == "visual" else "audio")
+
+
+def write_avvp(root: str | Path, classes: Sequence[str], visual_rows, audio_rows,
+               video: dict[str, np.ndarray], audio: dict[str, np.ndarray]) -> list[Path]:
+    """Write the AVVP category list, the two combined CSVs (rows: (filename, events)) and the
+    per-ytid zips (`video[ytid]` (10,G,G,C), `audio[ytid]` (T,A))."""
+    d = Path(root) / AVVP_DIR
+    out = [write_lines(d / "data" / "AVVP_Categories.txt", classes),
+           write_llp_csv(d / "data" / "AVVP_eval_visual_checked_combined.csv", visual_rows),
+           write_llp_csv(d / "data" / "AVVP_eval_audio_checked_combined.csv", audio_rows)]
+    out += write_feature_zips(d / "feature", video, audio)
+    return out
+
+
+def write_feature_zips(feature_root: Path, video: dict[str, np.ndarray] | None,
+                       audio: dict[str, np.ndarray] | None, dtype=np.float32) -> list[Path]:
+    """`feature_root/{video,audio}/zip/<id>.zip` for every id of each dict."""
+    out = []
+    for mod, arrays in (("video", video), ("audio", audio)):
+        for i, x in (arrays or {}).items():
+            out.append(write_zip_pickle(feature_root / mod / "zip" / f"{i}.zip", np.asarray(x, dtype)))
+    return out
