@@ -10,6 +10,7 @@ synthetic_root:    every original format from Gaussian prototypes (scale 0.02), 
 from __future__ import annotations
 
 import pytest
+import torch
 
 SMALL_SCALE = 0.05
 
@@ -46,3 +47,12 @@ def synthetic_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic_corpus")
     write_synthetic_corpus(root, seed=0, scale=0.02)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """2 shared CPU cores: intra-op threads oversubscribe and make steps 10x slower; use one."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

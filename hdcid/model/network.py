@@ -1,0 +1,308 @@
+"""`CrossModalModel`: the DCID / H-DCID network (encoder, text BiLSTM, decoders, CPC, CLUB).
+
+Spec pretrain.md 2.1-2.6 (DCID) and 3.2-3.5 (H-DCID). `model.encoder.state_dict()` has exactly
+the keys of the released `Encoder_parameters` (DCID 142 / H-DCID 262 with `ModelConfig.paper`),
+`model.text_lstm.state_dict()` those of `Text_ar_lstm_parameters`.
+
+    model = CrossModalModel(ModelConfig.tiny("hdcid"))
+    enc = model.encode(video, "video")   # lists per level: semantic/quantized (B,T,D), indices (B,T)
+    out = model.forward_train(video, audio, words, level2=True)   # used by hdcid.train
+
+Shown in notebooks 01_pretraining (DCID) and 04_hierarchical_alignment (H-DCID).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hdcid.config import ModelConfig
+from hdcid.model.blocks import ITRM, VSE, LinearReLU, VideoEncoder
+from hdcid.model.club import CLUBSample
+from hdcid.model.cpc import CrossCPC
+from hdcid.model.decoders import Decoder
+from hdcid.model.quantizer import UnifiedCodebook
+
+MODALITIES = ("audio", "video", "text")
+
+
+@dataclass
+class Encoded:
+    """`encode` output, one entry per level: semantic (B,T,D), quantized (B,T,D), indices (B,T)."""
+
+    semantic: list[torch.Tensor]
+    quantized: list[torch.Tensor]
+    indices: list[torch.Tensor]
+
+
+@dataclass
+class LevelOutputs:
+    """One level of a training forward. Dicts are keyed 'audio'/'video'/'text'.
+
+    semantic  Z_m (B,T,D) continuous, grad-carrying; quantized: straight-through codes (B,T,D);
+    indices (B,T); specific: the CLUB `y` of this level (level 1: S_a, C_v, S_t; level 2: S2_m);
+    quant: the quantizer's full output (commitment, cmcm, agreement, equal_num, perplexity).
+    """
+
+    semantic: dict[str, torch.Tensor]
+    quantized: dict[str, torch.Tensor]
+    indices: dict[str, torch.Tensor]
+    specific: dict[str, torch.Tensor]
+    quant: Any
+
+
+@dataclass
+class EncoderOutputs:
+    """All levels of one encoder forward plus the spatial video feature S_v (B,T,S,S,Cc)."""
+
+    levels: list[LevelOutputs]
+    video_spatial: torch.Tensor
+
+
+@dataclass
+class TrainOutputs:
+    """`forward_train` output: encoder outputs, reconstructions and their losses, CPC per level."""
+
+    text_features: torch.Tensor  # X_t (B,T,2H), grad-carrying (also the text recon target)
+    enc: EncoderOutputs
+    reconstructions: list[dict[str, torch.Tensor]]
+    rec_loss: list[dict[str, torch.Tensor]]  # MSE per level and modality (scalars)
+    cpc: list[Any]  # CPCOutput per level (loss, accuracies)
+    extra: dict = field(default_factory=dict)
+
+
+class Encoder(nn.Module):
+    """The original `AVT_VQVAE_Encoder` (DCID) / `AVT_MLVQVAE_Encoder` (H-DCID) with its key names."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.Video_encoder = VideoEncoder(cfg)
+        self.Audio_encoder = LinearReLU(cfg.audio_dim, cfg.audio_specific_dim, "audio_linear")
+        self.Text_encoder = LinearReLU(cfg.text_dim, cfg.text_specific_dim, "text_linear")
+        if cfg.n_levels > 1:
+            self.Video_encoder_2 = LinearReLU(cfg.video_club_dim, cfg.video_club_dim, "input_linear")
+            self.Audio_encoder_2 = LinearReLU(
+                cfg.audio_specific_dim, cfg.audio_specific_dim, "input_linear"
+            )
+            self.Text_encoder_2 = LinearReLU(cfg.text_specific_dim, cfg.text_specific_dim, "input_linear")
+        self.Cross_quantizer = UnifiedCodebook.from_config(cfg)
+        self.video_semantic_encoder = VSE(cfg)
+        self.video_self_att = ITRM(cfg.video_dim, cfg)
+        self.text_self_att = ITRM(cfg.text_dim, cfg)
+        self.audio_self_att = ITRM(cfg.audio_dim, cfg)
+        if cfg.n_levels > 1:
+            self.video_self_att_2 = ITRM(cfg.video_club_dim, cfg)
+            self.text_self_att_2 = ITRM(cfg.text_specific_dim, cfg)
+            self.audio_self_att_2 = ITRM(cfg.audio_specific_dim, cfg)
+
+    def forward(self, video: torch.Tensor, audio: torch.Tensor, text: torch.Tensor) -> EncoderOutputs:
+        """video (B,T,G,G,C), audio (B,T,A), text X_t (B,T,2H) -> EncoderOutputs.
+
+        Runs the quantizer's stateful forward (MM-EMA in train mode, reset counters) per level.
+        """
+        s_v, c_v = self.Video_encoder(video)  # (B,T,S,S,Cc), (B,T,Cv)
+        s_a = self.Audio_encoder(audio)  # (B,T,Da)
+        s_t = self.Text_encoder(text)  # (B,T,Dt)
+        z = {
+            "video": self.video_self_att(self.video_semantic_encoder(video)),  # (B,T,D)
+            "text": self.text_self_att(text),
+            "audio": self.audio_self_att(audio),
+        }
+        specific = {"audio": s_a, "video": c_v, "text": s_t}
+        levels = [self._quantize(z, specific, 0)]
+        if self.cfg.n_levels > 1:
+            s2 = {
+                "video": self.Video_encoder_2(c_v),
+                "text": self.Text_encoder_2(s_t),
+                "audio": self.Audio_encoder_2(s_a),
+            }
+            z2 = {
+                "video": self.video_self_att_2(c_v),
+                "text": self.text_self_att_2(s_t),
+                "audio": self.audio_self_att_2(s_a),
+            }
+            levels.append(self._quantize(z2, s2, 1))
+        return EncoderOutputs(levels=levels, video_spatial=s_v)
+
+    def _quantize(self, z: dict, specific: dict, level: int) -> LevelOutputs:
+        q = self.Cross_quantizer(z["audio"], z["video"], z["text"], level=level)
+        return LevelOutputs(
+            semantic=z, quantized=q.quantized, indices=q.indices, specific=specific, quant=q
+        )
+
+    def semantic_chain(self, x: torch.Tensor, modality: str) -> list[torch.Tensor]:
+        """Semantic features Z per level for one modality (text: x is X_t). No quantizer call."""
+        if modality == "video":
+            zs = [self.video_self_att(self.video_semantic_encoder(x))]
+            if self.cfg.n_levels > 1:
+                zs.append(self.video_self_att_2(self.Video_encoder(x)[1]))
+        elif modality == "audio":
+            zs = [self.audio_self_att(x)]
+            if self.cfg.n_levels > 1:
+                zs.append(self.audio_self_att_2(self.Audio_encoder(x)))
+        else:
+            zs = [self.text_self_att(x)]
+            if self.cfg.n_levels > 1:
+                zs.append(self.text_self_att_2(self.Text_encoder(x)))
+        return zs
+
+
+def _mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(x, y)
+
+
+class CrossModalModel(nn.Module):
+    """Encoder + text BiLSTM + decoders + Cross-CPC (per level) + CLUB (per level and modality)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.source_epoch: int | None = None
+        self.encoder = Encoder(cfg)
+        self.text_lstm = nn.LSTM(
+            cfg.word_dim, cfg.text_lstm_hidden, num_layers=cfg.text_lstm_layers,
+            batch_first=True, bidirectional=True,
+        )
+        self.decoder = Decoder(cfg)
+        self.cpc = nn.ModuleList(
+            CrossCPC(cfg.hidden_dim, cfg.cpc_hidden, cfg.cpc_layers, cfg.cpc_max_offset)
+            for _ in range(cfg.n_levels)
+        )
+        y_dims = [
+            {"video": cfg.video_club_dim, "text": cfg.text_specific_dim, "audio": cfg.audio_specific_dim}
+        ] * cfg.n_levels  # level 2: S2 widths equal the level-1 specific widths
+        self.club = nn.ModuleList(
+            nn.ModuleDict({m: CLUBSample(cfg.hidden_dim, dims[m], cfg.club_hidden) for m in MODALITIES})
+            for dims in y_dims
+        )
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.encoder.audio_self_att.affine_matrix.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.audio_self_att.affine_matrix.weight.device
+
+    def expected_shape(self, modality: str) -> tuple:
+        """Per-clip input shape of `modality` (without B)."""
+        c = self.cfg
+        return {
+            "video": (c.n_segments, c.video_grid, c.video_grid, c.video_dim),
+            "audio": (c.n_segments, c.audio_dim),
+            "text": (c.n_segments, c.word_dim),
+        }[modality]
+
+    def _as_input(self, x: Any, modality: str) -> torch.Tensor:
+        """Check the shape of `x` (B, *expected_shape) and cast to the model's dtype and device."""
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+        want = self.expected_shape(modality)
+        if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
+            what = "text word features" if modality == "text" else f"{modality} features"
+            raise ValueError(
+                f"{what} must be (B, {', '.join(map(str, want))}) for this config, got {tuple(x.shape)}"
+            )
+        return x.to(device=self.device, dtype=self.dtype)
+
+    def text_features(self, words: torch.Tensor) -> torch.Tensor:
+        """Word embeddings (B,T,word_dim) -> BiLSTM text feature X_t (B,T,2H), zero initial states."""
+        return self.text_lstm(words)[0]
+
+    def codebooks(self) -> torch.Tensor:
+        """The codebook(s) as (L, M, D) (a view of the `embedding` buffer; clone before mutating)."""
+        e = self.encoder.Cross_quantizer.embedding
+        return e.unsqueeze(0) if e.ndim == 2 else e
+
+    # ------------------------------------------------------------------ inference
+    def encode(
+        self, features: Any, modality: str, *, grad: bool = False, batch_size: int | None = None
+    ) -> Encoded:
+        """Semantic features, codes and code indices per level for ONE modality.
+
+        features: video (B,T,G,G,C) | audio (B,T,A) | text words (B,T,word_dim) (run through the
+        BiLSTM); numpy or torch, cast to the model's dtype/device. Returns lists (one entry per
+        level) of semantic (B,T,D), quantized (B,T,D) and indices (B,T) int64. Never changes a
+        buffer (`quantizer.lookup`); runs under `no_grad` unless `grad=True`; respects the current
+        train/eval mode (dropout). `batch_size` splits large inputs into chunks.
+        """
+        x = self._as_input(features, modality)
+        if batch_size is not None and x.shape[0] > batch_size:
+            parts = [self.encode(x[i : i + batch_size], modality, grad=grad)
+                     for i in range(0, x.shape[0], batch_size)]
+            return Encoded(*[
+                [torch.cat([getattr(p, f)[lv] for p in parts]) for lv in range(self.cfg.n_levels)]
+                for f in ("semantic", "quantized", "indices")
+            ])
+        with torch.set_grad_enabled(grad):
+            if modality == "text":
+                x = self.text_features(x)
+            zs = self.encoder.semantic_chain(x, modality)
+            qs, idx = [], []
+            for level, z in enumerate(zs):
+                q, k = self.encoder.Cross_quantizer.lookup(z, level)
+                qs.append(q)
+                idx.append(k)
+        return Encoded(semantic=zs, quantized=qs, indices=idx)
+
+    # ------------------------------------------------------------------ training
+    def forward_train(
+        self,
+        video: Any,
+        audio: Any,
+        text_words: Any,
+        level2: bool = False,
+        text_features: torch.Tensor | None = None,
+    ) -> TrainOutputs:
+        """One training forward: BiLSTM, encoder (stateful quantizer), decoders and CPC per level.
+
+        video (B,T,G,G,C), audio (B,T,A), text_words (B,T,word_dim). `text_features` (B,T,2H)
+        reuses an already computed X_t. Level-2 terms of H-DCID are always computed (the level-2
+        codebook gets its EMA ticks as in the original); `level2` only marks whether the loop adds
+        them to the loss. CLUB MI terms are computed by the loop (after its inner CLUB steps) with
+        `mi_terms`.
+        """
+        video = self._as_input(video, "video")
+        audio = self._as_input(audio, "audio")
+        if text_features is None:
+            text_features = self.text_features(self._as_input(text_words, "text"))
+        enc = self.encoder(video, audio, text_features)
+        l1 = enc.levels[0]
+        recs = [self.decoder(0, l1.quantized, {"audio": l1.specific["audio"],
+                                               "video": enc.video_spatial,
+                                               "text": l1.specific["text"]})]
+        targets = [{"audio": audio, "video": video, "text": text_features}]
+        if self.cfg.n_levels > 1:
+            l2 = enc.levels[1]
+            recs.append(self.decoder(1, l2.quantized, l2.specific))
+            targets.append(l1.specific)  # live level-1 features C_v, S_a, S_t (not detached)
+        rec_loss = [{m: _mse(r[m], t[m]) for m in MODALITIES} for r, t in zip(recs, targets)]
+        cpc = [
+            self.cpc[lv](lo.semantic["audio"], lo.semantic["video"], lo.semantic["text"])
+            for lv, lo in enumerate(enc.levels)
+        ]
+        return TrainOutputs(text_features, enc, recs, rec_loss, cpc, extra={"level2": level2})
+
+    def club_pairs(self, enc: EncoderOutputs, level: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """CLUB (x, y) per modality: x = quantized (B,T,D), y = specific of that level."""
+        lo = enc.levels[level]
+        return {m: (lo.quantized[m], lo.specific[m]) for m in MODALITIES}
+
+    def mi_terms(self, enc: EncoderOutputs, level: int) -> dict[str, torch.Tensor]:
+        """CLUB MI upper bound per modality on the NON-detached pairs (gradients reach x and y)."""
+        return {m: self.club[level][m].mi_est(x, y) for m, (x, y) in self.club_pairs(enc, level).items()}
+
+    def main_modules(self) -> list[nn.Module]:
+        """Modules of the main optimizer, each clipped separately: text LSTM, encoder, CPCs, decoder."""
+        return [self.text_lstm, self.encoder, *self.cpc, self.decoder]
+
+    def buffers_snapshot(self) -> dict[str, torch.Tensor]:
+        """A clone of every buffer (for tests that assert a path leaves them unchanged)."""
+        return {k: v.detach().clone() for k, v in self.named_buffers()}

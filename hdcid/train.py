@@ -1,0 +1,299 @@
+"""Pretraining loop of DCID (spec pretrain.md 2.8) and H-DCID (3.7), resumable exactly.
+
+    result = Pretrainer(ModelConfig.tiny("dcid"), TrainConfig.tiny("dcid"), clipset, "ckpt/dcid").fit()
+    result.history.plot(x="step", y=["total", "cpc"])          # one row per optimizer step
+
+One step: BiLSTM text features; `encoder_forwards_per_step - 1` extra no-grad encoder forwards
+(original H-DCID: 5, each followed by one CLUB step on fresh features; they also tick the codebook
+EMA and reset counters); the main forward; the remaining CLUB inner steps on its detached features
+(default: all `club_steps` reuse the one forward, as DCID); CLUB MI bounds on the non-detached
+pairs; loss L1 (+ level2_weight * L2 from level2_start_epoch for H-DCID); backward; per-module
+`clip_grad_norm_`; main Adam step. Every epoch writes `out_dir/epoch-{k}.pt` (k 0-based) with model,
+optimizers, RNG states, history and usage; `fit()` on a folder with checkpoints resumes from the
+latest. Shown in notebooks 01_pretraining and 04_hierarchical_alignment.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from hdcid.config import ModelConfig, TrainConfig
+from hdcid.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hdcid.model.network import MODALITIES, CrossModalModel, EncoderOutputs
+from hdcid.utils import get_device, seed_everything
+
+_SHORT = {"audio": "a", "video": "v", "text": "t"}
+_CKPT = re.compile(r"^epoch-(\d+)\.pt$")
+
+
+@dataclass
+class PretrainResult:
+    """model (eval mode); history: one row per optimizer step (epoch, step, total and every loss
+    term); usage: one dict per epoch {'epoch', 'counts': [ {m: (M,) int64} per level ],
+    'resets': [(M,) int64 per level] (how often each code was reset)}; checkpoints: epoch files."""
+
+    model: CrossModalModel
+    history: pd.DataFrame
+    usage: list[dict] = field(default_factory=list)
+    checkpoints: list[Path] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- RNG state
+def get_rng_state() -> dict:
+    """torch (CPU + CUDA), numpy and Python RNG states as weights_only-safe objects."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    out = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of `get_rng_state`."""
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def list_checkpoints(out_dir: str | Path) -> list[Path]:
+    """`epoch-{k}.pt` files in `out_dir`, sorted by k."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in out_dir.iterdir() if (m := _CKPT.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def _check_dataset(dataset: Any, cfg: ModelConfig) -> None:
+    name = getattr(dataset, "name", "dataset")
+    want = {
+        "video": (cfg.n_segments, cfg.video_grid, cfg.video_grid, cfg.video_dim),
+        "audio": (cfg.n_segments, cfg.audio_dim),
+        "text": (cfg.n_segments, cfg.word_dim),
+    }
+    for m, shape in want.items():
+        x = getattr(dataset, m, None)
+        if x is None:
+            raise ValueError(f"{name}: pretraining needs {m} features of shape (N, {shape}), found none")
+        if tuple(x.shape[1:]) != shape:
+            raise ValueError(f"{name}: {m} features must be (N, {', '.join(map(str, shape))}) for this "
+                             f"ModelConfig, got {tuple(x.shape)}")
+    if len(dataset) == 0:
+        raise ValueError(f"{name}: empty dataset")
+
+
+class Pretrainer:
+    """Pretrain a `CrossModalModel` on a `ClipSet` with video, audio and text (word) features."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: Any,
+                 out_dir: str | Path, device: str | torch.device | None = None) -> None:
+        _check_dataset(dataset, model_cfg)
+        self.model_cfg, self.train_cfg, self.dataset = model_cfg, train_cfg, dataset
+        self.out_dir = Path(out_dir)
+        self.device = get_device(device)
+        self.dtype = train_cfg.torch_dtype
+        seed_everything(train_cfg.seed)
+        self.model = CrossModalModel(model_cfg).to(device=self.device, dtype=self.dtype)
+        main_params = [p for mod in self.model.main_modules() for p in mod.parameters()]
+        self.main_opt = torch.optim.Adam(main_params, lr=train_cfg.lr)
+        self.club_opts = {
+            (lv, m): torch.optim.Adam(self.model.club[lv][m].parameters(), lr=train_cfg.mi_lr)
+            for lv in range(model_cfg.n_levels) for m in ("video", "text", "audio")
+        }
+        self.rows: list[dict] = []
+        self.usage: list[dict] = []
+        self.step = 0
+        self.next_epoch = 0
+
+    # ------------------------------------------------------------------ checkpoints
+    def _optimizers(self) -> dict:
+        opts = {"main": self.main_opt}
+        opts.update({f"club{lv}_{m}": o for (lv, m), o in self.club_opts.items()})
+        return opts
+
+    def _save(self, epoch: int) -> Path:
+        return save_checkpoint(
+            self.out_dir / f"epoch-{epoch}.pt", self.model, train_cfg=self.train_cfg,
+            optimizers=self._optimizers(), step=self.step, epoch=epoch, history=self.rows,
+            rng_state=get_rng_state(), extra={"usage": self.usage, "n_clips": len(self.dataset)},
+        )
+
+    def _resume(self, path: Path) -> None:
+        ck = load_checkpoint(path)
+        if ck["model_config"] != self.model_cfg.to_dict() or ck["train_config"] != self.train_cfg.to_dict():
+            raise CheckpointError(
+                f"{path}: was written with different configs; use another out_dir or delete it.\n"
+                f"  stored model {ck['model_config']}\n  wanted model {self.model_cfg.to_dict()}\n"
+                f"  stored train {ck['train_config']}\n  wanted train {self.train_cfg.to_dict()}"
+            )
+        self.model.load_state_dict(ck["model_state"])
+        for name, opt in self._optimizers().items():
+            opt.load_state_dict(ck["optimizers"][name])
+        self.rows = ck["history"].to_dict("records")
+        self.usage = list(ck["extra"].get("usage", []))
+        self.step, self.next_epoch = int(ck["step"]), int(ck["epoch"]) + 1
+        set_rng_state(ck["rng_state"])
+
+    # ------------------------------------------------------------------ one step
+    def _batch(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
+        ds = self.dataset
+        return tuple(torch.as_tensor(np.asarray(x[idx])).to(self.device, self.dtype)
+                     for x in (ds.video, ds.audio, ds.text))
+
+    def _club_step(self, enc: EncoderOutputs, levels: list[int]) -> dict[int, torch.Tensor]:
+        """One likelihood step of every active CLUB estimator on detached pairs (video, text, audio)."""
+        ll = {}
+        for lv in levels:
+            pairs = self.model.club_pairs(enc, lv)
+            total = 0.0
+            for m in ("video", "text", "audio"):
+                x, y = pairs[m]
+                opt = self.club_opts[(lv, m)]
+                opt.zero_grad(set_to_none=True)
+                loss = self.model.club[lv][m].loglik_loss(x.detach(), y.detach())
+                loss.backward()
+                opt.step()
+                total = total + loss.detach()
+            ll[lv] = total
+        return ll
+
+    def train_step(self, video: torch.Tensor, audio: torch.Tensor, words: torch.Tensor, epoch: int,
+                   counts: list[dict] | None = None, resets: list | None = None) -> dict[str, float]:
+        """One optimizer step on a batch; returns the logged row (floats)."""
+        model, tc, cfg = self.model, self.train_cfg, self.model_cfg
+        level2 = cfg.n_levels > 1 and epoch >= tc.level2_start_epoch
+        active = [0, 1] if level2 else [0]
+        x_t = model.text_features(words)  # (B,T,2H), grad
+        ll: dict[int, torch.Tensor] = {}
+        for i in range(tc.encoder_forwards_per_step - 1):  # original H-DCID: fresh forward per CLUB step
+            with torch.no_grad():
+                enc = model.encoder(video, audio, x_t)
+            self._count_resets(enc, resets)
+            if i < tc.club_steps:
+                ll = self._club_step(enc, active)
+        out = model.forward_train(video, audio, None, level2=level2, text_features=x_t)
+        self._count_resets(out.enc, resets)
+        for _ in range(max(tc.club_steps - (tc.encoder_forwards_per_step - 1), 0)):
+            ll = self._club_step(out.enc, active)
+        terms: dict[str, torch.Tensor] = {}
+        level_loss = []
+        for lv, lo in enumerate(out.enc.levels):
+            sfx = "" if lv == 0 else str(lv + 1)
+            if lv == 1 and not level2:
+                with torch.no_grad():
+                    mi = model.mi_terms(out.enc, lv)
+            else:
+                mi = model.mi_terms(out.enc, lv)
+            parts = []
+            for m in MODALITIES:
+                s = _SHORT[m]
+                terms[f"rec{sfx}_{s}"] = out.rec_loss[lv][m]
+                terms[f"commit{sfx}_{s}"] = lo.quant.commitment[m]
+                terms[f"mi{sfx}_{s}"] = mi[m]
+                parts += [out.rec_loss[lv][m], lo.quant.commitment[m], mi[m]]
+            terms[f"cpc{sfx}"] = out.cpc[lv].loss
+            terms[f"cmcm{sfx}"] = lo.quant.cmcm
+            level_loss.append(sum(parts) + out.cpc[lv].loss + lo.quant.cmcm)
+            terms[f"loss{sfx or 1}"] = level_loss[-1]
+            terms[f"agreement{sfx}"] = lo.quant.agreement.to(level_loss[-1].dtype)
+            k = lo.indices
+            for x, y in (("audio", "video"), ("audio", "text"), ("video", "text")):  # pairwise, (B,T)
+                terms[f"agree{sfx}_{_SHORT[x]}{_SHORT[y]}"] = (k[x] == k[y]).to(level_loss[-1].dtype).mean()
+            terms[f"club_ll{sfx}"] = ll.get(lv, torch.zeros((), device=self.device)).to(level_loss[-1].dtype)
+            if counts is not None:
+                for m in MODALITIES:
+                    counts[lv][m] += torch.bincount(lo.indices[m].reshape(-1), minlength=cfg.n_codes)
+        total = level_loss[0] + (tc.level2_weight * level_loss[1] if level2 else 0.0)
+        terms["total"] = total
+        self.main_opt.zero_grad(set_to_none=True)
+        total.backward()
+        for mod in model.main_modules():  # per-module clipping (original), not a global norm
+            torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)
+        self.main_opt.step()
+        names = list(terms)
+        values = torch.stack([terms[k].detach().reshape(()).to(torch.float64) for k in names]).tolist()
+        return dict(zip(names, values), level2=float(level2))
+
+    @staticmethod
+    def _count_resets(enc: EncoderOutputs, resets: list | None) -> None:
+        if resets is not None:
+            for lv, lo in enumerate(enc.levels):
+                resets[lv] += lo.quant.reset.to(resets[lv].dtype)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, progress: bool = True, callback: Callable[[dict], Any] | None = None,
+            stop_after_epoch: int | None = None) -> PretrainResult:
+        """Train (or resume from the latest `epoch-{k}.pt` in out_dir) up to `train_cfg.epochs`.
+
+        stop_after_epoch: return after finishing that 0-based epoch (its checkpoint written), e.g.
+        to test exact resume. callback(row) is called after every step with the logged row.
+        """
+        existing = list_checkpoints(self.out_dir)
+        if existing and self.step == 0 and self.next_epoch == 0:
+            self._resume(existing[-1])
+        tc, cfg = self.train_cfg, self.model_cfg
+        n = len(self.dataset)
+        for epoch in range(self.next_epoch, tc.epochs):
+            self.model.train()
+            gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
+            perm = torch.randperm(n, generator=gen).numpy()
+            batches = [perm[i : i + tc.batch_size] for i in range(0, n, tc.batch_size)]
+            if tc.max_steps_per_epoch is not None:
+                batches = batches[: tc.max_steps_per_epoch]
+            counts = [{m: torch.zeros(cfg.n_codes, dtype=torch.long, device=self.device) for m in MODALITIES}
+                      for _ in range(cfg.n_levels)]
+            resets = [torch.zeros(cfg.n_codes, dtype=torch.long, device=self.device) for _ in range(cfg.n_levels)]
+            bar = tqdm(batches, desc=f"{cfg.variant} epoch {epoch + 1}/{tc.epochs}", disable=not progress,
+                       leave=False)
+            for idx in bar:
+                row = self.train_step(*self._batch(idx), epoch, counts, resets)
+                self.step += 1
+                row = {"epoch": epoch, "step": self.step, **row}
+                self.rows.append(row)
+                bar.set_postfix(total=f"{row['total']:.3f}", agree=f"{row['agreement']:.2f}")
+                if callback is not None:
+                    callback(row)
+            self.usage.append({
+                "epoch": epoch,
+                "counts": [{m: c[m].cpu() for m in MODALITIES} for c in counts],
+                "resets": [r.cpu() for r in resets],
+            })
+            self._save(epoch)
+            self.next_epoch = epoch + 1
+            if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                break
+        return PretrainResult(self.model.eval(), pd.DataFrame(self.rows), list(self.usage),
+                              list_checkpoints(self.out_dir))
+
+
+def load_or_pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: Any, out_dir: str | Path,
+                     progress: bool = True, device: str | torch.device | None = None) -> PretrainResult:
+    """For notebooks: the final checkpoint in `out_dir` if it exists with the same configs, else
+    train (resuming from the latest checkpoint there). Raises if out_dir holds other configs."""
+    out_dir = Path(out_dir)
+    final = out_dir / f"epoch-{train_cfg.epochs - 1}.pt"
+    if final.exists():
+        ck = load_checkpoint(final)
+        if ck["model_config"] == model_cfg.to_dict() and ck["train_config"] == train_cfg.to_dict():
+            model = ck["model"].to(get_device(device)).eval()
+            return PretrainResult(model, ck["history"], list(ck["extra"].get("usage", [])),
+                                  list_checkpoints(out_dir))
+    return Pretrainer(model_cfg, train_cfg, dataset, out_dir, device=device).fit(progress=progress)

@@ -1,0 +1,165 @@
+"""CrossModalModel: original key names/shapes, VSE/ITRM maths, encode purity, shapes, errors."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hdcid.config import ModelConfig
+from hdcid.model.blocks import ITRM, VSE
+from hdcid.model.network import CrossModalModel
+
+
+# The released checkpoints' key lists (copied verbatim from the method spec).
+KEYS = Path(__file__).resolve().parent.parent / "docs" / "spec" / "checkpoint_keys"
+
+
+def _json(name: str) -> dict:
+    path = KEYS / name
+    return json.loads(path.read_text())
+
+
+def _inputs(cfg: ModelConfig, b: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    t, gr = cfg.n_segments, cfg.video_grid
+    video = torch.randn(b, t, gr, gr, cfg.video_dim, generator=g)
+    audio = torch.randn(b, t, cfg.audio_dim, generator=g)
+    words = torch.randn(b, t, cfg.word_dim, generator=g)
+    return video, audio, words
+
+
+@pytest.mark.parametrize("variant,n_keys,n_params", [("dcid", 142, 80_123_649), ("hdcid", 262, 87_888_641)])
+def test_paper_encoder_keys_and_shapes_equal_released(variant, n_keys, n_params):
+    model = CrossModalModel(ModelConfig.paper(variant))
+    want = _json(f"{variant}_encoder_keys.json")
+    got = {k: list(v.shape) for k, v in model.encoder.state_dict().items()}
+    assert len(got) == n_keys == len(want)
+    assert sorted(set(got) ^ set(want)) == []
+    assert {k: s for k, s in got.items() if want[k] != s} == {}
+    lstm = {k: list(v.shape) for k, v in model.text_lstm.state_dict().items()}
+    assert lstm == _json("text_lstm_keys.json")
+    # parameter inventory of spec 2.11 / 3.8
+    assert sum(p.numel() for p in model.encoder.parameters()) == n_params
+    assert sum(p.numel() for p in model.text_lstm.parameters()) == 1_314_816
+    assert sum(p.numel() for p in model.cpc[0].parameters()) == 3_355_392
+    assert sum(p.numel() for p in model.club[0]["video"].parameters()) == 263_936
+    dec = sum(p.numel() for p in model.decoder.parameters())
+    assert dec == (37_402_663 - 306_087 if variant == "dcid" else 38_147_200)  # DCID: no dead heads
+    assert model.codebooks().shape == (1 if variant == "dcid" else 2, 400, 256)
+
+
+def test_dead_modules_dropped_when_not_kept():
+    cfg = ModelConfig.tiny("dcid", keep_dead_modules=False)
+    keys = list(CrossModalModel(cfg).encoder.state_dict())
+    assert not [k for k in keys if ".encoder_layer." in k or "affine_video" in k or "ave_v_att" in k]
+    assert len(keys) == 142 - 3 * 12 - 6
+
+
+def test_vse_is_channel_attended_sum_pooling():
+    cfg = ModelConfig.tiny()
+    torch.manual_seed(0)
+    vse = VSE(cfg).double()
+    x = torch.randn(2, 3, cfg.video_grid, cfg.video_grid, cfg.video_dim, dtype=torch.float64)
+    w1 = vse.se_layer[0].weight.detach().numpy()
+    w2 = vse.se_layer[2].weight.detach().numpy()
+    xn = x.numpy().reshape(2, 3, -1, cfg.video_dim)  # (B, T, P, C)
+    g = xn.mean(axis=2)  # (B, T, C)
+    s = 1 / (1 + np.exp(-(np.maximum(g @ w1.T, 0) @ w2.T)))  # (B, T, C)
+    want = (xn * s[:, :, None, :] + xn).sum(axis=2)
+    np.testing.assert_allclose(vse(x).detach().numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_itrm_has_no_positional_encoding_and_no_batch_mixing():
+    cfg = ModelConfig.tiny()
+    torch.manual_seed(0)
+    itrm = ITRM(16, cfg).double().eval()
+    x = torch.randn(4, cfg.n_segments, 16, dtype=torch.float64)
+    y = itrm(x)
+    perm = torch.randperm(cfg.n_segments)
+    assert torch.allclose(itrm(x[:, perm]), y[:, perm], atol=1e-12)  # permutation equivariant in time
+    assert torch.allclose(itrm(x[1:2]), y[1:2], atol=1e-12)  # each clip independent of the batch
+    # post-norm output: every (b, t) row has mean 0 and variance 1 (LayerNorm at init)
+    assert torch.allclose(y.mean(-1), torch.zeros(4, cfg.n_segments, dtype=torch.float64), atol=1e-10)
+    assert torch.allclose(y.var(-1, unbiased=False), torch.ones(4, cfg.n_segments, dtype=torch.float64), atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["dcid", "hdcid"])
+def test_encode_shapes_dtype_and_buffers_untouched(variant):
+    cfg = ModelConfig.tiny(variant)
+    torch.manual_seed(0)
+    model = CrossModalModel(cfg).double()
+    model.train()  # even in train mode encode must not touch the codebook
+    before = model.buffers_snapshot()
+    video, audio, words = _inputs(cfg)
+    for modality, x in (("video", video.numpy()), ("audio", audio), ("text", words)):
+        enc = model.encode(x, modality)
+        assert len(enc.semantic) == len(enc.quantized) == len(enc.indices) == cfg.n_levels
+        for z, q, k in zip(enc.semantic, enc.quantized, enc.indices):
+            assert z.shape == q.shape == (3, cfg.n_segments, cfg.hidden_dim)
+            assert k.shape == (3, cfg.n_segments) and k.dtype == torch.long
+            assert z.dtype == q.dtype == torch.float64 and not q.requires_grad
+            assert int(k.min()) >= 0 and int(k.max()) < cfg.n_codes
+    after = model.buffers_snapshot()
+    assert before.keys() == after.keys()
+    for name in before:
+        assert torch.equal(before[name], after[name]), name
+
+
+def test_encode_codes_equal_training_forward_codes_in_eval():
+    cfg = ModelConfig.tiny("hdcid")
+    torch.manual_seed(1)
+    model = CrossModalModel(cfg).double().eval()
+    video, audio, words = _inputs(cfg, b=4, seed=1)
+    with torch.no_grad():
+        enc = model.encoder(video.double(), audio.double(), model.text_features(words.double()))
+    for modality, x in (("video", video), ("audio", audio), ("text", words)):
+        got = model.encode(x, modality)
+        for lv in range(2):
+            assert torch.equal(got.indices[lv], enc.levels[lv].indices[modality])
+            E = model.codebooks()[lv]
+            assert torch.allclose(got.quantized[lv], E[got.indices[lv]], atol=1e-12)
+    chunked = model.encode(video, "video", batch_size=3)
+    assert torch.equal(chunked.indices[1], enc.levels[1].indices["video"])
+
+
+def test_wrong_input_shape_names_expected_shape():
+    model = CrossModalModel(ModelConfig.tiny())
+    with pytest.raises(ValueError, match=r"video features must be \(B, 10, 7, 7, 32\) for this config, "
+                                         r"got \(2, 10, 7, 7, 16\)"):
+        model.encode(torch.zeros(2, 10, 7, 7, 16), "video")
+    with pytest.raises(ValueError, match=r"text word features must be \(B, 10, 384\).*got \(10, 384\)"):
+        model.encode(np.zeros((10, 384)), "text")
+    with pytest.raises(ValueError, match="modality must be one of"):
+        model.encode(torch.zeros(2, 10, 128), "speech")
+
+
+def test_forward_train_initial_loss_values_and_gradient_flow():
+    cfg = ModelConfig.tiny("dcid")
+    torch.manual_seed(0)
+    model = CrossModalModel(cfg).double().train()
+    b = 6
+    video, audio, words = _inputs(cfg, b=b)
+    out = model.forward_train(video, audio, words)
+    lo = out.enc.levels[0]
+    # LayerNorm-scale features vs ~0 codes: 0.5 + 0.125 + 0.125 = 0.75 per modality (spec 2.7)
+    for m in ("audio", "video", "text"):
+        assert lo.quant.commitment[m].item() == pytest.approx(0.75, abs=0.02)
+        assert out.rec_loss[0][m].item() > 0
+    # near-uniform soft assignments: each CMCM pair ~ ln B, 0.5 * 3 pairs = 1.5 ln B
+    assert lo.quant.cmcm.item() == pytest.approx(1.5 * math.log(b), rel=0.05)
+    assert out.cpc[0].loss.item() == pytest.approx(6.3 * math.log(b), rel=0.25)
+    assert out.reconstructions[0]["video"].shape == video.shape
+    mi = model.mi_terms(out.enc, 0)
+    total = sum(out.rec_loss[0].values()) + sum(lo.quant.commitment.values()) + sum(mi.values()) \
+        + out.cpc[0].loss + lo.quant.cmcm
+    total.backward()
+    enc = model.encoder
+    assert all(p.grad is None for p in enc.video_self_att.encoder_layer.parameters())  # dead prototype
+    assert enc.video_semantic_encoder.ave_v_att.weight.grad is None  # dead VSE branch
+    assert enc.video_self_att.affine_matrix.weight.grad.abs().sum() > 0
+    assert enc.Video_encoder.feed_forward[2].weight.grad.abs().sum() > 0  # C_v gets the MI gradient
+    assert model.text_lstm.weight_ih_l0.grad.abs().sum() > 0

@@ -1,0 +1,132 @@
+"""Pretraining loop: logged terms, usage, determinism, exact resume, faithful forwards, learning."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hdcid.config import ModelConfig, TrainConfig
+from hdcid.model.checkpoint import CheckpointError
+from hdcid.train import Pretrainer, list_checkpoints, load_or_pretrain
+
+
+TERMS = ["rec_a", "rec_v", "rec_t", "commit_a", "commit_v", "commit_t", "cpc", "cmcm",
+         "mi_a", "mi_v", "mi_t", "club_ll", "agreement", "loss1", "total"]
+TERMS2 = [t.replace("_", "2_") if "_" in t and t != "club_ll" else t + "2" for t in TERMS[:-2]] + ["loss2"]
+
+
+@pytest.fixture
+def small_set(synthetic_clipset):
+    return synthetic_clipset.subset(np.arange(16))
+
+
+def _state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_history_terms_usage_and_checkpoints(small_set, tmp_path):
+    mc = ModelConfig.tiny("hdcid")
+    tc = TrainConfig.tiny("hdcid", epochs=2, batch_size=8, max_steps_per_epoch=1, level2_start_epoch=1)
+    res = Pretrainer(mc, tc, small_set, tmp_path).fit(progress=False)
+    h = res.history
+    assert list(h["step"]) == [1, 2] and list(h["epoch"]) == [0, 1] and list(h["level2"]) == [0.0, 1.0]
+    for col in TERMS + TERMS2:
+        assert col in h.columns, col
+        assert np.isfinite(h[col]).all(), col
+    assert h["cmcm"].eq(0).all()  # H-DCID has no CMCM
+    # total = L1 before level2_start_epoch, L1 + 0.3 L2 after
+    assert h["total"][0] == pytest.approx(h["loss1"][0], rel=1e-6)
+    assert h["total"][1] == pytest.approx(h["loss1"][1] + 0.3 * h["loss2"][1], rel=1e-6)
+    parts = [c for c in TERMS if c[:3] in ("rec", "com", "mi_") or c in ("cpc", "cmcm")]
+    assert h["loss1"][0] == pytest.approx(sum(h[c][0] for c in parts), rel=1e-5)
+    assert h["club_ll2"][0] == 0.0 and h["club_ll2"][1] != 0.0  # level-2 CLUB trained from epoch 1
+    assert [p.name for p in res.checkpoints] == ["epoch-0.pt", "epoch-1.pt"]
+    assert len(res.usage) == 2
+    for u in res.usage:  # one step of 8 clips x 10 segments per epoch, per level and modality
+        assert [int(u["counts"][lv][m].sum()) for lv in range(2) for m in ("audio", "video", "text")] == [80] * 6
+        assert u["resets"][0].shape == (mc.n_codes,)
+    assert not res.model.training
+
+
+def test_same_seed_gives_identical_weights(small_set, tmp_path):
+    mc = ModelConfig.tiny("dcid")
+    tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=2)
+    a = Pretrainer(mc, tc, small_set, tmp_path / "a").fit(progress=False)
+    b = Pretrainer(mc, tc, small_set, tmp_path / "b").fit(progress=False)
+    assert _same(_state(a.model), _state(b.model))
+    assert a.history.equals(b.history)
+    c = Pretrainer(mc, tc.replace(seed=7), small_set, tmp_path / "c").fit(progress=False)
+    assert not _same(_state(a.model), _state(c.model))
+
+
+def test_exact_resume_equals_uninterrupted_run(small_set, tmp_path):
+    mc = ModelConfig.tiny("hdcid")
+    tc = TrainConfig.tiny("hdcid", epochs=2, batch_size=8, max_steps_per_epoch=1, level2_start_epoch=1,
+                          encoder_forwards_per_step=2)
+    full = Pretrainer(mc, tc, small_set, tmp_path / "full").fit(progress=False)
+    part = Pretrainer(mc, tc, small_set, tmp_path / "part").fit(progress=False, stop_after_epoch=0)
+    assert [p.name for p in part.checkpoints] == ["epoch-0.pt"]
+    torch.manual_seed(999)  # disturb the global RNG: the resume must restore it
+    resumed = Pretrainer(mc, tc, small_set, tmp_path / "part").fit(progress=False)
+    assert _same(_state(full.model), _state(resumed.model))
+    assert full.history.equals(resumed.history)
+    assert torch.equal(full.usage[1]["counts"][1]["video"], resumed.usage[1]["counts"][1]["video"])
+    # a finished folder is loaded, not retrained
+    again = load_or_pretrain(mc, tc, small_set, tmp_path / "full", progress=False)
+    assert _same(_state(again.model), _state(full.model)) and len(again.history) == 2
+    # a folder written with other configs is refused with a clear message
+    with pytest.raises(CheckpointError, match="different configs"):
+        Pretrainer(mc, tc.replace(lr=1e-2), small_set, tmp_path / "full").fit(progress=False)
+
+
+@pytest.mark.parametrize("forwards,max_counter", [(1, 0.0), (6, 5.0)])
+def test_encoder_forwards_per_step_ticks_reset_counters(small_set, tmp_path, forwards, max_counter):
+    """Counters start at -1 and tick once per encoder forward: after one step with k forwards an
+    unused code sits at k - 1 (original H-DCID: 6 forwards per step, spec 3.7)."""
+    mc = ModelConfig.tiny("dcid")
+    tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1,
+                          encoder_forwards_per_step=forwards)
+    res = Pretrainer(mc, tc, small_set, tmp_path).fit(progress=False)
+    u = res.model.encoder.Cross_quantizer.unactivated_count
+    assert float(u.max()) == max_counter and float(u.min()) == 0.0
+
+
+def test_dataset_shape_mismatch_is_named(small_set, tmp_path):
+    with pytest.raises(ValueError, match=r"video features must be \(N, 10, 7, 7, 512\).*got \(16, 10, 7, 7, 32\)"):
+        Pretrainer(ModelConfig.paper("dcid"), TrainConfig(), small_set, tmp_path)
+
+
+def test_float64_switch(small_set, tmp_path):
+    tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1, dtype="float64")
+    res = Pretrainer(ModelConfig.tiny("dcid"), tc, small_set, tmp_path).fit(progress=False)
+    assert res.model.dtype == torch.float64
+    assert res.model.encoder.Cross_quantizer.embedding.dtype == torch.float64
+    assert list_checkpoints(tmp_path)[0].name == "epoch-0.pt"
+
+
+@pytest.mark.slow
+def test_demo_pretraining_loss_falls(small_demo_root, hash_text, tmp_path):
+    """AV-Digits small fixture (100 clips), tiny DCID, 40 steps: the total loss falls."""
+    from hdcid.data import read_pretrain
+
+    ds = read_pretrain(small_demo_root, hash_text)
+    tc = TrainConfig.tiny("dcid", epochs=4, batch_size=10)
+    h = Pretrainer(ModelConfig.tiny("dcid"), tc, ds, tmp_path).fit(progress=False).history
+    assert len(h) == 4 * ((len(ds) + 9) // 10)
+    assert h[h.epoch == 3]["total"].mean() < 0.95 * h[h.epoch == 0]["total"].mean()
+
+
+def test_pretraining_aligns_codes_across_modalities(synthetic_clipset, tmp_path):
+    """Gaussian class prototypes (60 clips, 10 classes), tiny DCID, 30 steps: the total loss falls
+    and the three modalities come to pick the same code (3-way agreement from exactly 0)."""
+    tc = TrainConfig.tiny("dcid", epochs=5, batch_size=10)
+    h = Pretrainer(ModelConfig.tiny("dcid"), tc, synthetic_clipset, tmp_path).fit(progress=False).history
+    first, last = h[h.epoch == 0], h[h.epoch == 4]
+    assert last["total"].mean() < 0.7 * first["total"].mean()
+    assert last["cpc"].mean() < 0.6 * first["cpc"].mean()
+    assert first["agreement"].mean() < 0.05 and last["agreement"].mean() > 0.2
+    assert last["agree_av"].mean() > first["agree_av"].mean() + 0.2
