@@ -1,0 +1,149 @@
+"""Downstream metrics: the original's reference metrics and standard ones, under separate names.
+
+Reference (what the published numbers mean, spec downstream.md s4, s5):
+
+* ``video_top1``: top-1 accuracy in % over videos (AVE, UCF<->VGG; the papers call it "precision").
+* ``reference_avvp_prf``: AVVP / AVE->AVVP. Per evaluation batch (``batch_size`` videos in order) on the
+  (bs*T) x (K+1) binary matrix INCLUDING background: ``P = TP / #pred``, ``R = TP / #target``, both 0 when
+  the batch predicts nothing; epoch P and R = batch values averaged with weights ``T * bs``;
+  ``F1 = 2PR / (P + R)`` from the averaged P and R. In %.
+
+Standard (reported beside them, never mixed up):
+
+* ``micro_prf``: global micro P/R/F1 over all segments x foreground classes (background excluded).
+* ``llp_segment_f1``: LLP segment-level F1: per video and class, F over the T segments for classes that
+  are predicted or present; a video's score is the mean over those classes (1.0 when none); mean over
+  videos, in %.
+* ``llp_event_f1``: LLP event-level F1: events are contiguous runs of a class; a predicted event is a TP
+  if it overlaps some true event with tIoU >= 0.5, else FP; a true event without such a match is FN;
+  F per video and class, averaged like the segment-level score.
+
+Predictions for multi-label metrics are ``sigmoid(logits) > 0.5``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = [
+    "video_targets", "video_top1", "reference_batch_pr", "reference_avvp_prf", "micro_prf",
+    "llp_segment_f1", "llp_event_f1", "contiguous_events", "segment_metrics",
+]
+
+
+def _np(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def video_targets(labels) -> np.ndarray:
+    """Video class from per-segment labels (N, T, K+1): ``max_t argmax_c labels[t, :K]`` (spec 4.1)."""
+    y = _np(labels)
+    return y[..., :-1].argmax(-1).max(-1).astype(np.int64)  # (N,)
+
+
+def video_top1(logits, y) -> float:
+    """Top-1 accuracy in % of logits (N, K) against classes y (N,)."""
+    logits, y = _np(logits), _np(y)
+    if logits.shape[0] != y.shape[0]:
+        raise ValueError(f"video_top1: {logits.shape[0]} logits rows for {y.shape[0]} targets")
+    return float(100.0 * (logits.argmax(-1) == y).mean())
+
+
+def reference_batch_pr(pred, Y) -> tuple[float, float]:
+    """(precision, recall) of one batch: binary pred and Y of equal shape; (0, 0) with no prediction."""
+    pred, Y = _np(pred).astype(bool), _np(Y).astype(bool)
+    n_pred = pred.sum()
+    if n_pred == 0:
+        return 0.0, 0.0
+    tp = (pred & Y).sum()
+    return float(tp / n_pred), float(tp / max(Y.sum(), 1))
+
+
+def reference_avvp_prf(logits, Y, batch_size: int = 80) -> dict:
+    """Reference AVVP P/R/F1 in %, logits and Y (N, T, K+1) incl. background (see module docstring)."""
+    logits, Y = _np(logits), _np(Y)
+    if logits.shape != Y.shape:
+        raise ValueError(f"reference_avvp_prf: logits {logits.shape} vs labels {Y.shape}")
+    pred = logits > 0.0  # sigmoid(z) > 0.5
+    N, T = Y.shape[:2]
+    P = R = W = 0.0
+    for s in range(0, N, batch_size):
+        p, r = reference_batch_pr(pred[s:s + batch_size], Y[s:s + batch_size])
+        w = T * min(batch_size, N - s)
+        P, R, W = P + w * p, R + w * r, W + w
+    P, R = P / W, R / W
+    F1 = 2 * P * R / (P + R) if P + R > 0 else 0.0
+    return {"ref_precision": 100 * P, "ref_recall": 100 * R, "ref_f1": 100 * F1}
+
+
+def micro_prf(pred, Y, exclude_background: bool = True) -> dict:
+    """Global micro P/R/F1 in % over all entries of pred / Y (N, T, K+1); background column dropped."""
+    pred, Y = _np(pred).astype(bool), _np(Y).astype(bool)
+    if exclude_background:
+        pred, Y = pred[..., :-1], Y[..., :-1]
+    tp, n_pred, n_true = (pred & Y).sum(), pred.sum(), Y.sum()
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_true if n_true else 0.0
+    f = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    return {"micro_precision": 100 * float(p), "micro_recall": 100 * float(r), "micro_f1": 100 * float(f)}
+
+
+def _per_video_f(tp, fp, fn) -> np.ndarray:
+    """(N, K) counts -> (N,) mean F over classes with any prediction or target (1.0 if none)."""
+    active = (tp + fp > 0) | (tp + fn > 0)  # (N, K)
+    denom = np.where(active, 2 * tp + fp + fn, 1)
+    f = np.where(active, 2 * tp / denom, 0.0)  # (N, K)
+    n_active = active.sum(-1)  # (N,)
+    return np.where(n_active > 0, f.sum(-1) / np.maximum(n_active, 1), 1.0)
+
+
+def llp_segment_f1(pred, Y) -> float:
+    """LLP segment-level F1 in %. pred, Y: (N, T, K) binary, foreground classes only."""
+    pred, Y = _np(pred).astype(np.float64), _np(Y).astype(np.float64)
+    tp = (pred * Y).sum(1)  # (N, K)
+    fp = (pred * (1 - Y)).sum(1)
+    fn = ((1 - pred) * Y).sum(1)
+    return float(100 * _per_video_f(tp, fp, fn).mean())
+
+
+def contiguous_events(seq) -> list[tuple[int, int]]:
+    """Contiguous runs of a binary sequence (T,) as [start, end) pairs."""
+    s = np.concatenate([[0], _np(seq).astype(np.int8), [0]])
+    d = np.diff(s)
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+
+
+def _tiou(a: tuple[int, int], b: tuple[int, int]) -> float:
+    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def _event_counts(p_ev, g_ev, thr: float) -> tuple[int, int, int]:
+    tp = sum(any(_tiou(p, g) >= thr for g in g_ev) for p in p_ev)
+    fn = sum(not any(_tiou(g, p) >= thr for p in p_ev) for g in g_ev)
+    return tp, len(p_ev) - tp, fn
+
+
+def llp_event_f1(pred, Y, tiou: float = 0.5) -> float:
+    """LLP event-level F1 in %. pred, Y: (N, T, K) binary, foreground classes only."""
+    pred, Y = _np(pred).astype(bool), _np(Y).astype(bool)
+    N, T, K = Y.shape
+    tp, fp, fn = (np.zeros((N, K)) for _ in range(3))
+    for n, k in zip(*np.nonzero(pred.any(1) | Y.any(1))):  # only (video, class) pairs with activity
+        tp[n, k], fp[n, k], fn[n, k] = _event_counts(contiguous_events(pred[n, :, k]),
+                                                     contiguous_events(Y[n, :, k]), tiou)
+    return float(100 * _per_video_f(tp, fp, fn).mean())
+
+
+def segment_metrics(logits, Y, batch_size: int = 80) -> dict:
+    """Every multi-label metric for logits and labels (N, T, K+1), background last."""
+    logits, Y = _np(logits), _np(Y)
+    pred = logits > 0.0
+    out = reference_avvp_prf(logits, Y, batch_size)
+    out.update(micro_prf(pred, Y))
+    out["seg_f1"] = llp_segment_f1(pred[..., :-1], Y[..., :-1])
+    out["event_f1"] = llp_event_f1(pred[..., :-1], Y[..., :-1])
+    return out
