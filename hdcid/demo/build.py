@@ -70,8 +70,10 @@ class AudioDigits:
     """Per-second audio vectors drawn from the bank by digit (-1 = noise-only) and voice split,
     with a small jitter (5% of each dimension's std) so no two segments are identical."""
 
-    def __init__(self, bank: dict[str, np.ndarray], jitter: float = 0.05):
+    def __init__(self, bank: dict[str, np.ndarray], jitter: float = 0.05, standardize: bool = True):
         self.features = bank["features"].astype(np.float32)  # (U, A)
+        if standardize:  # zero mean / unit variance per dimension over the bank (VGGish is whitened too)
+            self.features = (self.features - self.features.mean(0)) / (self.features.std(0) + 1e-6)
         self.scale = jitter * self.features.std(axis=0)  # (A,)
         digit, split = bank["digit"].astype(np.int64), bank["voice_split"].astype(str)
         self.pools = {p: {d: np.flatnonzero((digit == d) & (split == p)) for d in range(-1, 10)}

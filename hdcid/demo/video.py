@@ -3,7 +3,10 @@
 Each 1-s segment shows one 8x8 sklearn digit image (or a noise image for background), augmented
 (shift by up to 1 px, intensity jitter, additive noise), upsampled to 16x16 and passed through a
 FIXED seeded random 3x3 convolution bank (C output channels, ReLU), then 2x2 average pooled:
-16x16 -> conv (valid) 14x14xC -> pool 7x7xC, non-negative like VGG pool5.
+16x16 -> conv (valid) 14x14xC -> pool 7x7xC (non-negative like VGG pool5), then standardised per
+channel with fixed statistics of augmented digit and background images (zero mean, unit
+variance). With raw scales one modality's reconstruction dominates the tiny model's loss and the
+modalities do not align; see data/README.md ("Feature scales").
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ class DigitVideo:
     shift: int = 1
     jitter: float = 0.25  # intensity factor drawn from U(1 - jitter, 1 + jitter)
     noise: float = 0.25  # std of additive pixel noise (images are in [0, 1])
+    standardize: bool = True  # per-channel zero mean / unit variance (fixed clean-image statistics)
 
     def __post_init__(self) -> None:
         g = np.random.default_rng(self.bank_seed)
@@ -43,6 +47,14 @@ class DigitVideo:
             name: {d: np.flatnonzero(self.targets[a:b] == d) + a for d in range(10)}
             for name, (a, b) in WRITER_BLOCKS.items()
         }
+        self.mean = np.zeros(self.channels, dtype=np.float32)
+        self.std = np.ones(self.channels, dtype=np.float32)
+        if self.standardize:  # statistics of augmented digits + background images, fixed seed
+            g = np.random.default_rng(self.bank_seed)
+            sample = np.concatenate([self.images, self.noise_images(len(self.images) // 10, g)])
+            raw = self.encode(self.augment(sample, g))  # (~1977, 7, 7, C), before standardising
+            self.mean = raw.mean(axis=(0, 1, 2)).astype(np.float32)
+            self.std = (raw.std(axis=(0, 1, 2)) + 1e-6).astype(np.float32)
 
     def augment(self, imgs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(n, 8, 8) -> (n, 8, 8): random integer shift (zero fill), intensity jitter, noise."""
@@ -56,7 +68,7 @@ class DigitVideo:
         return (out + rng.normal(0.0, self.noise, size=out.shape)).astype(np.float32)
 
     def encode(self, imgs: np.ndarray, chunk: int = 256) -> np.ndarray:
-        """(n, 8, 8) images -> (n, 7, 7, C) non-negative grids (upsample, conv, ReLU, pool).
+        """(n, 8, 8) images -> (n, 7, 7, C) grids (upsample, conv, ReLU, pool, standardise).
 
         Done `chunk` images at a time so the (chunk, 14, 14, C) intermediate stays small."""
         from threadpoolctl import threadpool_limits  # scikit-learn dependency
@@ -74,7 +86,8 @@ class DigitVideo:
             conv = win.reshape(n * 196, 9) @ self.kernels  # (n*196, C), one GEMM
             conv += self.bias
             np.maximum(conv, 0.0, out=conv)  # ReLU
-            out[a:a + n] = conv.reshape(n, 7, 2, 7, 2, self.channels).mean(axis=(2, 4))  # 2x2 avg pool
+            pooled = conv.reshape(n, 7, 2, 7, 2, self.channels).mean(axis=(2, 4))  # 2x2 avg pool
+            out[a:a + n] = (pooled - self.mean) / self.std
 
     def noise_images(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n, 8, 8) background images: sparse random blobs with the digits' intensity range."""
