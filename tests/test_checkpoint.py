@@ -175,3 +175,16 @@ def test_save_load_checkpoint_round_trip(tmp_path):
     torch.save(obj, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match=r"decoder\.level1\.audio\.out\.weight expected \[128, 128\] found \[1\]"):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_load_model_reads_both_layouts(tmp_path):
+    from hdcid.model import export_original_checkpoint, load_model
+
+    cfg = ModelConfig.tiny("hdcid")
+    model = CrossModalModel(cfg)
+    orig = export_original_checkpoint(tmp_path / "orig.pt", model, epoch=3)
+    loaded = load_model(orig)
+    assert loaded.cfg.n_levels == 2 and loaded.source_epoch == 3
+    assert torch.equal(loaded.codebooks().float(), model.codebooks().float())
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "missing.pt")

@@ -129,19 +129,6 @@ def run_grid(models: dict, tasks=tuple(TASKS), directions=tuple(DIRECTIONS), toc
     return pd.concat(frames, ignore_index=True)
 
 
-def _load_model(path: str):
-    import torch
-
-    from hdcid import model as hm
-
-    raw = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(raw, dict) and "Encoder_parameters" in raw:
-        return hm.load_original_checkpoint(path)
-    from hdcid.model.checkpoint import load_checkpoint
-
-    return load_checkpoint(path)["model"]
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m hdcid.downstream.results", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
@@ -165,12 +152,14 @@ def main(argv=None) -> int:
     else:
         if not a.checkpoint:
             p.error("give at least one --checkpoint NAME=PATH (or --from-csv)")
+        from hdcid.model import load_model  # local: the table writer must not need the model
+
         models = {}
         for item in a.checkpoint:
             name, sep, path = item.partition("=")
             if not sep:
                 p.error(f"--checkpoint expects NAME=PATH, got {item!r}")
-            models[name] = _load_model(path).eval()
+            models[name] = load_model(path).eval()
         df = run_grid(models, a.tasks, a.directions, None if a.toc == "none" else a.toc,
                       data_root=a.data_root or demo_root(), protocol=a.protocol, seeds=a.seeds,
                       epochs=a.epochs, quick=a.quick or None)

@@ -6,6 +6,7 @@ from hdcid.model.checkpoint import (
     CheckpointError,
     export_original_checkpoint,
     load_checkpoint,
+    load_model,
     load_original_checkpoint,
     save_checkpoint,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "TrainOutputs",
     "export_original_checkpoint",
     "load_checkpoint",
+    "load_model",
     "load_original_checkpoint",
     "save_checkpoint",
 ]

@@ -255,3 +255,12 @@ def load_checkpoint(path: str | Path, map_location: Any = None) -> dict:
     out = dict(obj)
     out.update(model=model.eval(), model_cfg=cfg, train_cfg=tcfg, history=pd.DataFrame(obj["history"]))
     return out
+
+
+def load_model(path: str | Path, map_location: Any = "cpu") -> CrossModalModel:
+    """A model from either checkpoint layout: the authors' release (`Encoder_parameters`) or
+    hdcid's own (`save_checkpoint`). Read once, with `weights_only=True`."""
+    obj = _torch_load(path, map_location)
+    if isinstance(obj, Mapping) and "Encoder_parameters" in obj:
+        return load_original_checkpoint(path, map_location)
+    return load_checkpoint(path, map_location)["model"]
