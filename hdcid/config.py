@@ -20,8 +20,26 @@ Variant = Literal["dcid", "hdcid"]
 _VARIANTS = ("dcid", "hdcid")
 
 
+class _Serializable:
+    """replace / to_dict / from_dict shared by the frozen configs (checkpoints store the dict)."""
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys {unknown}; expected a subset of {sorted(known)}")
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Serializable):
     """Sizes and codebook hyper-parameters of a DCID or H-DCID model."""
 
     variant: str = "dcid"  # "dcid" (one codebook) or "hdcid" (two hierarchical levels)
@@ -127,23 +145,9 @@ class ModelConfig:
         """The original code's behaviour where it differs from our default."""
         return dataclasses.replace(self, reset_updates_ema=False)
 
-    def replace(self, **changes: Any) -> "ModelConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig keys {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Serializable):
     """Pretraining schedule and the switches where the original's choices change numbers."""
 
     epochs: int = 6  # DCID 6 (epochs 0..5), H-DCID 5
@@ -189,17 +193,3 @@ class TrainConfig:
         return dataclasses.replace(
             self, dtype="float64", encoder_forwards_per_step=6 if variant == "hdcid" else 1
         )
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
