@@ -36,7 +36,9 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
 
 
 def run_notebook(path: Path, quick: bool, out_dir: Path, timeout: int | None = None) -> NotebookRun:
-    """Execute one notebook with papermill in its own folder; raise on the first failing cell."""
+    """Execute one notebook with papermill in its own folder; raise on the first failing cell.
+
+    Quick mode reaches the notebook through `HDCID_QUICK` (its `parameters` cell reads it)."""
     import papermill as pm
 
     os.environ["HDCID_QUICK"] = "1" if quick else "0"
@@ -45,7 +47,6 @@ def run_notebook(path: Path, quick: bool, out_dir: Path, timeout: int | None = N
     pm.execute_notebook(
         str(path),
         str(out),
-        parameters={"QUICK": quick},
         cwd=str(path.parent),
         kernel_name="python3",
         progress_bar=False,
