@@ -1,0 +1,48 @@
+"""Figures: each function draws data it is given and returns a matplotlib Figure.
+
+No function here computes statistics (see `hdcid.analysis`) or calls `plt.show()`; the notebook
+displays the figure. `save_figure` writes `<output>/figures/NN-what.png` named after the notebook.
+
+One concept per module, every public name re-exported here (`from hdcid import plots`):
+
+- `training`    pretraining loss curves and code agreement per step (nb 01)
+- `codebook`    code usage, ownership, agreement / co-occurrence heatmaps, level information (nb 02, 04)
+- `toc`         TOC criterion, cosine heatmaps before / after selection, probe sweep (nb 03)
+- `projection`  segments at their code's 2-D position (nb 04)
+- `downstream`  confusion matrices, per-class bars, AVVP timelines, tables, grouped bars (nb 05-09)
+- `clips`       a gallery of demo clips (nb 00)
+- `_common`     a fresh Figure, `figure_png` for widgets, `save_figure`
+"""
+from __future__ import annotations
+
+from hdcid.plots._common import figure_png, save_figure
+from hdcid.plots.clips import clip_gallery
+from hdcid.plots.codebook import (agreement_heatmap, cooccurrence_heatmap, level_information_bars, ownership_bars,
+                                  usage_histograms, usage_over_training)
+from hdcid.plots.downstream import (avvp_timelines, confusion_matrix_plot, grouped_bars, per_class_bars,
+                                    results_table)
+from hdcid.plots.projection import projection_scatter
+from hdcid.plots.toc import cosine_heatmaps, sweep_plot, toc_criterion
+from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, loss_curves
+
+__all__ = [
+    # pretraining
+    "NON_LOSS_COLUMNS", "loss_curves", "agreement_curve",
+    # codebook
+    "usage_histograms", "usage_over_training", "ownership_bars", "agreement_heatmap", "cooccurrence_heatmap",
+    "level_information_bars",
+    # TOC
+    "toc_criterion", "cosine_heatmaps", "sweep_plot",
+    # projections
+    "projection_scatter",
+    # downstream
+    "confusion_matrix_plot", "per_class_bars", "avvp_timelines", "results_table", "grouped_bars",
+    # data
+    "clip_gallery",
+    # output
+    "figure_png", "save_figure",
+]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,79 @@
+"""Pretraining curves: loss terms per step and cross-modal code agreement (notebook 01)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hdcid.plots._common import _new
+
+NON_LOSS_COLUMNS = ("step", "epoch", "agreement", "lr", "time", "seconds", "level2_active", "batch")
+
+
+def _histories(h) -> dict[str, pd.DataFrame]:
+    if isinstance(h, pd.DataFrame):
+        return {"": h}
+    return dict(h)
+
+
+def _xaxis(df: pd.DataFrame) -> tuple[np.ndarray, str]:
+    if "step" in df.columns:
+        return df["step"].to_numpy(), "step"
+    return np.arange(len(df)), "step"
+
+
+def loss_curves(history, terms: Sequence[str] | None = None, ncols: int = 3,
+                title: str = "Pretraining losses per term") -> Figure:
+    """Small multiples, one panel per loss term (column of `history`), one line per run.
+
+    history: a DataFrame (one row per step) or {run name: DataFrame}; `terms` defaults to every
+    numeric column except step/epoch/agreement. Shown in notebook 01.
+    """
+    runs = _histories(history)
+    if terms is None:
+        seen: list[str] = []
+        for df in runs.values():
+            for c in df.columns:
+                if c not in seen and c not in NON_LOSS_COLUMNS and pd.api.types.is_numeric_dtype(df[c]):
+                    seen.append(c)
+        terms = seen
+    if not terms:
+        raise ValueError("loss_curves: no loss columns found in the history")
+    nrows = int(np.ceil(len(terms) / ncols))
+    fig, axes = _new(nrows, min(ncols, len(terms)), size=(3.6, 2.6))
+    for ax, term in zip(axes.flat, terms):
+        for j, (name, df) in enumerate(runs.items()):  # one colour per run in every panel
+            if term in df.columns:
+                x, xlabel = _xaxis(df)
+                ax.plot(x, df[term].to_numpy(), label=name or None, lw=1.2, color=f"C{j}")
+        ax.set_title(term, fontsize=10)
+        ax.set_xlabel(xlabel if runs else "step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(terms):]:
+        ax.set_visible(False)
+    if len(runs) > 1:
+        axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def agreement_curve(history, column: str = "agreement",
+                    title: str = "Cross-modal code agreement during pretraining") -> Figure:
+    """Fraction of co-located segments whose modalities chose the same code, per step (nb 01)."""
+    fig, axes = _new()
+    ax = axes[0, 0]
+    for name, df in _histories(history).items():
+        if column not in df.columns:
+            raise ValueError(f"agreement_curve: history {name!r} has no column {column!r}; "
+                             f"columns are {list(df.columns)}")
+        x, xlabel = _xaxis(df)
+        ax.plot(x, df[column].to_numpy(), label=name or None)
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel("agreement")
+    ax.set_ylim(0, 1)
+    if len(_histories(history)) > 1:
+        ax.legend()
+    ax.set_title(title)
+    return fig
