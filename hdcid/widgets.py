@@ -66,8 +66,8 @@ class TOCState:
     def from_codes(cls, codebooks, q_train, y_train, q_test, y_test, direction: str = "video -> audio",
                    level: int = 0) -> "TOCState":
         """q_train (N, T, L, D), q_test (N', T, L, D) quantized codes (e.g. `Codes.quantized`)."""
-        return cls(codebooks, _pool_levels(q_train, "q_train"), analysis.as_numpy(y_train).astype(np.int64),
-                   _pool_levels(q_test, "q_test"),
+        return cls(codebooks, analysis.pool_levels(q_train, "q_train"), analysis.as_numpy(y_train).astype(np.int64),
+                   analysis.pool_levels(q_test, "q_test"),
                    analysis.as_numpy(y_test).astype(np.int64), direction, level)
 
     @property
@@ -82,16 +82,6 @@ class TOCState:
             xtr = np.concatenate([self.pooled_train[:, l, analysis.as_numpy(d)] for l, d in enumerate(dims)], 1)
             xte = np.concatenate([self.pooled_test[:, l, analysis.as_numpy(d)] for l, d in enumerate(dims)], 1)
         return analysis.centroid_probe(xtr, self.y_train, xte, self.y_test)[0]
-
-
-def _pool_levels(q, what: str) -> np.ndarray:
-    """(N, T, L, D) or (N, T, D) codes -> (N, L, D) mean over segments, float64."""
-    q = analysis.as_numpy(q).astype(np.float64)
-    if q.ndim == 3:
-        q = q[:, :, None, :]
-    if q.ndim != 4:
-        raise ValueError(f"{what}: expected quantized codes (N, T, L, D) or (N, T, D), got {q.shape}")
-    return q.mean(1)
 
 
 def toc_settings_problem(settings, n_dims: int) -> str | None:

@@ -22,7 +22,7 @@ from hdcid.analysis.agreement import (agreement_matrix, code_purity, conditional
                                       level_information, mutual_information)
 from hdcid.analysis.predictions import (TaskPredictions, confusion_matrix, per_class_accuracy,
                                         per_class_segment_f1, task_predictions)
-from hdcid.analysis.probes import centroid_probe, cross_modal_probe, pool_codes, toc_sweep, toc_terms
+from hdcid.analysis.probes import centroid_probe, cross_modal_probe, pool_codes, pool_levels, toc_sweep, toc_terms
 from hdcid.analysis.projection import Projection, code_points, project_codes
 from hdcid.analysis.runs import encode_modalities, loss_terms, model_sizes
 from hdcid.analysis.usage import (code_ownership, dead_codes, ownership_summary, perplexity, usage_counts,
@@ -37,7 +37,7 @@ __all__ = [
     "agreement_matrix", "level_cooccurrence", "conditional_entropy", "mutual_information", "code_purity",
     "level_information",
     # probes and TOC
-    "pool_codes", "centroid_probe", "cross_modal_probe", "toc_terms", "toc_sweep",
+    "pool_codes", "pool_levels", "centroid_probe", "cross_modal_probe", "toc_terms", "toc_sweep",
     # projections
     "code_points", "Projection", "project_codes",
     # runs

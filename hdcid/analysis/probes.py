@@ -13,22 +13,27 @@ import pandas as pd
 from hdcid.analysis._arrays import _np
 
 
+def pool_levels(quantized, what: str = "quantized") -> np.ndarray:
+    """(N, T, L, D) or (N, T, D) codes -> (N, L, D) mean over segments, float64."""
+    q = _np(quantized).astype(np.float64)
+    if q.ndim == 3:
+        q = q[:, :, None, :]
+    if q.ndim != 4:
+        raise ValueError(f"{what}: expected (N, T, L, D) or (N, T, D), got {q.shape}")
+    return q.mean(1)
+
+
 def pool_codes(quantized, dims: Sequence | None = None) -> np.ndarray:
     """Clip features for a probe: per-level selected dimensions, mean over segments, concatenated.
 
     quantized: (N, T, L, D) or (N, T, D); dims: one index array per level (TOC selection) or None
     for all dimensions. Returns (N, sum_l len(dims[l])) float64.
     """
-    q = _np(quantized).astype(np.float64)
-    if q.ndim == 3:
-        q = q[:, :, None, :]
-    if q.ndim != 4:
-        raise ValueError(f"quantized: expected (N, T, L, D) or (N, T, D), got {q.shape}")
-    pooled = q.mean(1)  # (N, L, D)
+    pooled = pool_levels(quantized)  # (N, L, D)
     if dims is None:
-        return pooled.reshape(len(q), -1)
-    if len(dims) != q.shape[2]:
-        raise ValueError(f"dims: expected one index array per level ({q.shape[2]}), got {len(dims)}")
+        return pooled.reshape(len(pooled), -1)
+    if len(dims) != pooled.shape[1]:
+        raise ValueError(f"dims: expected one index array per level ({pooled.shape[1]}), got {len(dims)}")
     return np.concatenate([pooled[:, l, _np(d).astype(np.int64)] for l, d in enumerate(dims)], axis=1)
 
 
