@@ -67,95 +67,32 @@ DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when bui
 
 SETUP = '''
 %matplotlib inline
-import time
-
-T_START = time.perf_counter()
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from IPython.display import display
 
 import hdcid
 from hdcid import analysis, plots
 from hdcid.config import ModelConfig, TrainConfig
-from hdcid.utils import cache_dir, demo_root, get_device, is_quick, output_dir, seed_everything
+from hdcid.notebook import finished, start
+from hdcid.utils import cache_dir, output_dir
 
-NB = "{nb}"
-QUICK = is_quick() if QUICK is None else bool(QUICK)
-DATA_ROOT = Path(DATA_ROOT) if DATA_ROOT else demo_root()
-DEVICE = get_device()  # CUDA when available, else CPU (HDCID_DEVICE overrides)
-seed_everything(SEED)
-_LAST = DATA_ROOT / "feature_extractor" / "feature_extractor" / "vggsound2ucf.csv"  # written last
-if not (DATA_ROOT / "vggsound40k" / "vggsound-avel40k.csv").exists() or not _LAST.exists():
-    from hdcid.demo.build import build_demo, report
-
-    print(report(build_demo(DATA_ROOT, seed=0, scale=DEMO_SCALE or (0.25 if QUICK else 1.0))))
-print(f"notebook {{NB}} | device: {{DEVICE}} | quick mode: {{QUICK}} | seed: {{SEED}} | torch {{torch.__version__}}")
-print(f"data: {{DATA_ROOT}}\\ncache: {{cache_dir()}}\\nfigures: {{output_dir('figures')}}")
+# seeds, builds the demo corpus if it is missing, prints the device and the folders
+S = start("{nb}", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE)
+NB, QUICK, DATA_ROOT, DEVICE = S.nb, S.quick, S.data_root, S.device
 '''
 
 MODELS = '''
-import hashlib
-import json
+from hdcid.notebook import describe_configs, pretrain_set, pretrained
 
-from hdcid.data import read_pretrain
-from hdcid.train import Pretrainer, load_or_pretrain
-
-
-def train_configs(variant):
-    """Tiny model for the demo corpus. Quick mode: 2 epochs x 1 step with H-DCID's level 2 from
-    epoch 1, so every code path of the full schedule still runs."""
-    mcfg = ModelConfig.tiny(variant)
-    if QUICK:
-        return mcfg, TrainConfig.tiny(variant, epochs=2, level2_start_epoch=1, max_steps_per_epoch=1)
-    return mcfg, TrainConfig.tiny(variant)
-
-
-def checkpoint_dir(variant):
-    """Checkpoint folder keyed by both configs and the corpus; shared by every notebook."""
-    mcfg, tcfg = train_configs(variant)
-    key = json.dumps([mcfg.to_dict(), tcfg.to_dict(), str(DATA_ROOT.resolve())], sort_keys=True)
-    return cache_dir() / "pretrain" / f"{variant}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-
-
-_PRETRAIN = {}
-
-
-def pretrain_set():
-    """The pretraining ClipSet (video, audio, prompt words), read once."""
-    if "set" not in _PRETRAIN:
-        try:
-            _PRETRAIN["set"] = read_pretrain(DATA_ROOT)  # committed MiniLM prompt features
-        except (ImportError, hdcid.DataFormatError) as err:
-            from hdcid.demo.synthetic import HashText
-
-            print(f"text: MiniLM prompt features unavailable ({err}); using the hashed stand-in")
-            _PRETRAIN["set"] = read_pretrain(DATA_ROOT, HashText(384))
-    return _PRETRAIN["set"]
-
-
-def pretrained(variant, callback=None):
-    """The cached tiny model if its last checkpoint exists, else pretrain it now (and cache it)."""
-    mcfg, tcfg = train_configs(variant)
-    out = checkpoint_dir(variant)
-    if (out / f"epoch-{tcfg.epochs - 1}.pt").exists():
-        print(f"{variant}: loading the cached checkpoint {out.name}")
-        return load_or_pretrain(mcfg, tcfg, None, out, device=DEVICE)
-    print(f"{variant}: pretraining {tcfg.epochs} epochs -> {out}")
-    return Pretrainer(mcfg, tcfg, pretrain_set(), out, device=DEVICE).fit(callback=callback)
-
-
-for _v in ("dcid", "hdcid"):
-    _m, _t = train_configs(_v)
-    print(f"{_v}: ModelConfig.tiny - {_m.n_levels} level(s) x {_m.n_codes} codes x {_m.hidden_dim} dims | "
-          f"TrainConfig.tiny - {_t.epochs} epochs, batch {_t.batch_size}, lr {_t.lr}, "
-          f"max steps/epoch {_t.max_steps_per_epoch}, level 2 from epoch {_t.level2_start_epoch}, {_t.dtype}")
+# pretrained(variant, S): the tiny model from the checkpoint cache, keyed by configs and corpus, else trained now
+print(describe_configs(QUICK))
 '''
 
 FOOTER = '''
-print(f"{NB} finished in {time.perf_counter() - T_START:.1f} s ({'quick' if QUICK else 'full'} mode)")
+print(finished(S))
 '''
 
 
@@ -280,6 +217,9 @@ agreement) as training proceeds. Later notebooks reuse these cached checkpoints.
     cells += [
         md("## Live pretraining\nThe figure below refreshes every few steps while a model trains; if the checkpoint is cached it shows the stored history instead."),
         code('''
+from hdcid.notebook import is_cached
+
+
 def live_plot(variant, every=2):
     """A Pretrainer callback that redraws the per-term loss curves every `every` steps."""
     rows, handle = [], display(plots.loss_curves(pd.DataFrame({"step": [0], "total": [np.nan]}),
@@ -295,9 +235,8 @@ def live_plot(variant, every=2):
 
 results = {}
 for variant in ("dcid", "hdcid"):
-    mcfg, tcfg = train_configs(variant)
-    cached = (checkpoint_dir(variant) / f"epoch-{tcfg.epochs - 1}.pt").exists()
-    results[variant] = pretrained(variant, callback=None if cached else live_plot(variant))
+    cached = is_cached(variant, S)
+    results[variant] = pretrained(variant, S, callback=None if cached else live_plot(variant))
     print(variant, "history:", results[variant].history.shape, "| checkpoints:",
           [p.name for p in results[variant].checkpoints])
 '''),
@@ -357,9 +296,9 @@ and the modality x modality agreement matrix — for DCID and both levels of H-D
 """, extra_params='MAX_CLIPS = 400  # clips of the pretraining set to encode (quick mode: 120)')
     cells += [
         code('''
-res = {"DCID": pretrained("dcid"), "H-DCID": pretrained("hdcid")}
+res = {"DCID": pretrained("dcid", S), "H-DCID": pretrained("hdcid", S)}
 models = {name: r.model for name, r in res.items()}
-data = pretrain_set()
+data = pretrain_set(S)
 n_clips = min(MAX_CLIPS, 120) if QUICK else MAX_CLIPS
 codes = {name: analysis.encode_modalities(m, data, ("video", "audio", "text"), max_clips=n_clips, seed=SEED)
          for name, m in models.items()}
@@ -446,7 +385,7 @@ weight (with a live cross-modal probe accuracy), and a sweep of accuracy against
 from hdcid.downstream import encode_cached, load_task_data
 from hdcid.toc import cosine_summary, cosine_views, toc_select
 
-model = pretrained(VARIANT).model
+model = pretrained(VARIANT, S).model
 codebooks = model.codebooks().detach().cpu()  # (L, M, D)
 L, M, D = codebooks.shape
 ave = load_task_data("ave", DATA_ROOT)
@@ -532,8 +471,8 @@ segment maps to, coloured by class, modality and level, with a widget to pick th
         code('''
 from hdcid.data import read_ave
 
-model = pretrained("hdcid").model
-dcid = pretrained("dcid").model
+model = pretrained("hdcid", S).model
+dcid = pretrained("dcid", S).model
 ave_test = read_ave(DATA_ROOT, "test")
 n_clips = min(MAX_CLIPS, 100) if QUICK else MAX_CLIPS
 codes = analysis.encode_modalities(model, ave_test, ("video", "audio"), max_clips=n_clips, seed=SEED)
@@ -662,7 +601,7 @@ EPOCHS = None        # None: the original's epoch count (quick mode: 8)
 from hdcid.downstream import default_toc_grid, load_task_data, run_grid, summarize
 from hdcid.published import CHANCE
 
-models = {"DCID": pretrained("dcid").model, "H-DCID": pretrained("hdcid").model}
+models = {"DCID": pretrained("dcid", S).model, "H-DCID": pretrained("hdcid", S).model}
 data = load_task_data(TASK, DATA_ROOT)
 for name, cs in data.items():
     print(f"{name:8s}", cs.summary())
@@ -775,7 +714,7 @@ for task, src in SOURCES.items():
     if df is not None and set(df["protocol"]) == {PROTOCOL}:
         print(f"{task}: read {path.name} ({len(df)} rows)")
     else:
-        models = models or {"DCID": pretrained("dcid").model, "H-DCID": pretrained("hdcid").model}
+        models = models or {"DCID": pretrained("dcid", S).model, "H-DCID": pretrained("hdcid", S).model}
         D = models["DCID"].cfg.hidden_dim
         print(f"{task}: computing (no results from {src} for protocol {PROTOCOL})")
         df = run_grid(models, tasks=(task,), toc_settings=default_toc_grid(D)[:3] if QUICK else default_toc_grid(D),

@@ -48,7 +48,7 @@ def test_committed_notebook_has_no_outputs_and_follows_the_skeleton(name):
             value = line.split("=", 1)[1].split("#")[0].strip()
             assert re.fullmatch(r"None|True|False|-?\d+(\.\d+)?|\"[^\"]*\"|\[[\d, ]*\]", value), f"{name}: {line!r}"
     src = "\n".join(c.source for c in code)
-    assert "QUICK = is_quick() if QUICK is None" in src and "get_device()" in src
+    assert "S = start(" in src and "quick=QUICK" in src  # hdcid.notebook.start: quick mode, device, corpus
     assert "plots.save_figure(" in src
     assert "plt.show()" not in src
     headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
