@@ -19,6 +19,7 @@ _LAZY = {
     "load_original_checkpoint": "hdcid.model",
     "save_checkpoint": "hdcid.model",
     "load_checkpoint": "hdcid.model",
+    "load_model": "hdcid.model",
     # pretraining
     "Pretrainer": "hdcid.train",
     "load_or_pretrain": "hdcid.train",

@@ -72,3 +72,12 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path):
             raise RuntimeError("crash mid-write")
     assert torch.load(target)["v"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_public_names_resolve():
+    import hdcid
+
+    missing = [n for n in hdcid.__all__ if getattr(hdcid, n, None) is None]
+    assert missing == []
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        hdcid.nope
