@@ -439,7 +439,7 @@ print(f"last slider callback: {explorer.seconds:.2f} s")
 budgets = [D // 8, D // 4, D // 2, 3 * D // 4, D] if QUICK else list(range(D // 8, D + 1, D // 8))
 sweep = analysis.toc_sweep(codebooks, train_codes.quantized, y_train, test_codes.quantized, y_test, budgets, seed=SEED)
 fig = plots.sweep_plot(sweep, chance=100 / len(ave["train"].classes),
-                       title=f"{VARIANT}: cross-modal probe (AVE video -> audio) vs kept dims per level")
+                       title=f"{VARIANT}: AVE video -> audio probe vs kept dims")
 plots.save_figure(fig, NB, "sweep")
 display(fig)
 sweep.pivot(index="kept", columns="method", values="accuracy").round(1)
