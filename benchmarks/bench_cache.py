@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_cache.py [--epochs 50] [--repeats 3] [--baseline-repeats 1] [--protocol honest]
 
 Both run AVE V->A under `--protocol` (default original: train on the AVE training split in train mode, evaluate
-cross- and same-modality on it every epoch) with an untrained tiny DCID model
-(``ModelConfig.tiny()``; timing does not depend on the weights):
+cross- and same-modality on it every epoch) with an untrained tiny model (`--variant dcid|hdcid`)
+(``ModelConfig.tiny(variant)``; timing does not depend on the weights):
 
 * cached: ``run_task`` (codes encoded once into the on-disk cache, K = 5 dropout draws for training,
   then every epoch trains the head on tensors). "cold" starts from an empty cache (includes the
@@ -89,10 +89,12 @@ def main(argv=None) -> dict:
     p.add_argument("--baseline-repeats", type=int, default=1)
     p.add_argument("--protocol", choices=("original", "honest"), default="original",
                    help="original: 5 cached dropout draws of the training set; honest: one eval-mode encoding")
+    p.add_argument("--variant", choices=("dcid", "hdcid"), default="dcid",
+                   help="hdcid also runs the convolutional video encoder for level 2 when encoding")
     a = p.parse_args(argv)
     data, source = _data()
     torch.manual_seed(0)
-    model = CrossModalModel(ModelConfig.tiny("dcid")).eval()
+    model = CrossModalModel(ModelConfig.tiny(a.variant)).eval()
     splits = build_splits("ave", "v2a", data, a.protocol)
     n = len(splits["train"].clipset)
 
@@ -116,7 +118,7 @@ def main(argv=None) -> dict:
            "baseline_s": statistics.median(base)}
     out["ratio_cold"] = out["baseline_s"] / out["cold_s"]
     out["ratio_warm"] = out["baseline_s"] / out["warm_s"]
-    print(f"AVE V->A, {a.protocol} protocol, {a.epochs} epochs, {n} training clips, tiny DCID, "
+    print(f"AVE V->A, {a.protocol} protocol, {a.epochs} epochs, {n} training clips, tiny {a.variant}, "
           f"{torch.get_num_threads()} threads; data: {source}")
     print(f"  cached, cold cache : median {out['cold_s']:.2f} s over {a.repeats} (encode once{' + 5 dropout draws' if a.protocol == 'original' else ''})")
     print(f"  cached, warm cache : median {out['warm_s']:.2f} s over {a.repeats}")
