@@ -15,18 +15,19 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
-# measured runtimes in seconds on the 2-core development CPU (shared with other jobs): quick and, where run, full
+# measured runtimes in seconds on the 2-core development CPU, no other job running: quick mode from
+# `pytest -m notebook tests/test_notebooks.py` (fresh cache), full mode from `python -m hdcid.runner` (fresh cache)
 RUNTIMES: dict[str, dict[str, float]] = {
-    "00_tour": {"quick": 7.7, "quick_busy": 17.3, "full": 14.1},
-    "01_pretraining": {"quick": 10.1, "quick_busy": 46.1, "full": 1455.2},
-    "02_codebook_usage": {"quick": 8.4, "quick_busy": 26.1, "full": 10.9},
-    "03_toc": {"quick": 6.1, "quick_busy": 11.0, "full": 7.4},
-    "04_hierarchical_alignment": {"quick": 5.9, "quick_busy": 9.6, "full": 19.1},
-    "05_ave": {"quick": 8.8, "quick_busy": 23.1, "full": 99.2},
-    "06_avvp": {"quick": 9.0, "quick_busy": 16.9, "full": 130.7},
-    "07_ave_to_avvp": {"quick": 9.5, "quick_busy": 14.0, "full": 179.7},
-    "08_ucf_vggsound": {"quick": 8.7, "quick_busy": 22.0, "full": 100.1},
-    "09_results": {"quick": 3.9, "quick_busy": 5.2, "full": 4.1},
+    "00_tour": {"quick": 10.1, "full": 11.2},
+    "01_pretraining": {"quick": 32.7, "full": 459.3},
+    "02_codebook_usage": {"quick": 11.3, "full": 12.2},
+    "03_toc": {"quick": 8.6, "full": 8.3},
+    "04_hierarchical_alignment": {"quick": 8.2, "full": 19.0},
+    "05_ave": {"quick": 12.7, "full": 90.1},
+    "06_avvp": {"quick": 11.0, "full": 139.6},
+    "07_ave_to_avvp": {"quick": 11.0, "full": 180.7},
+    "08_ucf_vggsound": {"quick": 12.0, "full": 114.1},
+    "09_results": {"quick": 4.8, "full": 5.8},
 }
 
 
@@ -45,16 +46,13 @@ def runtime_line(nb: str) -> str:
     r = RUNTIMES.get(nb, {})
     what = {"00_tour": "with the demo corpus already built",
             "01_pretraining": "including pretraining both tiny models"}.get(nb, "with the checkpoints cached by 01")
-    busy = f"; ~{r['quick_busy']:.0f} s while other jobs loaded the CPU" if "quick_busy" in r else ""
-    quick = f"~{r['quick']:.0f} s on an idle 2-core CPU ({what}{busy}; measured)" if "quick" in r else "not yet measured"
-    if "full" in r:
-        t = f"~{r['full']:.0f} s" if r["full"] < 120 else f"~{r['full'] / 60:.0f} min"
-        note = {"00_tour": ", including building the full demo corpus",
-                "01_pretraining": ", including the full tiny pretraining of both models at low priority beside other jobs"}.get(nb, ", with the checkpoints cached by 01")
-        full = f"{t} on a 2-core CPU ({note.lstrip(', ')}; measured)"
-    else:
-        full = "not yet measured"
-    return f"**Runtime** — quick (`HDCID_QUICK=1`): {quick}; full: {full}."
+
+    def fmt(t: float) -> str:
+        return f"~{t:.0f} s" if t < 120 else f"~{t / 60:.0f} min"
+
+    quick = f"{fmt(r['quick'])} on a 2-core CPU ({what}; measured)" if "quick" in r else "not yet measured"
+    full = f"{fmt(r['full'])} on a 2-core CPU ({what}; measured)" if "full" in r else "not yet measured"
+    return f"**Runtime** — quick (`HDCID_QUICK=1`): {quick}; full: {full}. No GPU was used for these."
 
 
 PARAMS = '''
