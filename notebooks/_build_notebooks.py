@@ -3,7 +3,7 @@
     .venv/bin/python notebooks/_build_notebooks.py        # rewrites notebooks/NN_*.ipynb
 
 The .ipynb files are what users open; they are written WITHOUT outputs. Every notebook follows
-the skeleton of /work/shared/STYLE.md: title, what you will see, runtime line, a `parameters`
+the project's notebook skeleton (docs/notebooks.md): title, what you will see, runtime line, a `parameters`
 cell (papermill), a setup cell printing device and config, load-or-train from the checkpoint
 cache, sections with one sentence reading each figure, a summary and exercises.
 """

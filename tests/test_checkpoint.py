@@ -14,9 +14,8 @@ from hdcid.model.checkpoint import (CheckpointError, export_original_checkpoint,
 from hdcid.model.network import CrossModalModel
 
 
-KEYS = Path("/work/shared/spec/checkpoint_keys")
-if not KEYS.exists():
-    KEYS = Path(__file__).resolve().parent.parent / "docs" / "spec" / "checkpoint_keys"
+# The released checkpoints' key lists (copied verbatim from the method spec).
+KEYS = Path(__file__).resolve().parent.parent / "docs" / "spec" / "checkpoint_keys"
 
 
 def _json(name: str) -> dict:
