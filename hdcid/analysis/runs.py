@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from hdcid.analysis._arrays import _np
+from hdcid.downstream.cache import encode_clipset
 
 _TERM_PREFIX = {"reconstruction": "rec", "commitment": "commit", "CLUB (MI)": "mi"}
 
@@ -67,14 +67,8 @@ def encode_modalities(model, clipset, modalities: Sequence[str] = ("video", "aud
     rows = np.arange(n)
     if max_clips is not None and max_clips < n:
         rows = np.sort(np.random.default_rng(seed).choice(n, max_clips, replace=False))
-    was_training = model.training
-    model.eval()
     out: dict = {"rows": rows}
-    try:
-        for m in modalities:
-            enc = model.encode(clipset.features(m)[rows], m, batch_size=batch_size)
-            out[m] = {"quantized": np.stack([_np(q).astype(np.float32) for q in enc.quantized], axis=2),
-                      "indices": np.stack([_np(i).astype(np.int64) for i in enc.indices], axis=2)}
-    finally:
-        model.train(was_training)
+    for m in modalities:  # encode_clipset runs in eval mode and restores the model's mode
+        q, i = encode_clipset(model, clipset.features(m)[rows], m, batch_size=batch_size)
+        out[m] = {"quantized": q, "indices": i}
     return out
