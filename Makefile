@@ -7,7 +7,7 @@ PIP    := $(VENV)/bin/pip
 QUICK  ?= 0
 PORT   ?= 8888
 
-.PHONY: run quick setup setup-dev data notebooks test test-fast lab bench clean-outputs
+.PHONY: run quick setup setup-dev data notebooks notebooks-sync test test-fast lab bench clean-outputs
 
 run: setup data notebooks            ## set up, build the demo corpus, execute all notebooks
 
@@ -33,6 +33,9 @@ data: setup                          ## build the AV-Digits demo corpus into dat
 
 notebooks: setup                     ## execute notebooks; copies and figures go to outputs/
 	HDCID_QUICK=$(QUICK) $(PY) -m hdcid.runner
+
+notebooks-sync: setup-dev            ## after editing notebooks/NN_*.py: rewrite the paired .ipynb (no outputs)
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 test: setup-dev                      ## the full test suite, notebooks and browser test included
 	$(PY) -m pytest -q

@@ -8,7 +8,7 @@
 Checkpoints live in `cache_dir()/pretrain/<variant>-<key>`, where the key hashes both configs, the
 corpus path and a cheap fingerprint of the pretraining corpus (its CSV / text files' bytes and the
 name, size and mtime of every feature zip), so a rebuilt corpus never reuses a stale checkpoint.
-Used by every notebook in notebooks/ (written by notebooks/_build_notebooks.py); tested in
+Used by every notebook in notebooks/ (sources: notebooks/NN_name.py, jupytext); tested in
 tests/test_notebook_helpers.py. Nothing else in hdcid imports this module.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The notebook collection: committed without outputs, in sync with its generator, and every
+"""The notebook collection: committed without outputs, in sync with its jupytext source, and every
 notebook executes in quick mode (papermill) in a fresh cache, in order, within a time budget.
 
 The execution tests are marked `notebook` (and `slow`): `pytest -m notebook tests/test_notebooks.py`.
@@ -55,15 +55,20 @@ def test_committed_notebook_has_no_outputs_and_follows_the_skeleton(name):
     assert "## Summary" in headings and "## Exercises" in headings
 
 
-def test_notebooks_match_their_generator(tmp_path):
-    import importlib.util
+def _cells(nb) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(c.cell_type, c.source, tuple(c.metadata.get("tags", []))) for c in nb.cells]
 
-    spec = importlib.util.spec_from_file_location("_build_notebooks", NB_DIR / "_build_notebooks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    for path in mod.build(tmp_path):
-        assert path.read_text() == (NB_DIR / path.name).read_text(), (
-            f"{path.name} differs from notebooks/_build_notebooks.py; run it to regenerate")
+
+@pytest.mark.parametrize("name", ORDER)
+def test_notebook_is_in_sync_with_its_jupytext_source(name):
+    """`notebooks/NN_name.py` (jupytext percent format) is the source; the `.ipynb` is its pair.
+    After editing the `.py`, run `make notebooks-sync` (jupytext --sync)."""
+    import jupytext
+
+    source = NB_DIR / f"{name}.py"
+    assert source.exists(), f"{source} is missing: every notebook has a jupytext percent source"
+    assert _cells(jupytext.read(source)) == _cells(_read(name)), (
+        f"{name}.ipynb is out of sync with {name}.py; run `make notebooks-sync`")
 
 
 # ------------------------------------------------------------------------------- execution
