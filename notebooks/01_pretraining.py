@@ -133,8 +133,6 @@ print("after 3 calls, mine == hdcid: codebook\n", E.round(decimals=3))
 # features (one cluster per "class") and four codes starting near the origin.
 
 # %%
-from hdcid.plots.method import ema_trajectories, reset_revival
-
 toy = torch.Generator().manual_seed(SEED)
 centres = torch.tensor([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])       # (3, 2) one centre per class
 
@@ -153,7 +151,7 @@ for _ in range(12):
     batches.append(toy_batch())
     vq2(batches[-1]["audio"], batches[-1]["video"], batches[-1]["text"])
     path.append(vq2.codebook())
-fig = ema_trajectories(torch.stack(path), torch.cat([b["audio"] for b in batches])[:, 0],
+fig = plots.ema_trajectories(torch.stack(path), torch.cat([b["audio"] for b in batches])[:, 0],
                        title="MM-EMA on a 2-D toy: codes move to the class clusters")
 plots.save_figure(fig, NB, "mm-ema-toy")
 fig
@@ -212,7 +210,7 @@ for b in batches:
     o = vq4(b["audio"], b["video"], b["text"])
     path4.append(vq4.codebook())
     wins.append(torch.bincount(torch.cat([o.indices[m].reshape(-1) for m in MODS]), minlength=4))
-fig = reset_revival(torch.stack(path4), torch.stack(wins), dead=3,
+fig = plots.reset_revival(torch.stack(path4), torch.stack(wins), dead=3,
                     features=torch.cat([b["audio"] for b in batches])[:, 0])
 plots.save_figure(fig, NB, "reset-toy")
 fig

@@ -19,7 +19,8 @@
 # H-DCID quantizes twice: level 1 on the semantic features (what the modalities share) and level 2 on
 # what is left in the modality-specific features. You will see what each level's codes capture (class
 # vs within-class detail, measured as mutual information), the cross-modal agreement per level, how
-# level-1 and level-2 codes co-occur, and 2-D maps (UMAP; PCA in quick mode) of the code vectors every
+# level-1 and level-2 codes co-occur, level 2 written out by hand (its input, its reconstruction target and
+# its 0.3 loss weight, each checked against the package), and 2-D maps (UMAP; PCA in quick mode) of the code vectors every
 # segment maps to, coloured by class, modality and level, with a widget to pick the view.
 #
 # **Runtime** — quick (`HDCID_QUICK=1`): ~8 s on a 2-core CPU (with the checkpoints cached by 01; measured); full: ~19 s on a 2-core CPU (with the checkpoints cached by 01; measured). No GPU was used for these.
@@ -117,6 +118,92 @@ fig
 
 # %% [markdown]
 # Each row is a used level-1 code and each column a used level-2 code; many filled cells per row (a large H(level 2 | level 1)) mean level 2 splits a level-1 code into finer variants.
+
+# %% [markdown]
+# ## Level 2, cell by cell
+#
+# Before the maps, we write H-DCID's second level by hand on four pretraining clips and check with
+# `torch.testing.assert_close` that the package computes the same (the level-1 pieces are written out
+# in notebook 01 and [docs/method.md](../docs/method.md)).
+#
+# ### The level-2 input
+# Level 2 re-applies the semantic / specific split to the level-1 **specific** feature. For audio,
+# with $x_a$ the input features:
+# $$s_a = \mathrm{ReLU}(W_s x_a + b_s)\ \text{(level-1 specific)},\qquad
+#   z^{(2)}_a = \mathrm{ITRM}^{(2)}(s_a),\qquad k^{(2)} = \arg\min_k \lVert z^{(2)}_a - e^{(2)}_k\rVert^2$$
+# $$s^{(2)}_a = \mathrm{ReLU}(W_2 s_a + b_2),\qquad \mathcal{L}^{\text{rec},2}_a = \mathrm{MSE}\big(W_o[\,W_p\hat z^{(2)}_a + b_p\,;\ s^{(2)}_a] + b_o,\ s_a\big)$$
+# (video uses its pooled branch $c_v$ instead of $s_a$, text its $s_t$.) Intuition: what level 1 left in
+# the modality-specific feature is quantized again with its own codebook $E^{(2)}$, and the level-2
+# decoder must rebuild the level-1 specific feature from it.
+
+# %%
+import torch
+from torch.testing import assert_close
+
+ps = pretrain_set(S)
+xa = torch.as_tensor(np.asarray(ps.audio[:4]), dtype=torch.float32)      # (B=4, T, A)
+enc = model.encoder
+lin1, lin2 = enc.Audio_encoder.audio_linear, enc.Audio_encoder_2.input_linear
+s_a = torch.relu(xa @ lin1.weight.T + lin1.bias)                       # (B, T, Da) level-1 specific
+with torch.no_grad():
+    z2 = enc.audio_self_att_2(s_a)                                    # (B, T, D) the same ITRM block as level 1
+E2 = model.codebooks()[1]                                             # (M, D) level-2 codebook
+k2 = ((z2[:, :, None] - E2) ** 2).sum(-1).argmin(-1)                  # (B, T)
+ref = model.encode(xa, "audio")
+assert_close(z2, ref.semantic[1])
+assert torch.equal(k2, ref.indices[1])
+
+s2 = torch.relu(s_a @ lin2.weight.T + lin2.bias)                       # (B, T, Da) level-2 specific
+dec = model.decoder.level2["audio"]
+proj = E2[k2] @ dec.proj.weight.T + dec.proj.bias                     # the code's projection
+rec2 = torch.cat([proj, s2], -1) @ dec.out.weight.T + dec.out.bias     # (B, T, Da)
+mine = ((rec2 - s_a) ** 2).mean()
+with torch.no_grad():                                                 # eval mode: no buffer changes
+    out = model.forward_train(torch.as_tensor(np.asarray(ps.video[:4])), xa,
+                              torch.as_tensor(np.asarray(ps.text[:4])), level2=True)
+assert_close(mine.detach(), out.rec_loss[1]["audio"])
+print(f"level-2 audio codes of clip 0: {k2[0].tolist()} | level-2 audio reconstruction MSE {float(mine.detach()):.4f}")
+
+# %% [markdown]
+# ### The level-2 loss and its 0.3 weight from epoch 3
+# Level 2 has the same terms as level 1 (reconstruction, commitment, CLUB, Cross-CPC; H-DCID has no
+# CMCM at either level), on its own codebook:
+# $$\mathcal{L} = \mathcal{L}^{(1)} + w\,[\text{epoch}\ge e_0]\,\mathcal{L}^{(2)},\qquad w = 0.3,\ e_0 = 3\ \text{(0-based, original)}$$
+# Intuition: level 1 first settles on what the modalities share; only then is the finer level trained
+# (its codebook still follows the features by EMA before). We run one real `train_step` of the tiny
+# H-DCID just before and just at $e_0$ and rebuild both totals from the logged terms.
+
+# %%
+import tempfile
+
+from hdcid.config import TrainConfig
+from hdcid.notebook import train_configs
+from hdcid.train import Pretrainer
+
+mcfg, tcfg = train_configs("hdcid", QUICK)
+e0, w = tcfg.level2_start_epoch, tcfg.level2_weight
+batch = [torch.as_tensor(np.asarray(x[:8]), dtype=torch.float32) for x in (ps.video, ps.audio, ps.text)]
+with tempfile.TemporaryDirectory() as tmp:
+    trainer = Pretrainer(mcfg, tcfg, ps, tmp, device="cpu")
+    rows_l2 = {f"epoch {e}": trainer.train_step(*batch, epoch=e) for e in (e0 - 1, e0)}
+
+
+def level_loss(row, sfx=""):
+    """L = sum_m (rec + commit + MI) + CPC + CMCM of one level, rebuilt from the logged terms."""
+    return sum(row[f"{t}{sfx}_{s}"] for t in ("rec", "commit", "mi") for s in "avt") + row[f"cpc{sfx}"] + row[f"cmcm{sfx}"]
+
+
+before, after = rows_l2[f"epoch {e0 - 1}"], rows_l2[f"epoch {e0}"]
+for r in (before, after):
+    assert_close(torch.tensor(level_loss(r)), torch.tensor(r["loss1"]), rtol=1e-5, atol=1e-5)
+    assert_close(torch.tensor(level_loss(r, "2")), torch.tensor(r["loss2"]), rtol=1e-5, atol=1e-5)
+assert_close(torch.tensor(before["total"]), torch.tensor(level_loss(before)), rtol=1e-5, atol=1e-5)
+assert_close(torch.tensor(after["total"]), torch.tensor(level_loss(after) + w * level_loss(after, "2")),
+             rtol=1e-5, atol=1e-5)
+paper = TrainConfig.paper("hdcid")
+print(f"this run: w = {w}, e0 = {e0} ({'quick mode starts level 2 early so it runs' if QUICK else 'tiny preset'}); "
+      f"original: w = {paper.level2_weight}, e0 = {paper.level2_start_epoch}")
+pd.DataFrame(rows_l2).loc[["loss1", "loss2", "total", "level2"]].round(4)
 
 # %% [markdown]
 # ## Maps of the code vectors

@@ -6,6 +6,7 @@ displays the figure. `save_figure` writes `<output>/figures/NN-what.png` named a
 One concept per module, every public name re-exported here (`from hdcid import plots`):
 
 - `training`    pretraining loss curves and code agreement per step (nb 01)
+- `method`      2-D toys of the method: codes under MM-EMA, a dead code revived (nb 01)
 - `codebook`    code usage, ownership, agreement / co-occurrence heatmaps, level information (nb 02, 04)
 - `toc`         TOC criterion, cosine heatmaps before / after selection, probe sweep (nb 03)
 - `projection`  segments at their code's 2-D position (nb 04)
@@ -19,6 +20,7 @@ from hdcid.plots._common import figure_png, save_figure
 from hdcid.plots.clips import clip_gallery
 from hdcid.plots.codebook import (agreement_heatmap, cooccurrence_heatmap, level_information_bars, ownership_bars,
                                   usage_histograms, usage_over_training)
+from hdcid.plots.method import ema_trajectories, reset_revival
 from hdcid.plots.downstream import (avvp_timelines, confusion_matrix_plot, grouped_bars, per_class_bars,
                                     results_table)
 from hdcid.plots.projection import projection_scatter
@@ -28,6 +30,8 @@ from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, loss_curves
 __all__ = [
     # pretraining
     "NON_LOSS_COLUMNS", "loss_curves", "agreement_curve",
+    # the method on 2-D toys
+    "ema_trajectories", "reset_revival",
     # codebook
     "usage_histograms", "usage_over_training", "ownership_bars", "agreement_heatmap", "cooccurrence_heatmap",
     "level_information_bars",
