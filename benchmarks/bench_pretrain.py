@@ -1,4 +1,4 @@
-"""Benchmark: one pretraining step (`hdcid.train.Pretrainer.train_step`, spec pretrain.md 2.8 / 3.7).
+"""Benchmark: one pretraining step (`hdcid.train.Pretrainer.train_step`, docs/method.md §2.10 / §3.4).
 
 Throughput (clips/s = B / median step time over the steps after warm-up) and peak memory for DCID
 and H-DCID, tiny and paper presets, float32 and float64; plus the ratio of a paper-preset H-DCID step

@@ -1,6 +1,6 @@
 """Benchmark: one quantizer training-mode forward (distances, CMCM, argmin, MM-EMA, reset bookkeeping,
 commitment, straight-through) -- hdcid's vectorised `UnifiedCodebook` vs a faithful re-creation of
-the original's loop style (spec pretrain.md sections 2.3 and 5), at equal settings
+the original's loop style (docs/method.md §2.3-2.4 and §6), at equal settings
 (B=80, T=10, M=400, D=256), in float64 (the original's precision) and float32.
 
     python benchmarks/bench_quantizer.py [--quick] [--device cpu|cuda] [--repeats N] [--threads N]

@@ -97,7 +97,7 @@ class ModelConfig(_Serializable):
 
     @property
     def use_cmcm(self) -> bool:
-        """CMCM is part of DCID; H-DCID replaces it by zero (spec 3.1)."""
+        """CMCM is part of DCID; H-DCID replaces it by zero (docs/method.md §3.1)."""
         return self.variant == "dcid"
 
     @property

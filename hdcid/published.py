@@ -1,4 +1,4 @@
-"""Published cross-modal accuracies (%) to compare against, as data (spec README).
+"""Published cross-modal accuracies (%) to compare against, as data (docs/method.md §5.5).
 
 Source: the CMG paper (NeurIPS 2023), Table 3: audio-visual-text DCID pretrained on VGGSound-AVEL 40K,
 evaluated with the ORIGINAL protocol (best epoch on the test data; AVE evaluated on its training

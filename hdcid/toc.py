@@ -1,4 +1,4 @@
-"""TOC: training-free selection of codebook dimensions (spec downstream.md s2).
+"""TOC: training-free selection of codebook dimensions (docs/method.md §4).
 
 TOC scores every dimension ``d`` of a codebook ``E (M, D)`` from the codebook alone (no data, no
 labels) and keeps a subset of the dimensions; a downstream head then sees only those coordinates
@@ -10,11 +10,11 @@ Criterion (APE-style), per dimension ``d``::
     var[d]  = unbiased variance of column d
     crit[d] = -w_sim * sim[d] + w_var * var[d]
 
-Closed form (spec 2.4), O(M*D) instead of the O(M^2*D) double loop, computed in float64::
+Closed form (docs/method.md §4.1), O(M*D) instead of the O(M^2*D) double loop, computed in float64::
 
     sim[d] = mu[d]^2 - var[d] / M
 
-Selection (spec 2.2): ``q = choose_channel // (toc_max_num + toc_min_num)``; keep the ``q*toc_max_num``
+Selection (docs/method.md §4.2): ``q = choose_channel // (toc_max_num + toc_min_num)``; keep the ``q*toc_max_num``
 highest-scoring dims in descending score order, then the ``q*toc_min_num`` lowest in ascending
 order. H-DCID applies the same setting to each level independently; the selected blocks are
 concatenated level 0 first (``apply_toc``).
@@ -172,7 +172,7 @@ def _cosine_matrix(E: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def cosine_views(E, idx) -> tuple[torch.Tensor, torch.Tensor]:
-    """Code-to-code cosine similarity before and after TOC (spec 4.5, ``ave_cosine.py``).
+    """Code-to-code cosine similarity before and after TOC (docs/method.md §4.3; the original's ``ave_cosine.py``).
 
     E: (M, D); idx: selected dims (k,). Returns (before (M, M), after (M, M)) float64.
     """

@@ -1,4 +1,4 @@
-"""Pretraining loop of DCID (spec pretrain.md 2.8) and H-DCID (3.7), resumable exactly.
+"""Pretraining loop of DCID (docs/method.md §2.10) and H-DCID (§3.3-3.4), resumable exactly.
 
     result = Pretrainer(ModelConfig.tiny("dcid"), TrainConfig.tiny("dcid"), clipset, "ckpt/dcid").fit()
     result.history.plot(x="step", y=["total", "cpc"])          # one row per optimizer step

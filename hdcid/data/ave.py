@@ -1,4 +1,4 @@
-"""AVE (AVE-ECCV18 release) reader and writer (spec downstream.md s6.1).
+"""AVE (AVE-ECCV18 release) reader and writer (docs/method.md §1.3).
 
 Layout under `data_root`::
 

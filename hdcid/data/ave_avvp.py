@@ -1,4 +1,4 @@
-"""AVE -> AVVP subset reader and writer (spec downstream.md s6.3).
+"""AVE -> AVVP subset reader and writer (docs/method.md §1.3).
 
 Layout under `data_root`::
 

@@ -1,4 +1,4 @@
-"""AVVP / LLP reader and writer (spec downstream.md s6.2), and the LLP-style CSV helpers.
+"""AVVP / LLP reader and writer (docs/method.md §1.3), and the LLP-style CSV helpers.
 
 Layout under `data_root`::
 

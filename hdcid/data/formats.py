@@ -1,4 +1,4 @@
-"""Low-level readers/writers of the original release formats (spec downstream.md s6).
+"""Low-level readers/writers of the original release formats (docs/method.md §1.3).
 
 Per-clip zip-of-pickle features, HDF5 arrays, tab/comma CSVs and one-name-per-line class lists.
 Every failure raises `DataFormatError` naming the file, what was expected and what was found.

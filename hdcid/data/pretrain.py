@@ -1,4 +1,4 @@
-"""VGGSound-AVEL pretraining corpus reader and writer (spec pretrain.md s1, downstream.md s6.5).
+"""VGGSound-AVEL pretraining corpus reader and writer (docs/method.md §1.1, §1.3).
 
 Layout under `data_root`::
 

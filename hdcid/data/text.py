@@ -1,6 +1,6 @@
 """Text backends: sentences -> per-WORD embeddings `(N, n_words, dim)` for the text modality.
 
-The original pipeline (spec pretrain.md s1.2) runs frozen BERT-base-uncased (768-d, last layer),
+The original pipeline (docs/method.md §1.2) runs frozen BERT-base-uncased (768-d, last layer),
 drops `[CLS]`/`[SEP]`/padding, glues WordPiece continuation pieces to their word with the piece
 vectors **averaged** (bert-embedding's oov_way 'avg'), filters words through `cnt.pkl`, keeps the
 first 10 words and zero-pads to 10. BERT cannot be downloaded here, so the project ships:

@@ -1,4 +1,4 @@
-"""UCF101 <-> VGGSound-AVEL subsets reader and writer (spec downstream.md s6.4).
+"""UCF101 <-> VGGSound-AVEL subsets reader and writer (docs/method.md §1.3).
 
 Layout under `data_root`::
 

@@ -10,7 +10,7 @@ computed once per (model weights, dataset, modality, mode) and stored as an ``.n
 
 so a changed checkpoint or codebook gives a new file and a present file is reused as is.
 
-Train mode (the original protocol, spec 1.5): the original keeps the encoder in ``train()`` mode
+Train mode (the original protocol, docs/method.md §5.1): the original keeps the encoder in ``train()`` mode
 while the head trains, so transformer dropout makes the codes differ from epoch to epoch. Encoding
 every epoch would defeat the cache, so ``train_mode=True`` stores ``n_draws`` independent dropout
 draws (seeded with ``seed``; in a second file beside the eval-mode codes, which are shared) and epoch

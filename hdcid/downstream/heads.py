@@ -1,4 +1,4 @@
-"""Downstream classifier heads (spec downstream.md s3.1). Both are purely affine, as in the original.
+"""Downstream classifier heads (docs/method.md §5.2). Both are purely affine, as in the original.
 
 ``d_in`` is the width of the selected codes: ``sum(len(idx))`` over levels with TOC (DCID
 ``choose_channel``, H-DCID ``2 * choose_channel``), ``L * D`` without.

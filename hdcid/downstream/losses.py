@@ -1,4 +1,4 @@
-"""Downstream losses (spec downstream.md s3.2).
+"""Downstream losses (docs/method.md §5.3).
 
 * video-level tasks: cross-entropy on (B, K) logits with the video class;
 * segment-level tasks: ``BCEWithLogits`` over every (segment, class) entry, background included,

@@ -1,6 +1,6 @@
 """Downstream metrics: the original's reference metrics and standard ones, under separate names.
 
-Reference (what the published numbers mean, spec downstream.md s4, s5):
+Reference (what the published numbers mean, docs/method.md §5.5):
 
 * ``video_top1``: top-1 accuracy in % over videos (AVE, UCF<->VGG; the papers call it "precision").
 * ``reference_avvp_prf``: AVVP / AVE->AVVP. Per evaluation batch (``batch_size`` videos in order) on the
@@ -38,7 +38,7 @@ def _np(x) -> np.ndarray:
 
 
 def video_targets(labels) -> np.ndarray:
-    """Video class from per-segment labels (N, T, K+1): ``max_t argmax_c labels[t, :K]`` (spec 4.1)."""
+    """Video class from per-segment labels (N, T, K+1): ``max_t argmax_c labels[t, :K]`` (docs/method.md §5.3)."""
     y = _np(labels)
     return y[..., :-1].argmax(-1).max(-1).astype(np.int64)  # (N,)
 

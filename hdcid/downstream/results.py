@@ -109,7 +109,7 @@ def run_grid(models: dict, tasks=tuple(TASKS), directions=tuple(DIRECTIONS), toc
     """run_task for every model x task x direction, without TOC and (if ``toc_settings``) with it.
 
     models: name -> model (the name is the row label, e.g. "DCID", "H-DCID").
-    toc_settings: None (no TOC rows), a TOCSettings or list of candidates, "paper" (spec 2.6 settings,
+    toc_settings: None (no TOC rows), a TOCSettings or list of candidates, "paper" (docs/method.md §4.3 settings,
     256-d codebooks), "grid" (``default_toc_grid``), or a callable (task, direction, model) -> those.
     data: task -> pre-loaded ClipSets (else read once per task from ``data_root``).
     kwargs go to run_task (protocol, seeds, epochs, cache_dir, device, quick).

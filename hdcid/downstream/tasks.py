@@ -1,6 +1,6 @@
 """The four cross-modal downstream tasks, their splits under each protocol, and ``run_task``.
 
-Tasks (spec downstream.md s4) and directions: ``"v2a"`` trains on video codes and tests on audio
+Tasks (docs/method.md §5.5) and directions: ``"v2a"`` trains on video codes and tests on audio
 codes, ``"a2v"`` the reverse.
 
 | task | head / loss | reported metric | original epochs |
@@ -81,7 +81,7 @@ TASKS = {
 DIRECTIONS = {"v2a": ("video", "audio"), "a2v": ("audio", "video")}
 _ANNOT = {"video": "visual", "audio": "audio"}
 
-# spec downstream.md s2.6: (choose_channel, toc_max_num, toc_min_num) per variant, task, direction
+# docs/method.md §4.3: (choose_channel, toc_max_num, toc_min_num) per variant, task, direction
 _PAPER_TOC = {
     "dcid": {("ave", "v2a"): (224, 1, 1), ("ave", "a2v"): (224, 1, 1),
              ("avvp", "v2a"): (128, 3, 1), ("avvp", "a2v"): (128, 3, 1),
@@ -95,7 +95,7 @@ _PAPER_TOC = {
 
 
 def paper_toc(task: str, direction: str, variant: str = "dcid") -> TOCSettings:
-    """The TOC setting of the original shell scripts for a 256-d codebook (spec 2.6)."""
+    """The TOC setting of the original shell scripts for a 256-d codebook (docs/method.md §4.3)."""
     return TOCSettings(*_PAPER_TOC[variant][(task, direction)])
 
 

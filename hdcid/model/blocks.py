@@ -1,4 +1,4 @@
-"""Encoder building blocks of DCID / H-DCID (spec pretrain.md 2.1, 3.2), with the original key names.
+"""Encoder building blocks of DCID / H-DCID (docs/method.md §2.1, §3.2), with the original key names.
 
 * `ITRM`           temporal self-attention: Linear + post-norm transformer layers (no positions).
 * `VSE`            video semantic pre-encoder: SE channel attention + residual + SUM over G*G positions.
@@ -33,7 +33,7 @@ class ITRM(nn.Module):
             cfg.hidden_dim, cfg.n_heads, cfg.ffn_dim, cfg.dropout, activation="relu", batch_first=False
         )
         if cfg.keep_dead_modules:
-            self.encoder_layer = layer  # dead prototype (spec 7 item 2), never called
+            self.encoder_layer = layer  # dead prototype (docs/method.md §2.1), never called
         self.encoder = nn.TransformerEncoder(
             layer, cfg.n_layers, enable_nested_tensor=False
         )  # deep copies of the prototype
@@ -51,7 +51,7 @@ class VSE(nn.Module):
 
     x (B, T, G, G, C) -> (B, T, C): `s = sigmoid(W2 relu(W1 mean_p x_p))`, `x'_p = x_p * s + x_p`,
     output `sum_p x'_p`. The original's "spatial attention" ends in a softmax over a length-1 axis
-    (all weights exactly 1, spec 7 item 1), so it is implemented as the sum; its three layers
+    (all weights exactly 1, docs/method.md §2.1), so it is implemented as the sum; its three layers
     (`affine_video_ave`, `affine_video_self`, `ave_v_att`) are kept only for key compatibility.
     """
 

@@ -1,8 +1,8 @@
 """Checkpoints: the released DCID / H-DCID format and hdcid's own resumable training format.
 
 * `load_original_checkpoint(path)`: a `torch.save`d dict with `Encoder_parameters` (142 DCID / 262
-  H-DCID keys with the paper sizes), optional `Text_ar_lstm_parameters` and `epoch` (spec pretrain.md
-  2.10, 3.8). Variant and sizes are inferred from the tensor shapes; loading is strict.
+  H-DCID keys with the paper sizes), optional `Text_ar_lstm_parameters` and `epoch` (docs/method.md
+  §2.11). Variant and sizes are inferred from the tensor shapes; loading is strict.
 * `export_original_checkpoint(path, model)`: writes that layout (round trips are testable).
 * `save_checkpoint(...)` / `load_checkpoint(path)`: everything needed to rebuild the model from its
   stored `ModelConfig` and to resume training exactly (optimizers, RNG states, history).

@@ -1,4 +1,4 @@
-"""CLUB mutual-information upper bound between quantized semantic and specific features (spec 2.5).
+"""CLUB mutual-information upper bound between quantized semantic and specific features (docs/method.md §2.8).
 
 A variational Gaussian q(y | x) = N(mu(x), exp(logvar(x))) is fitted per time step by maximising
 its (unnormalised) log-likelihood (`loglik_loss`, minimised by the estimator's own optimiser on
@@ -48,7 +48,7 @@ class CLUBSample(nn.Module):
         return -ll.mean() / 2
 
     def mi_est(self, x: Tensor, y: Tensor, perm: Tensor | None = None) -> Tensor:
-        """Sampled, time-averaged CLUB bound (1/B) sum_b sum_d (pos - neg) / 2 (spec 2.5).
+        """Sampled, time-averaged CLUB bound (1/B) sum_b sum_d (pos - neg) / 2 (docs/method.md §2.8).
 
         pos[b,d] = -mean_t (mu - y)^2 / exp(mean_t logvar); neg uses y[perm[b]] with perm a
         permutation of the batch (torch.randperm from the global RNG unless given; fixed points allowed).

@@ -1,4 +1,4 @@
-"""Cross-modal contrastive predictive coding (Cross-CPC, spec pretrain.md 2.6).
+"""Cross-modal contrastive predictive coding (Cross-CPC, docs/method.md §2.9).
 
 Each modality summarises its semantic sequence up to a random step t* with a 2-layer LSTM and
 predicts the NEXT step's feature with a linear head. For a target modality x and a predicting

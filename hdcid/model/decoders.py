@@ -1,9 +1,9 @@
-"""Reconstruction decoders of DCID / H-DCID (spec pretrain.md 2.4, 3.4).
+"""Reconstruction decoders of DCID / H-DCID (docs/method.md §2.7, §3.2).
 
 Each decoder concatenates a projection of the quantized code with the modality-specific feature
 (`[proj(q) ; S]`) and maps it back to the input (level 1) or to the level-1 specific feature
 (level 2, `SimpleDecoder`). The DCID decoder's three dead `Semantic_Decoder` classifier heads are
-omitted: they are not in released checkpoints and their logits are never used (spec 7 item 3).
+omitted: they are not in released checkpoints and their logits are never used (docs/method.md §2.7).
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class ConcatDecoder(nn.Module):
 class Decoder(nn.Module):
     """All decoders of one model: `level1[m]` for m in audio/video/text; H-DCID adds `level2[m]`.
 
-    Level-2 targets (spec 3.4): video C_v (width Cv), audio S_a, text S_t; level-2 specific inputs are
+    Level-2 targets (docs/method.md §3.2): video C_v (width Cv), audio S_a, text S_t; level-2 specific inputs are
     S2_m of the same width.
     """
 

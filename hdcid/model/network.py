@@ -1,6 +1,6 @@
 """`CrossModalModel`: the DCID / H-DCID network (encoder, text BiLSTM, decoders, CPC, CLUB).
 
-Spec pretrain.md 2.1-2.6 (DCID) and 3.2-3.5 (H-DCID). `model.encoder.state_dict()` has exactly
+Method: docs/method.md §2.1-2.9 (DCID) and §3.1-3.2 (H-DCID). `model.encoder.state_dict()` has exactly
 the keys of the released `Encoder_parameters` (DCID 142 / H-DCID 262 with `ModelConfig.paper`),
 `model.text_lstm.state_dict()` those of `Text_ar_lstm_parameters`.
 

@@ -1,7 +1,7 @@
 """The unified (cross-modal) codebook of DCID / H-DCID: MM-EMA, dead-code reset, commitment, CMCM.
 
-Spec: pretrain.md sections 2.3 (quantizer, CMCM), 3.3 (two-level codebook), 5 (vectorised
-bookkeeping) and 7 (bugs kept or fixed). Shown in the notebooks on the codebook (usage, resets).
+Method: docs/method.md §2.2-2.6 (quantizer, CMCM), §3.1 (two-level codebook) and §6 (vectorised
+bookkeeping, what differs from the original). Shown in the notebooks on the codebook (usage, resets).
 
 One training-mode `UnifiedCodebook.forward(z_a, z_v, z_t, level)` does, in the original's order:
 
@@ -20,13 +20,13 @@ Differences from the original (all documented, switchable where they change numb
   too); `reset_in_eval=True` restores that.
 * `reset_updates_ema=True` (default) also writes `ema_weight[k] = E_new[k] * ema_count[k]` so a reset
   survives the next EMA step; `False` writes only `embedding` as the original (overwritten by the next
-  EMA step, spec 7.4). `ema_count` is never changed by a reset.
+  EMA step, docs/method.md §2.4). `ema_count` is never changed by a reset.
 * a reset with no donor code is skipped (the original raises in `random.randint(0, -1)`); in practice
   it cannot happen, because every code used in the current call is a donor.
 * CMCM clamps squared distances at 0 before `sqrt` (the original does not and can produce NaN).
 * the reset draws donors and noise from torch's global RNG on the codebook's device (the original
   uses Python's `random` for donors), so checkpointing torch's RNG state makes a resume exact.
-* vectorised (spec 5): one distance product per modality serves CMCM (grad) and argmin (detached);
+* vectorised (docs/method.md §6): one distance product per modality serves CMCM (grad) and argmin (detached);
   EMA sums by `index_add_` on CPU and a dense one-hot product on CUDA (deterministic); the reset
   bookkeeping is a few tensor ops with one host sync (`R.sum()`).
 * `equal_num` takes each sample's mode over time as the smallest most-frequent code (the original's
@@ -116,7 +116,7 @@ def _cmcm_pair(P_x: Tensor, P_y: Tensor, logP_x: Tensor, logP_y: Tensor) -> Tens
 
 
 def cmcm_loss(z_a: Tensor, z_v: Tensor, z_t: Tensor, E: Tensor) -> Tensor:
-    """Cross-modal code matching loss (spec 2.3), L = 0.5 (L_av + L_at + L_tv).
+    """Cross-modal code matching loss (docs/method.md §2.6), L = 0.5 (L_av + L_at + L_tv).
 
     z_m: (B, T, D) grad-carrying semantic features; E: (M, D) codebook (treated as a constant).
     Returns a scalar in z's dtype. Squared distances are clamped at 0 before sqrt (the original has
@@ -299,7 +299,7 @@ class UnifiedCodebook(nn.Module):
         """Quantize the three modalities' semantic features z_m (B, T, D) with codebook `level`.
 
         In train mode updates the codebook (MM-EMA) and the dead-code counters / resets; in eval
-        mode changes no buffer unless `reset_in_eval`. Step order as spec 2.3 (module docstring).
+        mode changes no buffer unless `reset_in_eval`. Step order as docs/method.md §2.2-2.5 (module docstring).
         """
         self._check_input(z_a, "z_a")
         self._check_input(z_v, "z_v", z_a)
