@@ -7,7 +7,7 @@ PIP    := $(VENV)/bin/pip
 QUICK  ?= 0
 PORT   ?= 8888
 
-.PHONY: run quick setup setup-dev data notebooks notebooks-sync test test-fast lab bench clean-outputs
+.PHONY: run quick setup setup-dev data notebooks notebooks-sync runtimes test test-fast lab bench clean-outputs
 
 run: setup data notebooks            ## set up, build the demo corpus, execute all notebooks
 
@@ -34,8 +34,14 @@ data: setup                          ## build the AV-Digits demo corpus into dat
 notebooks: setup                     ## execute notebooks; copies and figures go to outputs/
 	HDCID_QUICK=$(QUICK) $(PY) -m hdcid.runner
 
-notebooks-sync: setup-dev            ## after editing notebooks/NN_*.py: rewrite the paired .ipynb (no outputs)
+notebooks-sync: setup-dev            ## after editing notebooks/NN_*.py or notebooks/templates/: render 05-08, runtime lines, .ipynb
+	$(PY) notebooks/templates/render_tasks.py
+	$(PY) -m hdcid.runtimes
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
+
+runtimes: setup-dev                  ## take the quick timings of the last notebook-test run into docs/runtimes.json
+	$(PY) -m hdcid.runtimes --merge outputs/test-notebooks/runtimes.json --mode quick
+	$(MAKE) notebooks-sync
 
 test: setup-dev                      ## the full test suite, notebooks and browser test included
 	$(PY) -m pytest -q

@@ -1,8 +1,10 @@
 """Execute the notebook collection top to bottom (the README's main job and the notebook tests).
 
 `python -m hdcid.runner [--quick] [--only 03_toc ...]` runs every `notebooks/NN_*.ipynb` in order
-with papermill, writes the executed copies to `<outputs>/notebooks/`, and prints each runtime.
-Notebooks share the checkpoint cache, so the first one that needs a pretrained model trains it.
+with papermill, writes the executed copies to `<outputs>/notebooks/`, and prints each runtime;
+`--record` also stores the measured seconds in `docs/runtimes.json` (`hdcid.runtimes`), from which
+every notebook's runtime line is generated. Notebooks share the checkpoint cache, so the first one
+that needs a pretrained model trains it.
 """
 from __future__ import annotations
 
@@ -55,13 +57,20 @@ def run_notebook(path: Path, quick: bool, out_dir: Path, timeout: int | None = N
     return NotebookRun(path.stem, time.perf_counter() - start, out)
 
 
-def run_all(quick: bool, only: list[str] | None = None, timeout: int | None = None) -> list[NotebookRun]:
+def run_all(quick: bool, only: list[str] | None = None, timeout: int | None = None,
+            record: bool = False) -> list[NotebookRun]:
+    """Execute the notebooks in order; with `record`, store each runtime in docs/runtimes.json."""
     out_dir = output_dir("notebooks")
     runs = []
     for path in notebook_paths(only):
         print(f"[hdcid] running {path.name} ({'quick' if quick else 'full'} mode) ...", flush=True)
         run = run_notebook(path, quick, out_dir, timeout)
         print(f"[hdcid]   {run.name}: {run.seconds:.1f} s -> {run.output}", flush=True)
+        if record:
+            from hdcid import runtimes
+
+            runtimes.record(run.name, "quick" if quick else "full", run.seconds,
+                            command="python -m hdcid.runner" + (" --quick" if quick else ""))
         runs.append(run)
     return runs
 
@@ -71,9 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="quick mode (HDCID_QUICK=1)")
     parser.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--record", action="store_true",
+                        help="store the measured seconds in docs/runtimes.json (then `python -m hdcid.runtimes` "
+                             "rewrites the notebooks' runtime lines)")
     args = parser.parse_args(argv)
     quick = args.quick or os.environ.get("HDCID_QUICK", "0") not in ("", "0")
-    runs = run_all(quick, args.only, args.timeout)
+    runs = run_all(quick, args.only, args.timeout, record=args.record)
     total = sum(r.seconds for r in runs)
     print(f"[hdcid] executed {len(runs)} notebooks in {total:.1f} s; outputs in {output_dir('notebooks')}")
     return 0

@@ -25,7 +25,7 @@
 # features and the text prompt), the size of every model preset, and how to point the notebooks at the
 # real features and at a released checkpoint.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~10 s on a 2-core CPU (with the demo corpus already built; measured); full: ~11 s on a 2-core CPU (with the demo corpus already built; measured). No GPU was used for these.
+# **Runtime** — quick (`HDCID_QUICK=1`): ~10 s; full: ~11 s, measured on a 2-core CPU, no GPU (with the demo corpus already built); see `docs/runtimes.json`.
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.

@@ -18,14 +18,15 @@
 #
 # AVE clips contain one audio-visual event over part of the ten seconds. A head (affine per second,
 # max over time, affine) is trained on one modality's codes to predict the event class and tested on
-# the *other* modality's codes. Metric: top-1 accuracy (%).
+# the *other* modality's codes. Metric: top-1 accuracy (%). Before the grid runs, the head, the loss,
+# one training epoch and each protocol's splits are written out by hand and checked against the package.
 #
 # You will see both directions (v2a: train on video, test on audio; a2v: the reverse), DCID vs H-DCID,
 # each with and without TOC (TOC candidates chosen on the validation split), under the **honest**
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then a confusion matrix and per-class accuracy.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~13 s on a 2-core CPU (with the checkpoints cached by 01; measured); full: ~90 s on a 2-core CPU (with the checkpoints cached by 01; measured). No GPU was used for these.
+# **Runtime** — quick (`HDCID_QUICK=1`): ~13 s; full: ~90 s, measured on a 2-core CPU, no GPU (with the checkpoints cached by 01); see `docs/runtimes.json`.
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -52,6 +53,7 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.notebook import finished, start
 from hdcid.utils import cache_dir, output_dir
 
+# 05-08 share this structure: edit notebooks/templates/task.py, then `make notebooks-sync`
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
 S = start("05_ave", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE)
 NB, QUICK, DATA_ROOT, DEVICE = S.nb, S.quick, S.data_root, S.device

@@ -25,7 +25,7 @@
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then segment timelines of predicted vs true events and per-class F1.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s on a 2-core CPU (with the checkpoints cached by 01; measured); full: ~3 min on a 2-core CPU (with the checkpoints cached by 01; measured). No GPU was used for these.
+# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s; full: ~3 min, measured on a 2-core CPU, no GPU (with the checkpoints cached by 01); see `docs/runtimes.json`.
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -52,6 +52,7 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.notebook import finished, start
 from hdcid.utils import cache_dir, output_dir
 
+# 05-08 share this structure: edit notebooks/templates/task.py, then `make notebooks-sync`
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
 S = start("07_ave_to_avvp", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE)
 NB, QUICK, DATA_ROOT, DEVICE = S.nb, S.quick, S.data_root, S.device

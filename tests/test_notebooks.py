@@ -71,6 +71,37 @@ def test_notebook_is_in_sync_with_its_jupytext_source(name):
         f"{name}.ipynb is out of sync with {name}.py; run `make notebooks-sync`")
 
 
+def test_task_notebooks_are_rendered_from_the_shared_template():
+    """05-08 share one structure kept in notebooks/templates/ (`render_tasks.py`); the committed
+    sources must be exactly what it renders (run `make notebooks-sync` after editing a template)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render_tasks", NB_DIR / "templates" / "render_tasks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert sorted(mod.TASKS) == [n for n in ORDER if n[:2] in ("05", "06", "07", "08")]
+    for name in mod.TASKS:
+        assert (NB_DIR / f"{name}.py").read_text() == mod.render(name), (
+            f"{name}.py differs from notebooks/templates/ (render_tasks.py); edit the template and run "
+            f"`make notebooks-sync`")
+
+
+def test_runtime_lines_come_from_the_measured_file():
+    """Every notebook's runtime line is generated from docs/runtimes.json (hdcid.runtimes), which holds
+    a measured quick and full time for every notebook."""
+    from hdcid import runtimes
+
+    data = runtimes.load()
+    assert sorted(data["notebooks"]) == ORDER
+    for name, entry in data["notebooks"].items():
+        for mode in runtimes.MODES:
+            assert entry[mode]["seconds"] > 0 and entry[mode]["command"], (name, mode)
+    assert runtimes.rewrite_lines(NB_DIR, data, check=True) == [], (
+        "runtime lines disagree with docs/runtimes.json; run `python -m hdcid.runtimes` (make notebooks-sync)")
+    for name in ORDER:
+        assert "# " + runtimes.runtime_line(name, data) in (NB_DIR / f"{name}.py").read_text()
+
+
 # ------------------------------------------------------------------------------- execution
 @pytest.fixture(scope="module")
 def quick_env(tmp_path_factory):

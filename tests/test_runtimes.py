@@ -1,0 +1,64 @@
+"""hdcid.runtimes: the measured-runtimes file and the runtime lines generated from it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hdcid import runtimes
+
+
+def _nb(tmp_path, name, line="# **Runtime** — typed by hand"):
+    src = tmp_path / f"{name}.py"
+    src.write_text(f"# %% [markdown]\n# # {name}\n#\n{line}\n\n# %%\nprint(1)\n")
+    return src
+
+
+def test_record_merge_and_line(tmp_path):
+    path = tmp_path / "runtimes.json"
+    runtimes.record("01_x", "quick", 32.71, path=path, command="cmd", note="including pretraining")
+    runtimes.record("01_x", "full", 459.3, path=path, command="cmd")
+    data = runtimes.load(path)
+    assert data["notebooks"]["01_x"]["quick"]["seconds"] == 32.7
+    assert data["notebooks"]["01_x"]["note"] == "including pretraining"  # kept when not given again
+    line = runtimes.runtime_line("01_x", data)
+    assert line == ("**Runtime** — quick (`HDCID_QUICK=1`): ~33 s; full: ~8 min, measured on a 2-core CPU, "
+                    "no GPU (including pretraining); see `docs/runtimes.json`.")
+    tests_file = tmp_path / "tests.json"
+    tests_file.write_text(json.dumps({"01_x": 40.04, "02_y": 7.0}))
+    assert runtimes.merge(tests_file, "quick", path=path) == ["01_x", "02_y"]
+    data = runtimes.load(path)
+    assert data["notebooks"]["01_x"]["quick"]["seconds"] == 40.0 and "full" in data["notebooks"]["01_x"]
+    with pytest.raises(KeyError, match="02_y"):  # no full measurement yet
+        runtimes.runtime_line("02_y", data)
+
+
+def test_format_seconds():
+    assert runtimes.format_seconds(9.6) == "~10 s"
+    assert runtimes.format_seconds(114.1) == "~114 s"
+    assert runtimes.format_seconds(139.6) == "~2 min"
+
+
+def test_rewrite_lines_rewrites_and_checks(tmp_path):
+    path = tmp_path / "runtimes.json"
+    for mode, s in (("quick", 10.0), ("full", 11.0)):
+        runtimes.record("00_a", mode, s, path=path, command="c")
+    src = _nb(tmp_path, "00_a")
+    data = runtimes.load(path)
+    assert runtimes.rewrite_lines(tmp_path, data, check=True) == ["00_a"]
+    assert "typed by hand" in src.read_text()  # check mode writes nothing
+    assert runtimes.rewrite_lines(tmp_path, data) == ["00_a"]
+    assert "# " + runtimes.runtime_line("00_a", data) in src.read_text()
+    assert runtimes.rewrite_lines(tmp_path, data, check=True) == []
+
+
+def test_bad_input_is_named(tmp_path):
+    path = tmp_path / "runtimes.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="runtimes.json"):
+        runtimes.load(path)
+    with pytest.raises(ValueError, match="mode"):
+        runtimes.record("00_a", "slow", 1.0, path=tmp_path / "r.json")
+    _nb(tmp_path, "00_b", line="no runtime line here")
+    with pytest.raises(ValueError, match="00_b.py"):
+        runtimes.rewrite_lines(tmp_path, {"notebooks": {}})
