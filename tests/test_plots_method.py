@@ -1,0 +1,49 @@
+"""Figures of the method toys (nb 01) and the clip gallery (nb 00): labelled axes with units, a
+legend or colour bar for every colour, prompts that fit their column."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hdcid import plots
+
+
+def _path(steps=4, codes=3):
+    g = torch.Generator().manual_seed(0)
+    return torch.cumsum(0.1 * torch.randn(steps + 1, codes, 2, generator=g), 0)  # (S+1, K, 2)
+
+
+def test_ema_trajectories_labels_every_code_and_clips_far_codes():
+    path = _path()
+    path[-1, 2] = torch.tensor([500.0, 500.0])  # a code thrown far away (dead code)
+    feats = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
+    fig = plots.ema_trajectories(path, feats)
+    ax = fig.axes[0]
+    assert "(a.u.)" in ax.get_xlabel() and "(a.u.)" in ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("features") and labels[1:] == ["code 0", "code 1", "code 2 (leaves the view)"]
+    assert ax.get_xlim()[1] < 10 and ax.get_ylim()[1] < 10  # the view stays on the data
+
+
+def test_reset_revival_has_two_labelled_panels():
+    wins = torch.tensor([[5, 3, 0], [4, 4, 0], [3, 3, 2], [2, 3, 3]])
+    fig = plots.reset_revival(_path(), wins, dead=2, features=torch.randn(20, 2))
+    left, right = fig.axes[:2]
+    assert right.get_xlabel() == "training call" and "count" in right.get_ylabel()
+    assert len(right.get_legend().get_texts()) == 3 and len(left.get_legend().get_texts()) == 4
+    np.testing.assert_array_equal(right.lines[2].get_ydata(), [0, 0, 2, 3])  # the dead code's wins
+
+
+def test_clip_gallery_prompts_wrap_and_every_colour_has_a_bar():
+    rng = np.random.default_rng(0)
+    n, T = 3, 10
+    prompts = ["someone says the number zero and writes it down"] * n
+    fig = plots.clip_gallery(rng.random((n, 8, 8)), rng.random((n, T, 7, 7, 4)), rng.random((n, T, 16)),
+                             ["a", "b", "c"], prompts=prompts)
+    main = fig.axes[:3 * n]
+    cbars = fig.axes[3 * n:]
+    assert len(cbars) == 2 and all(cb.get_ylabel().endswith("(a.u.)") for cb in cbars)
+    titles = [ax.get_title() for ax in main[:n]]
+    assert all(max(len(line) for line in t.splitlines()) <= 28 for t in titles)  # wrapped, no overlap
+    assert all(ax.get_xlabel() for ax in main[n:])  # every data panel has a labelled x axis
+    assert "time (s)" in main[2 * n].get_xlabel()
