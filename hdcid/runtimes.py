@@ -1,4 +1,4 @@
-"""Measured notebook runtimes (`docs/runtimes.json`) and the runtime line each notebook shows.
+"""Measured notebook runtimes (see `docs/runtimes.json`) and the runtime line each notebook shows.
 
 Every notebook's first cell has a line `**Runtime** — quick ...; full ...`. It is not typed by hand:
 it is generated from `docs/runtimes.json`, which holds the measured seconds per notebook and mode.
@@ -65,13 +65,14 @@ def record(name: str, mode: str, seconds: float, *, path: str | Path | None = No
     return data
 
 
-def merge(source: str | Path, mode: str = "quick", *, path: str | Path | None = None, command: str = "") -> list[str]:
+def merge(source: str | Path, mode: str = "quick", *, path: str | Path | None = None, command: str = "",
+          machine: str = DEFAULT_MACHINE) -> list[str]:
     """Record every `{name: seconds}` of `source` (the notebook tests' runtimes.json) in `mode`."""
     found = json.loads(Path(source).read_text())
     if not isinstance(found, dict) or not all(isinstance(v, (int, float)) for v in found.values()):
         raise ValueError(f"{source}: expected a JSON object {{notebook name: seconds}}, found {found!r:.200}")
     for name, seconds in found.items():
-        record(name, mode, seconds, path=path, command=command or f"merged from {source}")
+        record(name, mode, seconds, path=path, command=command or f"merged from {source}", machine=machine)
     return sorted(found)
 
 
@@ -87,13 +88,14 @@ def runtime_line(name: str, data: dict | None = None) -> str:
     if entry is None or not all(m in entry for m in MODES):
         raise KeyError(f"docs/runtimes.json has no quick and full measurement for {name!r}; run "
                        f"`python -m hdcid.runner --record` (full) and `--quick --record`")
-    machines = {entry[m].get("machine", DEFAULT_MACHINE) for m in MODES}
-    note = f" ({entry['note']})" if entry.get("note") else ""
-    where = f" on {machines.pop()}" if len(machines) == 1 else ""
-    parts = "; ".join(f"{'quick (`HDCID_QUICK=1`)' if m == 'quick' else 'full'}: "
-                      f"{format_seconds(entry[m]['seconds'])}"
-                      + ("" if where else f" on {entry[m].get('machine', DEFAULT_MACHINE)}") for m in MODES)
-    return f"**Runtime** — {parts}, measured{where}{note}; see `docs/runtimes.json`."
+    machines = [entry[m].get("machine", DEFAULT_MACHINE) for m in MODES]
+    label = {"quick": "quick (`HDCID_QUICK=1`)", "full": "full"}
+    same = len(set(machines)) == 1
+    parts = "; ".join(f"{label[m]}: {format_seconds(entry[m]['seconds'])}" + ("" if same else f" ({mach})")
+                      for m, mach in zip(MODES, machines))
+    where = f" on {machines[0]}" if same else ""
+    note = f", {entry['note']}" if entry.get("note") else ""
+    return f"**Runtime** — {parts}; measured{where}{note} (see `docs/runtimes.json`)."
 
 
 def rewrite_lines(nb_dir: str | Path | None = None, data: dict | None = None, check: bool = False) -> list[str]:
@@ -122,9 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a line differs")
     parser.add_argument("--merge", metavar="JSON", help="record {name: seconds} from this file first")
     parser.add_argument("--mode", default="quick", choices=MODES, help="mode of the merged seconds")
+    parser.add_argument("--command", default="", help="the command that measured the merged seconds")
+    parser.add_argument("--machine", default=DEFAULT_MACHINE, help="where they were measured")
     args = parser.parse_args(argv)
     if args.merge:
-        print("recorded:", ", ".join(merge(args.merge, args.mode)))
+        print("recorded:", ", ".join(merge(args.merge, args.mode, command=args.command, machine=args.machine)))
     changed = rewrite_lines(check=args.check)
     verb = "differ" if args.check else "rewritten"
     print(f"runtime lines {verb}: {', '.join(changed) or 'none'}")

@@ -23,7 +23,7 @@
 # follow how often the three modalities of the same second choose the same code (cross-modal code
 # agreement) as training proceeds. Later notebooks reuse these cached checkpoints.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~33 s; full: ~8 min, measured on a 2-core CPU, no GPU (including pretraining both tiny models); see `docs/runtimes.json`.
+# **Runtime** — quick (`HDCID_QUICK=1`): ~68 s (a 2-core CPU shared with other jobs, load average ~5.5, no GPU); full: ~8 min (a 2-core CPU, no GPU); measured, including pretraining both tiny models (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -120,7 +120,7 @@ def mm_ema(E, W, c, z, gamma, eps):
 
 
 vq = UnifiedCodebook(M, D, decay=0.9, reset_after=10**6).train()   # tiny codebook, no reset yet
-vq.embedding.copy_(E0); vq.ema_weight.copy_(E0); vq.ema_count.fill_(1.0)
+vq.embedding.copy_(E0); vq.ema_weight.copy_(E0); vq.ema_count.fill_(1.0)  # count 1 per code, so E = W / c
 E, W, c = E0.clone(), E0.clone(), torch.ones(M)
 for call in range(3):                                   # three training calls
     E, W, c = mm_ema(E, W, c, {m: z[m].reshape(-1, D) for m in MODS}, gamma=0.9, eps=vq.eps)
@@ -356,7 +356,8 @@ print(f"MI bound = {float(mine):.4f} (an untrained estimator: near 0)")
 # %% [markdown]
 # ### 9. One training step: the loss assembled
 # $$\mathcal{L}_\text{DCID} = \sum_{m}\big(\mathcal{L}^\text{rec}_m + \mathcal{L}^c_m + \widehat{\mathrm{MI}}_m\big) + \mathcal{L}_\text{cpc} + \mathcal{L}_\text{cmcm}$$
-# All weights are 1 (the $\beta$ factors and CMCM's $\tfrac12$ sit inside the terms). We run one real
+# All weights are 1 (the $\beta$ factors and CMCM's $\tfrac12$ sit inside the terms): each term pulls the
+# features its own way and one Adam step descends their plain sum. We run one real
 # `Pretrainer.train_step` of the tiny DCID on 8 clips and rebuild its total from the logged terms.
 
 # %%

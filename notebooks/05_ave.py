@@ -26,7 +26,7 @@
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then a confusion matrix and per-class accuracy.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~13 s; full: ~90 s, measured on a 2-core CPU, no GPU (with the checkpoints cached by 01); see `docs/runtimes.json`.
+# **Runtime** — quick (`HDCID_QUICK=1`): ~24 s (a 2-core CPU shared with other jobs, load average ~5.5, no GPU); full: ~90 s (a 2-core CPU, no GPU); measured, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -110,6 +110,7 @@ for protocol in ("honest", "original"):
                            "n clips": len(sp.clipset), "role": ROLES[key] + picks})
 splits = {p: build_splits(TASK, "v2a", data, p) for p in ("honest", "original")}
 overlap = {p: len(set(s["train"].clipset.ids) & set(s["test_cross"].clipset.ids)) for p, s in splits.items()}
+assert overlap["honest"] == 0  # the honest protocol never scores a clip the head was trained on
 display(Markdown(f"Direction v2a (train on video codes, test on audio codes). Test clips also used for training: "
                  f"honest {overlap['honest']}, original {overlap['original']} of {len(splits['original']['test_cross'].clipset)}."))
 pd.DataFrame(split_rows)

@@ -2,7 +2,8 @@
 notebook executes in quick mode (papermill) in a fresh cache, in order, within a time budget.
 
 The execution tests are marked `notebook` (and `slow`): `pytest -m notebook tests/test_notebooks.py`.
-Executed copies and measured runtimes go to `<repo>/outputs/test-notebooks/`.
+Executed copies and measured runtimes go to `<repo>/outputs/test-notebooks/`; `make runtimes` merges
+those seconds into docs/runtimes.json, from which every notebook's runtime line is generated.
 """
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ for protocol in ("honest", "original"):
                            "n clips": len(sp.clipset), "role": ROLES[key] + picks})
 splits = {p: build_splits(TASK, "v2a", data, p) for p in ("honest", "original")}
 overlap = {p: len(set(s["train"].clipset.ids) & set(s["test_cross"].clipset.ids)) for p, s in splits.items()}
+assert overlap["honest"] == 0  # the honest protocol never scores a clip the head was trained on
 display(Markdown(f"Direction v2a (train on video codes, test on audio codes). Test clips also used for training: "
                  f"honest {overlap['honest']}, original {overlap['original']} of {len(splits['original']['test_cross'].clipset)}."))
 pd.DataFrame(split_rows)
