@@ -66,3 +66,17 @@ def test_bad_input_is_named(tmp_path):
     _nb(tmp_path, "00_b", line="no runtime line here")
     with pytest.raises(ValueError, match="00_b.py"):
         runtimes.rewrite_lines(tmp_path, {"notebooks": {}})
+
+
+def test_runner_record_writes_the_measured_seconds(monkeypatch, tmp_path):
+    from hdcid import runner
+
+    monkeypatch.setattr(runner, "run_notebook",
+                        lambda path, quick, out_dir, timeout=None: runner.NotebookRun(path.stem, 12.34, out_dir / path.name))
+    monkeypatch.setattr(runtimes, "runtimes_path", lambda: tmp_path / "rt.json")
+    monkeypatch.setenv("HDCID_OUTPUT", str(tmp_path / "out"))
+    runner.run_all(True, only=["03_toc"], record=True)
+    entry = runtimes.load(tmp_path / "rt.json")["notebooks"]["03_toc"]
+    assert entry["quick"]["seconds"] == 12.3 and entry["quick"]["command"] == "python -m hdcid.runner --quick"
+    runner.run_all(False, only=["03_toc"], record=False)  # without --record nothing is written
+    assert "full" not in runtimes.load(tmp_path / "rt.json")["notebooks"]["03_toc"]
