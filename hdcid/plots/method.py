@@ -70,7 +70,7 @@ def reset_revival(path, wins, dead: int, features, title: str | None = None) -> 
     ax.set_xlabel("training call")
     ax.set_ylabel("features assigned (count, all modalities)")
     ax.set_title("features won per call", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
