@@ -63,7 +63,9 @@ NB, QUICK, DATA_ROOT, DEVICE = S.nb, S.quick, S.data_root, S.device
 # from the past of another, CLUB minimises mutual information between the semantic and the
 # modality-specific parts, and (DCID only) CMCM pulls the code distributions of the modalities
 # together. Downstream, a small head trained on one modality's **codes** is tested on another
-# modality's codes: cross-modal generalisation.
+# modality's codes: cross-modal generalisation. Each of these pieces is written out by hand on small
+# tensors and checked against the package in notebook 01 (pretraining), 04 (H-DCID's second level)
+# and 05 (the downstream head); [docs/method.md](../docs/method.md) collects the equations.
 
 # %% [markdown]
 # ## The demo corpus: a few clips
