@@ -102,8 +102,8 @@ print("nearest codes of the audio features:\n", k_mine.reshape(B, T))
 #   c \leftarrow (c+\epsilon)\,\frac{\sum_k c_k}{\sum_k c_k + M\epsilon}\ \text{(Laplace smoothing)}$$
 # $$W \leftarrow \gamma W + (1-\gamma)\,H_m^\top\big(0.5\,z_m + 0.25\,z_{o_1} + 0.25\,z_{o_2}\big),\qquad E = W / c$$
 # where $o_1, o_2$ are the two other modalities at the same (clip, second). Intuition: a code chosen
-# by audio moves halfway towards that audio feature and a quarter each towards the video and text
-# features of the same second, so one code ends up describing all three.
+# by an audio feature is pulled towards a mix of half that audio feature and a quarter each of the
+# video and text features of the same second, so one code ends up describing all three.
 
 # %%
 def mm_ema(E, W, c, z, gamma, eps):
