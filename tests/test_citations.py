@@ -13,6 +13,8 @@ Checked in hdcid/, docs/, notebooks/*.py, README.md and benchmarks/:
 """
 from __future__ import annotations
 
+import functools
+import os
 import re
 from pathlib import Path
 
@@ -40,9 +42,15 @@ def _files() -> list[Path]:
     return sorted(out)
 
 
-def _names() -> set[str]:
-    skip = {".git", ".venv", "outputs", "data", "checkpoints", "node_modules"}
-    return {f.name for f in REPO.rglob("*") if f.is_file() and not (set(f.relative_to(REPO).parts) & skip)}
+@functools.lru_cache(maxsize=1)
+def _names() -> frozenset[str]:
+    """Names of the repository's own files (generated corpora, caches and outputs are not walked)."""
+    skip = {".git", ".venv", "outputs", "data", "checkpoints", "node_modules", "__pycache__"}
+    names = set()
+    for root, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in skip and not d.startswith(".")]
+        names.update(files)
+    return frozenset(names)
 
 
 def _exists(token: str, citing: Path, names: set[str]) -> bool:
