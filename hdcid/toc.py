@@ -37,6 +37,7 @@ __all__ = [
     "cosine_views",
     "cosine_summary",
     "TOCSettings",
+    "settings_problem",
 ]
 
 
@@ -84,29 +85,41 @@ def toc_scores_loop(E, w_sim: float = 0.7, w_var: float = 0.3) -> torch.Tensor:
     return -w_sim * sim + w_var * var
 
 
-def _check_counts(D: int, choose_channel: int, toc_max_num: int, toc_min_num: int) -> tuple[int, int]:
-    """Validate a TOC setting against a code width ``D``; return (k_max, k_min)."""
+def settings_problem(D: int, choose_channel, toc_max_num, toc_min_num, w_sim=0.7, w_var=0.3) -> str | None:
+    """Why a TOC setting cannot select from a width-``D`` codebook (a sentence for the user), or None.
+
+    The one place TOC settings are validated: `TOCSettings`, `toc_select` and the notebook 03 sliders
+    (`hdcid.widgets.render_toc`) all use it.
+    """
     for name, v in (("choose_channel", choose_channel), ("toc_max_num", toc_max_num),
                     ("toc_min_num", toc_min_num)):
-        if int(v) != v or v < 0:
-            raise ValueError(f"TOC: {name} must be a non-negative integer, got {v!r}")
-    parts = toc_max_num + toc_min_num
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float)) or not np.isfinite(v) \
+                or int(v) != v or v < 0:
+            return f"{name} must be a non-negative integer, got {v!r}."
+    for name, v in (("w_sim", w_sim), ("w_var", w_var)):
+        if not isinstance(v, (int, float, np.floating, np.integer)) or not np.isfinite(v) or v < 0:
+            return f"{name} must be a finite weight >= 0, got {v!r}."
+    c, a, b = int(choose_channel), int(toc_max_num), int(toc_min_num)
+    parts = a + b
     if parts == 0:
-        raise ValueError("TOC: toc_max_num + toc_min_num must be > 0, got 0 + 0")
-    if choose_channel % parts:
-        raise ValueError(
-            f"TOC: choose_channel ({choose_channel}) must be divisible by toc_max_num + toc_min_num "
-            f"({toc_max_num} + {toc_min_num} = {parts}); the original would crash on the head width"
-        )
-    if choose_channel > D:
-        raise ValueError(
-            f"TOC: choose_channel ({choose_channel}) is larger than the code width D = {D}; "
-            f"the top and bottom parts would overlap"
-        )
-    if choose_channel == 0:
-        raise ValueError("TOC: choose_channel must be > 0 (an empty selection)")
-    q = choose_channel // parts
-    return q * toc_max_num, q * toc_min_num
+        return "toc_max_num + toc_min_num is 0: nothing would be kept. Raise one of them."
+    if not 0 < c <= D:
+        return f"choose_channel must lie in 1..{D} (the code width), got {c}."
+    if c % parts:
+        lo = c - c % parts
+        near = [v for v in (lo, lo + parts) if 0 < v <= D]
+        return (f"choose_channel = {c} is not divisible by toc_max_num + toc_min_num = {parts}; "
+                f"the original code would crash here. Nearest valid budgets: {near}.")
+    return None
+
+
+def _check_counts(D: int, choose_channel: int, toc_max_num: int, toc_min_num: int) -> tuple[int, int]:
+    """Validate a TOC setting against a code width ``D`` (`settings_problem`); return (k_max, k_min)."""
+    problem = settings_problem(D, choose_channel, toc_max_num, toc_min_num)
+    if problem:
+        raise ValueError(f"TOC: {problem}")
+    q = int(choose_channel) // (int(toc_max_num) + int(toc_min_num))
+    return q * int(toc_max_num), q * int(toc_min_num)
 
 
 def toc_select(E, choose_channel: int, toc_max_num: int, toc_min_num: int,
@@ -206,7 +219,10 @@ class TOCSettings:
 
     def __post_init__(self) -> None:
         # everything that does not depend on D is checked here (D is checked in select)
-        _check_counts(10**9, self.choose_channel, self.toc_max_num, self.toc_min_num)
+        problem = settings_problem(10**9, self.choose_channel, self.toc_max_num, self.toc_min_num,
+                                   self.w_sim, self.w_var)
+        if problem:
+            raise ValueError(f"TOC: {problem}")
 
     def select(self, codebooks) -> list[torch.LongTensor]:
         """Per-level index lists for codebooks (L, M, D)."""

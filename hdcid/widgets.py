@@ -6,6 +6,7 @@ call `display()`: the notebook shows the returned widget (notebooks 03 and 04).
 """
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -17,35 +18,23 @@ import torch
 from matplotlib.figure import Figure
 
 from hdcid import analysis, plots
+from hdcid.toc import TOCSettings
 
 
 # ------------------------------------------------------------------------------------------ TOC
-@dataclass(frozen=True)
-class TOCSliderSettings:
-    """One position of the TOC explorer's sliders (w_var is always 1 - w_sim)."""
-
-    choose_channel: int = 32
-    toc_max_num: int = 1
-    toc_min_num: int = 0
-    w_sim: float = 0.7
-
-    @property
-    def w_var(self) -> float:
-        return 1.0 - self.w_sim
-
-
 @dataclass
 class TOCState:
-    """Everything the TOC explorer needs, precomputed once from cached codes.
+    """What the TOC explorer shows, from cached codes: the codebooks and both modalities' codes.
 
-    codebooks (L, M, D); pooled_train (N, L, D) / pooled_test (N', L, D): per-clip mean over
-    segments of the quantized codes of the training / test modality; labels (N,), (N',).
+    codebooks (L, M, D); q_train (N, T, L, D) / q_test (N', T, L, D): quantized codes of the training
+    / test modality (e.g. `Codes.quantized`); labels (N,), (N',). The logic (selection, validation,
+    probe) lives in `hdcid.toc` and `hdcid.analysis.cross_modal_probe`; this only holds the view's data.
     """
 
     codebooks: torch.Tensor
-    pooled_train: np.ndarray
+    q_train: np.ndarray
     y_train: np.ndarray
-    pooled_test: np.ndarray
+    q_test: np.ndarray
     y_test: np.ndarray
     direction: str = "video -> audio"
     level: int = 0  # which level's cosine heatmap to draw
@@ -55,79 +44,42 @@ class TOCState:
         cb = torch.as_tensor(analysis.as_numpy(self.codebooks), dtype=torch.float64)
         self.codebooks = cb[None] if cb.ndim == 2 else cb
         L, _, D = self.codebooks.shape
-        for name in ("pooled_train", "pooled_test"):
-            arr = getattr(self, name)
-            if arr.ndim != 3 or arr.shape[1:] != (L, D):
-                raise ValueError(f"TOCState.{name}: expected (N, {L}, {D}) to match codebooks "
+        for name in ("q_train", "q_test"):
+            arr = analysis.as_numpy(getattr(self, name))
+            if arr.ndim != 4 or arr.shape[2:] != (L, D):
+                raise ValueError(f"TOCState.{name}: expected (N, T, {L}, {D}) to match codebooks "
                                  f"{tuple(self.codebooks.shape)}, got {arr.shape}")
+            setattr(self, name, arr)
         self.all_dims_acc = self.probe(None)
-
-    @classmethod
-    def from_codes(cls, codebooks, q_train, y_train, q_test, y_test, direction: str = "video -> audio",
-                   level: int = 0) -> "TOCState":
-        """q_train (N, T, L, D), q_test (N', T, L, D) quantized codes (e.g. `Codes.quantized`)."""
-        return cls(codebooks, analysis.pool_levels(q_train, "q_train"), analysis.as_numpy(y_train).astype(np.int64),
-                   analysis.pool_levels(q_test, "q_test"),
-                   analysis.as_numpy(y_test).astype(np.int64), direction, level)
 
     @property
     def n_dims(self) -> int:
         return int(self.codebooks.shape[-1])
 
     def probe(self, dims: Sequence | None) -> float:
-        """Centroid-probe accuracy (%) on the selected dims per level (None = all dims)."""
-        if dims is None:
-            xtr, xte = self.pooled_train.reshape(len(self.pooled_train), -1), self.pooled_test.reshape(len(self.pooled_test), -1)
-        else:
-            xtr = np.concatenate([self.pooled_train[:, l, analysis.as_numpy(d)] for l, d in enumerate(dims)], 1)
-            xte = np.concatenate([self.pooled_test[:, l, analysis.as_numpy(d)] for l, d in enumerate(dims)], 1)
-        return analysis.centroid_probe(xtr, self.y_train, xte, self.y_test)[0]
+        """`analysis.cross_modal_probe` accuracy (%) on the selected dims per level (None = all)."""
+        return analysis.cross_modal_probe(self.q_train, self.y_train, self.q_test, self.y_test, dims)
 
 
-def toc_settings_problem(settings, n_dims: int) -> str | None:
-    """Why a slider combination is invalid (a message for the user), or None if it is valid."""
-    c, a, b = int(settings.choose_channel), int(settings.toc_max_num), int(settings.toc_min_num)
-    if a < 0 or b < 0:
-        return f"toc_max_num and toc_min_num must be >= 0 (got {a}, {b})."
-    if a + b == 0:
-        return "toc_max_num + toc_min_num is 0: nothing would be kept. Raise one of them."
-    if not 0 < c <= n_dims:
-        return f"choose_channel must lie in 1..{n_dims} (the code width), got {c}."
-    if c % (a + b):
-        lo, hi = c - c % (a + b), c - c % (a + b) + (a + b)
-        near = [v for v in (lo, hi) if 0 < v <= n_dims]
-        return (f"choose_channel = {c} is not divisible by toc_max_num + toc_min_num = {a + b}; "
-                f"the original code would crash here. Nearest valid budgets: {near}.")
-    if not 0.0 <= float(settings.w_sim) <= 1.0:
-        return f"w_sim must lie in [0, 1], got {settings.w_sim}."
-    return None
-
-
-def select_dims(state: TOCState, settings) -> list[torch.Tensor]:
-    """TOC selection per level (hdcid.toc.toc_select) for valid `settings`."""
-    from hdcid.toc import toc_select
-
-    c, a, b = int(settings.choose_channel), int(settings.toc_max_num), int(settings.toc_min_num)
-    w = float(settings.w_sim)
-    return [toc_select(E, c, a, b, w_sim=w, w_var=1.0 - w) for E in state.codebooks]
-
-
-def render_toc(state: TOCState, settings, fast: bool = True) -> tuple[str, Figure | None, float | None]:
+def render_toc(state: TOCState, choose_channel: int, toc_max_num: int, toc_min_num: int, w_sim: float = 0.7,
+               fast: bool = True) -> tuple[str, Figure | None, float | None]:
     """One slider position -> (readout text, cosine heatmaps before/after, probe accuracy %).
 
-    Invalid combinations return (message, None, None) instead of raising.
+    Invalid combinations (`hdcid.toc.settings_problem`) return (message, None, None) instead of raising.
     """
-    from hdcid.toc import cosine_views
+    from hdcid.toc import TOCSettings, cosine_views, settings_problem
 
-    problem = toc_settings_problem(settings, state.n_dims)
+    w_var = 1.0 - float(w_sim)
+    problem = settings_problem(state.n_dims, choose_channel, toc_max_num, toc_min_num, w_sim, w_var)
     if problem:
         return f"Invalid setting: {problem}", None, None
-    dims = select_dims(state, settings)
+    settings = TOCSettings(int(choose_channel), int(toc_max_num), int(toc_min_num), float(w_sim), w_var)
+    dims = settings.select(state.codebooks)
     acc = state.probe(dims)
-    c, a, b = int(settings.choose_channel), int(settings.toc_max_num), int(settings.toc_min_num)
+    c, a, b = settings.choose_channel, settings.toc_max_num, settings.toc_min_num
     q = c // (a + b)
     lines = [f"{state.direction}: keep {c} of {state.n_dims} dims per level = {q * a} best + {q * b} worst "
-             f"(w_sim = {float(settings.w_sim):.2f}, w_var = {1 - float(settings.w_sim):.2f})"]
+             f"(w_sim = {settings.w_sim:.2f}, w_var = {w_var:.2f})"]
     for l, d in enumerate(dims):
         shown = ", ".join(str(int(i)) for i in analysis.as_numpy(d)[:12])
         lines.append(f"level {l + 1} dims: [{shown}{', ...' if len(d) > 12 else ''}]")
@@ -146,8 +98,8 @@ class TOCExplorer(W.VBox):
     `message` (last readout text), `seconds` (last callback duration).
     """
 
-    def __init__(self, state: TOCState, settings: TOCSliderSettings | None = None):
-        s = settings or TOCSliderSettings(choose_channel=state.n_dims // 2)
+    def __init__(self, state: TOCState, settings: TOCSettings | None = None):
+        s = settings or TOCSettings(choose_channel=state.n_dims // 2, toc_max_num=1, toc_min_num=0)
         D = state.n_dims
         self.state = state
         def opts(name: str) -> dict:
@@ -173,9 +125,10 @@ class TOCExplorer(W.VBox):
         self.update()
 
     @property
-    def settings(self) -> TOCSliderSettings:
-        return TOCSliderSettings(self.choose_channel.value, self.toc_max_num.value,
-                                 self.toc_min_num.value, float(self.w_sim.value))
+    def values(self) -> tuple[int, int, int, float]:
+        """The sliders as (choose_channel, toc_max_num, toc_min_num, w_sim)."""
+        return (self.choose_channel.value, self.toc_max_num.value, self.toc_min_num.value,
+                float(self.w_sim.value))
 
     def _on_change(self, _change) -> None:
         self.update()
@@ -183,26 +136,28 @@ class TOCExplorer(W.VBox):
     def update(self) -> None:
         """Re-render for the current slider values (invalid values show a message)."""
         t0 = time.perf_counter()
-        text, fig, acc = render_toc(self.state, self.settings)
+        text, fig, acc = render_toc(self.state, *self.values)
         self.message, self.probe_acc = text, acc
         colour = "#b00" if fig is None else "inherit"
-        self.readout.value = f"<pre style='color:{colour};margin:0'>{_escape(text)}</pre>"
+        self.readout.value = f"<pre style='color:{colour};margin:0'>{html.escape(text)}</pre>"
         if fig is not None:
             self.image.value = plots.figure_png(fig, dpi=72)
         self.seconds = time.perf_counter() - t0
 
 
 def toc_explorer(codebooks, codes_train, codes_test, labels_train, labels_test,
-                 direction: str = "video -> audio", settings: TOCSliderSettings | None = None,
+                 direction: str = "video -> audio", settings: TOCSettings | None = None,
                  level: int = 0) -> TOCExplorer:
     """Build the TOC explorer from cached codes.
 
     codebooks (L, M, D) (`model.codebooks()`); codes_train / codes_test: `Codes` objects or
-    (N, T, L, D) quantized arrays of the training and test modality; labels (N,), (N',) ints.
+    (N, T, L, D) quantized arrays of the training and test modality; labels (N,), (N',) ints;
+    settings: the sliders' first position (default: half the dims, best only, w_sim 0.7).
     """
     q_tr = getattr(codes_train, "quantized", codes_train)
     q_te = getattr(codes_test, "quantized", codes_test)
-    state = TOCState.from_codes(codebooks, q_tr, labels_train, q_te, labels_test, direction, level)
+    state = TOCState(codebooks, q_tr, analysis.as_numpy(labels_train).astype(np.int64), q_te,
+                     analysis.as_numpy(labels_test).astype(np.int64), direction, level)
     return TOCExplorer(state, settings)
 
 
@@ -252,6 +207,3 @@ def umap_explorer(xy, points: pd.DataFrame, note: str = "UMAP") -> ProjectionExp
     """Build the projection explorer from `analysis.project_codes(...).xy` and `code_points`."""
     return ProjectionExplorer(xy, points, note)
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -113,13 +113,12 @@ explorer
 # Static views of three fixed settings (so the point survives without a kernel):
 
 # %%
-for s in [widgets.TOCSliderSettings(D // 2, 1, 0, 0.7), widgets.TOCSliderSettings(3 * D // 4, 3, 1, 0.7),
-          widgets.TOCSliderSettings(D // 2, 1, 0, 0.0)]:
-    text, fig, acc = widgets.render_toc(explorer.state, s)
+for c, a, b, w_sim in [(D // 2, 1, 0, 0.7), (3 * D // 4, 3, 1, 0.7), (D // 2, 1, 0, 0.0)]:
+    text, fig, acc = widgets.render_toc(explorer.state, c, a, b, w_sim)
     print(text, "\n")
     if fig is not None:
         display(fig)
-print(widgets.render_toc(explorer.state, widgets.TOCSliderSettings(D // 2 + 1, 1, 1, 0.7))[0])
+print(widgets.render_toc(explorer.state, D // 2 + 1, 1, 1, 0.7)[0])
 print(f"last slider callback: {explorer.seconds:.2f} s")
 
 # %% [markdown]

@@ -212,7 +212,7 @@ pd.DataFrame(rows_l2).loc[["loss1", "loss2", "total", "level2"]].round(4)
 vectors, points = analysis.code_points(model.codebooks(), {m: codes[m]["indices"] for m in ("video", "audio")},
                                        seg_class, class_names=names)
 method = "pca" if QUICK else PROJECTION
-proj = analysis.project_codes(vectors, method=method, cache_key=f"{NB}-hdcid", seed=SEED,
+proj = analysis.project_codes(vectors, method=method, seed=SEED,
                               reason="quick mode" if QUICK and PROJECTION == "umap" else "")
 print(f"{len(vectors)} distinct code vectors used by {len(points)} (segment, level, modality) points; "
       f"projection: {proj.note}{' (cached)' if proj.cached else ''}")

@@ -156,15 +156,15 @@ def test_code_points_maps_segments_to_code_vectors():
 def test_project_codes_pca_and_cache(tmp_path):
     t = np.linspace(-1, 1, 9)
     x = np.stack([t, 2 * t, np.zeros_like(t)], 1) + 5.0  # points on a line
-    p = analysis.project_codes(x, "pca", cache_key="line", cache_dir=tmp_path, reason="quick mode")
+    p = analysis.project_codes(x, "pca", cache_dir=tmp_path, reason="quick mode")
     assert p.method == "pca" and p.note == "PCA (quick mode)" and not p.cached
     np.testing.assert_allclose(np.abs(p.xy[:, 0]), np.abs(t) * math.sqrt(5), atol=1e-12)
     np.testing.assert_allclose(p.xy[:, 1], 0.0, atol=1e-12)
-    again = analysis.project_codes(x, "pca", cache_key="line", cache_dir=tmp_path)
+    again = analysis.project_codes(x, "pca", cache_dir=tmp_path)
     assert again.cached and np.array_equal(again.xy, p.xy)
-    other = analysis.project_codes(x * 2, "pca", cache_key="line", cache_dir=tmp_path)
+    other = analysis.project_codes(x * 2, "pca", cache_dir=tmp_path)
     assert not other.cached
-    assert len(list((tmp_path / "projections").glob("pca-line-*.npy"))) == 2
+    assert not analysis.project_codes(x, "pca", cache_dir=tmp_path, seed=1).cached  # every parameter is in the key
     with pytest.raises(ValueError, match="method must be 'umap' or 'pca'"):
         analysis.project_codes(x, "tsne", cache_dir=tmp_path)
 
@@ -172,9 +172,11 @@ def test_project_codes_pca_and_cache(tmp_path):
 @pytest.mark.slow
 def test_project_codes_umap_is_cached(tmp_path):
     x = np.random.default_rng(0).normal(size=(40, 5))
-    p = analysis.project_codes(x, "umap", cache_key="u", cache_dir=tmp_path)
+    p = analysis.project_codes(x, "umap", cache_dir=tmp_path)
     assert p.xy.shape == (40, 2) and np.isfinite(p.xy).all() and not p.cached
-    assert analysis.project_codes(x, "umap", cache_key="u", cache_dir=tmp_path).cached
+    assert analysis.project_codes(x, "umap", cache_dir=tmp_path).cached
+    other = analysis.project_codes(x, "umap", cache_dir=tmp_path, n_neighbors=5)  # a changed UMAP parameter
+    assert not other.cached and not np.allclose(other.xy, p.xy)
 
 
 # --------------------------------------------------------------------------- histories

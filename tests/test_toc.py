@@ -82,13 +82,14 @@ def test_paper_setting_widths():
 
 
 @pytest.mark.parametrize("args,msg", [
-    ((10, 3, 1), "divisible by toc_max_num \\+ toc_min_num \\(3 \\+ 1 = 4\\)"),
-    ((16, 1, 1), "larger than the code width D = 12"),
+    ((10, 3, 1), "10 is not divisible by toc_max_num \\+ toc_min_num = 4; .* Nearest valid budgets: \\[8, 12\\]"),
+    ((16, 1, 1), "choose_channel must lie in 1..12 \\(the code width\\), got 16"),
     ((8, -1, 1), "toc_max_num must be a non-negative integer, got -1"),
     ((8, 1, -2), "toc_min_num must be a non-negative integer, got -2"),
     ((-4, 1, 1), "choose_channel must be a non-negative integer"),
-    ((8, 0, 0), "toc_max_num \\+ toc_min_num must be > 0"),
-    ((0, 1, 1), "choose_channel must be > 0"),
+    ((8, 0, 0), "toc_max_num \\+ toc_min_num is 0"),
+    ((float("nan"), 1, 1), "choose_channel must be a non-negative integer, got nan"),
+    ((0, 1, 1), "choose_channel must lie in 1..12"),
 ])
 def test_errors(args, msg):
     E = _codebooks()["offset"]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hdcid import analysis, widgets
-from hdcid.widgets import TOCSliderSettings as S
+from hdcid.toc import TOCSettings, settings_problem
 
 
 def _toc_fixture(n=40, seed=0):
@@ -32,34 +32,36 @@ def _toc_fixture(n=40, seed=0):
 
 
 def test_settings_problems_are_messages():
-    assert widgets.toc_settings_problem(S(32, 1, 0), 64) is None
-    msg = widgets.toc_settings_problem(S(31, 3, 0), 64)
+    assert settings_problem(64, 32, 1, 0) is None
+    msg = settings_problem(64, 31, 3, 0)
     assert "choose_channel = 31 is not divisible by toc_max_num + toc_min_num = 3" in msg
     assert "[30, 33]" in msg
-    assert "is 0" in widgets.toc_settings_problem(S(32, 0, 0), 64)
-    assert "1..64" in widgets.toc_settings_problem(S(65, 1, 0), 64)
-    assert "nearest" in widgets.toc_settings_problem(S(63, 2, 0), 64).lower()
-    assert "[62, 64]" in widgets.toc_settings_problem(S(63, 2, 0), 64)
-    assert "[4]" in widgets.toc_settings_problem(S(5, 4, 0), 5)  # 8 would exceed the width
+    assert "is 0" in settings_problem(64, 32, 0, 0)
+    assert "1..64" in settings_problem(64, 65, 1, 0)
+    assert "nearest" in settings_problem(64, 63, 2, 0).lower()
+    assert "[62, 64]" in settings_problem(64, 63, 2, 0)
+    assert "[4]" in settings_problem(5, 5, 4, 0)  # 8 would exceed the width
+    assert "w_sim must be a finite weight" in settings_problem(64, 32, 1, 0, w_sim=float("nan"))
+
 
 def test_render_toc_readout_probe_and_invalid():
     E, qa, qb, y = _toc_fixture()
-    state = widgets.TOCState.from_codes(E, qa, y, qb, y, direction="video -> audio")
-    text, fig, acc = widgets.render_toc(state, S(1, 1, 0, 0.7))
+    state = widgets.TOCState(E, qa, y, qb, y, direction="video -> audio")
+    text, fig, acc = widgets.render_toc(state, 1, 1, 0, 0.7)
     assert "keep 1 of 4 dims per level = 1 best + 0 worst" in text
     assert "level 1 dims: [1]" in text  # zero-mean dim wins when similarity is penalised
     assert fig is not None
     assert acc == pytest.approx(analysis.cross_modal_probe(qa, y, qb, y, dims=[np.array([1])]))
-    text0, _, acc0 = widgets.render_toc(state, S(1, 1, 0, 0.0))
+    text0, _, acc0 = widgets.render_toc(state, 1, 1, 0, 0.0)
     assert "level 1 dims: [0]" in text0 and acc0 == pytest.approx(100.0)
     assert acc < 90.0
-    bad_text, bad_fig, bad_acc = widgets.render_toc(state, S(3, 2, 0, 0.7))
+    bad_text, bad_fig, bad_acc = widgets.render_toc(state, 3, 2, 0, 0.7)
     assert bad_text.startswith("Invalid setting:") and bad_fig is None and bad_acc is None
 
 
 def test_toc_explorer_sliders_update_outputs():
     E, qa, qb, y = _toc_fixture()
-    ex = widgets.toc_explorer(E, qa, qb, y, y, settings=S(2, 1, 0, 0.7))
+    ex = widgets.toc_explorer(E, qa, qb, y, y, settings=TOCSettings(2, 1, 0, 0.7, 0.3))
     first_msg, first_img, first_acc = ex.message, ex.image.value, ex.probe_acc
     assert first_img[:4] == b"\x89PNG" and "keep 2 of 4" in first_msg
     ex.choose_channel.value = 1
@@ -75,13 +77,13 @@ def test_toc_explorer_sliders_update_outputs():
     assert ex.probe_acc is None and ex.image.value == img_before_invalid  # nothing crashed, old image kept
     ex.choose_channel.value = 2
     assert "keep 2 of 4 dims per level = 2 best" in ex.message
-    assert first_acc is not None and ex.settings == S(2, 2, 0, 0.0)
+    assert first_acc is not None and ex.values == (2, 2, 0, 0.0)
 
 
 def test_toc_state_shape_error():
     E, qa, qb, y = _toc_fixture()
-    with pytest.raises(ValueError, match=r"pooled_test: expected \(N, 1, 4\)"):
-        widgets.TOCState.from_codes(E, qa, y, qb[..., :3], y)
+    with pytest.raises(ValueError, match=r"q_test: expected \(N, T, 1, 4\)"):
+        widgets.TOCState(E, qa, y, qb[..., :3], y)
 
 
 def _points():

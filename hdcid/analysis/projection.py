@@ -4,7 +4,6 @@ Shapes: `N` clips, `T` segments, `L` levels, `M` codes, `D` code width.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hdcid.analysis._arrays import _as_levels, _np, _per_segment
-from hdcid.utils import atomic_path, cache_dir as _default_cache_dir
+from hdcid.utils import cache_dir as _default_cache_dir
 
 
 def code_points(codebooks, indices_by_modality: Mapping[str, object], class_labels,
@@ -69,36 +68,36 @@ def _pca2(x: np.ndarray) -> np.ndarray:
     return np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
 
 
-def project_codes(vectors, method: str = "umap", cache_key: str | None = None,
-                  cache_dir: str | Path | None = None, seed: int = 0, reason: str = "") -> Projection:
+def _project(x: np.ndarray, method: str, seed: int, n_neighbors: int, min_dist: float, metric: str) -> np.ndarray:
+    """(n, D) -> (n, 2) by PCA or UMAP; pure, so `joblib.Memory` can key its cache on every argument."""
+    if method == "pca" or len(x) < 5:
+        return _pca2(x)
+    import umap  # lazy: slow import and numba compile
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist,
+                        metric=metric, random_state=seed, n_jobs=1, init="random" if len(x) < 20 else "spectral")
+    return reducer.fit_transform(x).astype(np.float64)
+
+
+def project_codes(vectors, method: str = "umap", cache_dir: str | Path | None = None, seed: int = 0,
+                  reason: str = "", n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "euclidean") -> Projection:
     """Project (n, D) vectors to 2-D with UMAP or PCA, cached on disk.
 
-    The cache file is `<cache_dir>/projections/<method>-<cache_key>-<hash of vectors>.npy`
-    (cache_dir defaults to `hdcid.utils.cache_dir()`), so a changed model never reuses a stale
-    projection. UMAP's first call compiles numba code (tens of seconds); quick mode passes method="pca"
+    The cache (`joblib.Memory` under `<cache_dir>/projections`, cache_dir defaulting to
+    `hdcid.utils.cache_dir()`) is keyed on the vectors AND every parameter (method, seed, UMAP's
+    n_neighbors / min_dist / metric), so neither a changed model nor changed settings reuse a stale
+    picture. UMAP's first call compiles numba code (tens of seconds); quick mode passes method="pca"
     and a `reason` such as "quick mode" that ends up in `Projection.note`.
     """
+    from joblib import Memory
+
     x = _np(vectors).astype(np.float64)
     if x.ndim != 2:
         raise ValueError(f"vectors: expected (n, D), got shape {x.shape}")
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     note = method.upper() + (f" ({reason})" if reason else "")
-    digest = hashlib.sha1(np.ascontiguousarray(x).tobytes() + f"{seed}".encode()).hexdigest()[:16]
-    path = Path(cache_dir or _default_cache_dir()) / "projections" / f"{method}-{cache_key or 'codes'}-{digest}.npy"
-    if path.exists():
-        xy = np.load(path)
-        if xy.shape == (len(x), 2):
-            return Projection(xy, method, note, cached=True)
-    if method == "pca" or len(x) < 5:
-        xy = _pca2(x)
-    else:
-        import umap  # lazy: slow import and numba compile
-
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed, n_jobs=1,
-                            init="random" if len(x) < 20 else "spectral")
-        xy = reducer.fit_transform(x).astype(np.float64)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, xy)
-    return Projection(xy, method, note, cached=False)
+    project = Memory(Path(cache_dir or _default_cache_dir()) / "projections", verbose=0).cache(_project)
+    args = (x, method, int(seed), int(n_neighbors), float(min_dist), str(metric))
+    cached = project.check_call_in_cache(*args)
+    return Projection(project(*args), method, note, cached=cached)
