@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdcid.utils import output_dir, repo_root
+from hdcid.utils import is_quick, output_dir, repo_root
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     args = parser.parse_args(argv)
-    quick = args.quick or os.environ.get("HDCID_QUICK", "0") not in ("", "0")
+    try:
+        quick = args.quick or is_quick()  # the one boolean parser of hdcid.utils
+    except ValueError as e:  # HDCID_QUICK=banana: say so instead of guessing
+        parser.error(str(e))
     runs = run_all(quick, args.only, args.timeout)
     total = sum(r.seconds for r in runs)
     print(f"[hdcid] executed {len(runs)} notebooks in {total:.1f} s; outputs in {output_dir('notebooks')}")
