@@ -47,6 +47,11 @@ def _as_codebook(E, name: str = "codebook") -> torch.Tensor:
         raise ValueError(f"{name}: expected a 2-D codebook (M, D), got shape {tuple(E.shape)}")
     if E.shape[0] < 2:
         raise ValueError(f"{name}: TOC needs at least 2 codes (M >= 2), got shape {tuple(E.shape)}")
+    bad = ~torch.isfinite(E)
+    if bad.any():
+        rows = torch.nonzero(bad.any(dim=1)).flatten().tolist()
+        raise ValueError(f"{name}: expected a finite codebook, found NaN/inf in {len(rows)} code row(s) "
+                         f"(first: code {rows[0]}); TOC would rank such dimensions arbitrarily")
     return E
 
 
@@ -88,8 +93,10 @@ def _check_counts(D: int, choose_channel: int, toc_max_num: int, toc_min_num: in
     """Validate a TOC setting against a code width ``D``; return (k_max, k_min)."""
     for name, v in (("choose_channel", choose_channel), ("toc_max_num", toc_max_num),
                     ("toc_min_num", toc_min_num)):
-        if int(v) != v or v < 0:
+        ok = isinstance(v, (int, np.integer, float, np.floating)) and not isinstance(v, bool)
+        if not ok or not np.isfinite(v) or int(v) != v or v < 0:
             raise ValueError(f"TOC: {name} must be a non-negative integer, got {v!r}")
+    choose_channel, toc_max_num, toc_min_num = int(choose_channel), int(toc_max_num), int(toc_min_num)
     parts = toc_max_num + toc_min_num
     if parts == 0:
         raise ValueError("TOC: toc_max_num + toc_min_num must be > 0, got 0 + 0")
