@@ -224,7 +224,7 @@ def check_labels(labels: np.ndarray, where: str) -> np.ndarray:
     if out.any():
         n, t, c = (int(i) for i in np.argwhere(out)[0])
         raise DataFormatError(f"{where}: expected labels in [0, 1], found {int(out.sum())} values outside "
-                              f"(first {labels[n, t, c]!r} at row {n}, segment {t}, column {c})")
+                              f"(first {float(labels[n, t, c])} at row {n}, segment {t}, column {c})")
     empty = labels.max(axis=2) <= 0  # (N, T)
     if empty.any():
         n, t = (int(i) for i in np.argwhere(empty)[0])

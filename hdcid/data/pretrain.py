@@ -92,7 +92,7 @@ def read_pretrain(root: str | Path, text_backend: Any = None, n_words: int = 10)
             if bad.any():
                 t = int(np.flatnonzero(bad)[0])
                 raise DataFormatError(f"{where}: expected segment relevance in [0, 1] (1 = the clip's class, "
-                                      f"0 = background), found {rel[t]!r} at segment {t} "
+                                      f"0 = background), found {float(rel[t])} at segment {t} "
                                       f"({int(bad.sum())} bad values)")
             relevance[i] = rel
     labels = np.zeros((len(ids), T, K + 1), dtype=np.float32)
