@@ -45,7 +45,8 @@ _NUMPY_GLOBALS = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
 }
 _NUMPY2 = int(np.__version__.split(".")[0]) >= 2
-_PLAIN_GLOBALS = {("builtins", n) for n in ("list", "dict", "tuple", "set", "frozenset", "bytearray")}
+_PLAIN_GLOBALS = {(m, n) for m in ("builtins", "__builtin__")  # protocol <= 2 spells it __builtin__
+                  for n in ("list", "dict", "tuple", "set", "frozenset", "bytes", "bytearray")}
 _PLAIN_GLOBALS.add(("_codecs", "encode"))  # protocol 2 spells bytes as _codecs.encode(str, 'latin1')
 
 
