@@ -16,6 +16,7 @@ latest (only `epochs` may differ, and only grow: a finished run can be extended)
 """
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -121,24 +122,24 @@ def _module_names(model: CrossModalModel) -> list[str]:
     return ["text_lstm", "encoder", *[f"cpc{i}" for i in range(len(model.cpc))], "decoder"]
 
 
-def _stop_if_nonfinite(values: torch.Tensor, names: list[str], step: int, epoch: int, what: str) -> None:
-    """Raise NonFiniteTrainingError naming the first non-finite entry of `values` (one sync)."""
-    bad = ~torch.isfinite(values)
-    if bool(bad.any()):
-        idx = torch.nonzero(bad).flatten().tolist()
-        first = names[idx[0]]
-        others = f" (also non-finite: {', '.join(names[i] for i in idx[1:6])})" if len(idx) > 1 else ""
-        raise NonFiniteTrainingError(
-            f"step {step} (epoch {epoch}): non-finite {what} {first!r} = {float(values[idx[0]])}{others}"
-        )
+def _stop_if_nonfinite(values: list[float], labels: list[str], step: int, epoch: int) -> None:
+    """Raise NonFiniteTrainingError naming the first non-finite entry of `values` (loss terms come
+    before gradient norms in `labels`, so a NaN loss is named rather than the NaN gradients it makes)."""
+    bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+    if bad:
+        others = f" (also non-finite: {', '.join(labels[i] for i in bad[1:6])}{' ...' if len(bad) > 6 else ''})" \
+            if len(bad) > 1 else ""
+        raise NonFiniteTrainingError(f"step {step} (epoch {epoch}): non-finite {labels[bad[0]]} = "
+                                     f"{values[bad[0]]}{others}")
 
 
 def _check_finite_features(dataset: Any) -> None:
     """Raise ValueError naming the modality and the first clip id whose features hold NaN/inf."""
     name = getattr(dataset, "name", "dataset")
     for m in MODALITIES:
-        x = np.asarray(getattr(dataset, m))
-        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # (N,)
+        x = getattr(dataset, m)
+        bad = np.concatenate([~np.isfinite(np.asarray(x[i:i + 256]).reshape(min(256, len(x) - i), -1)).all(axis=1)
+                              for i in range(0, len(x), 256)])  # (N,), 256 clips at a time
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             ids = getattr(dataset, "ids", None)
@@ -277,15 +278,15 @@ class Pretrainer:
         terms["total"] = total
         names = list(terms)
         logged = torch.stack([terms[k].detach().reshape(()).to(torch.float64) for k in names])  # (n_terms,)
-        _stop_if_nonfinite(logged, names, self.step + 1, epoch, "loss term")
         self.main_opt.zero_grad(set_to_none=True)
         total.backward()
-        norms = [torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)  # per module (original)
-                 for mod in model.main_modules()]
-        _stop_if_nonfinite(torch.stack(norms).to(torch.float64), _module_names(model), self.step + 1, epoch,
-                           "gradient norm of")
+        norms = torch.stack([torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)  # per module
+                             for mod in model.main_modules()]).to(torch.float64)  # (n_modules,)
+        values = torch.cat([logged, norms]).tolist()  # the step's one host sync
+        _stop_if_nonfinite(values, [f"loss term {k!r}" for k in names]
+                           + [f"gradient norm of {k!r}" for k in _module_names(model)], self.step + 1, epoch)
         self.main_opt.step()
-        return dict(zip(names, logged.tolist()), level2=float(level2))
+        return dict(zip(names, values[: len(names)]), level2=float(level2))
 
     @staticmethod
     def _count_resets(enc: EncoderOutputs, resets: list | None) -> None:
