@@ -454,3 +454,32 @@ def test_stale_temporaries_of_the_same_target_are_removed(tmp_path):
     _saved(tmp_path)
     assert not stale.exists() and newer.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.pt.writing.tmp", ".other.pt.k1ll3d.tmp", "ck.pt"]
+
+
+@pytest.mark.slow
+def test_a_save_killed_with_sigkill_leaves_no_temporary_after_the_next_save(tmp_path):
+    """The real fault: SIGKILL a process in the middle of atomic saves, then save once more."""
+    import signal
+    import subprocess
+    import sys
+
+    from hdcid.utils import atomic_torch_save
+
+    target = tmp_path / "ck.pt"
+    code = ("import sys, torch; from hdcid.utils import atomic_torch_save; t = torch.zeros(4_000_000); "
+            "print('go', flush=True)\nwhile True: atomic_torch_save(t, sys.argv[1])")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    for attempt in range(6):  # a kill lands mid-write most of the time; retry until one did
+        proc = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, env=env)
+        assert proc.stdout.readline().strip() == b"go"
+        time.sleep(0.3 + 0.07 * attempt)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if list(tmp_path.glob(".ck.pt.*.tmp")):
+            break
+    left = list(tmp_path.glob(".ck.pt.*.tmp"))
+    if not left:
+        pytest.skip("no kill landed mid-write in 6 tries")
+    atomic_torch_save(torch.ones(3), target)
+    assert list(tmp_path.glob(".ck.pt.*.tmp")) == []
+    assert torch.equal(torch.load(target, weights_only=True), torch.ones(3))
