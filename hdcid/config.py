@@ -57,9 +57,8 @@ def _check_types(cfg: Any, minimum: dict[str, int] | None = None) -> None:
             lo = minimum.get(f.name, 1)
             if v < lo:
                 raise ValueError(f"{name}.{f.name} must be >= {lo}, got {v}")
-        if kind == "float":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"{name}.{f.name} must be a finite number, got {v!r}")
+        if kind == "float" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise ValueError(f"{name}.{f.name} must be a finite number, got {v!r}")
 
 
 @dataclass(frozen=True)

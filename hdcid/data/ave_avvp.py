@@ -18,7 +18,7 @@ import numpy as np
 from hdcid.data.ave import check_order, read_ave_rows
 from hdcid.data.avvp import ANNOTATIONS, AVVP_DIR, read_llp_clipset, write_llp_csv
 from hdcid.data.clipset import ClipSet
-from hdcid.data.formats import DataFormatError, read_h5, read_lines, write_h5, write_lines
+from hdcid.data.formats import read_h5, read_lines, write_h5, write_lines
 
 SUBSET_DIR = Path("AVE_AVVP")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -208,7 +209,8 @@ def _as_int(value: Any, key: str, path: Path, allow_none: bool = False) -> int |
         return None
     if torch.is_tensor(value) and value.ndim == 0:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or int(value) != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or int(value) != value:
         raise CheckpointError(f"{path}: key {key!r} must be an integer, found {type(value).__name__} {value!r}")
     return int(value)
 
