@@ -12,7 +12,8 @@ pairs; loss L1 (+ level2_weight * L2 from level2_start_epoch for H-DCID); backwa
 the optimizer step with `NonFiniteTrainingError` (step, term, batch clip ids); no checkpoint is
 written from that state. Every epoch writes `out_dir/epoch-{k}.pt` (k 0-based) with model,
 optimizers, RNG states, history and usage; `fit()` on a folder with checkpoints resumes from the
-latest (only `epochs` may differ, and only grow: a finished run can be extended). Shown in notebooks 01_pretraining and 04_hierarchical_alignment.
+latest (only `epochs` may differ, and only grow: a finished run can be extended). Shown in
+notebooks 01_pretraining and 04_hierarchical_alignment.
 """
 from __future__ import annotations
 
@@ -118,8 +119,9 @@ class NonFiniteTrainingError(FloatingPointError):
 
 
 def _module_names(model: CrossModalModel) -> list[str]:
-    """Names of `model.main_modules()` in order (text_lstm, encoder, cpc0.., decoder)."""
-    return ["text_lstm", "encoder", *[f"cpc{i}" for i in range(len(model.cpc))], "decoder"]
+    """Attribute names of `model.main_modules()` in order (text_lstm, encoder, cpc.0, .., decoder)."""
+    names = {id(m): n for n, m in model.named_modules()}
+    return [names.get(id(m), type(m).__name__) for m in model.main_modules()]
 
 
 def _stop_if_nonfinite(values: list[float], labels: list[str], step: int, epoch: int) -> None:
