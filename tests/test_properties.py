@@ -108,8 +108,8 @@ def test_zip_features_stack_padded_rows_or_raise(rows, modality):
 @given(x=arrays_with_nans(max_dims=3), want=st.lists(st.one_of(st.none(), st.integers(0, 5)), max_size=3),
        index=st.one_of(st.none(), st.lists(st.integers(-2, 6), max_size=4)))
 def test_read_h5_returns_the_rows_or_raises(x, want, index):
-    if x.ndim == 0 or x.dtype.kind in "US":
-        return  # write_h5 stores rows; string arrays are not features
+    if x.dtype.kind == "U":
+        return  # h5py cannot store numpy unicode arrays (a writer-side limit, not a reader case)
     with tempfile.TemporaryDirectory() as d:
         path = write_h5(Path(d) / "f.h5", "k", x)
         idx = None if index is None else np.asarray(index, dtype=np.int64)
@@ -118,8 +118,8 @@ def test_read_h5_returns_the_rows_or_raises(x, want, index):
         except DataFormatError:
             shape_bad = bool(want) and (len(want) != x.ndim or any(
                 s is not None and s != a for s, a in zip(want, x.shape)))
-            index_bad = idx is not None and idx.size > 0 and (idx.min() < 0 or idx.max() >= x.shape[0])
-            assert shape_bad or index_bad
+            index_bad = idx is not None and idx.size > 0 and x.ndim > 0 and (idx.min() < 0 or idx.max() >= x.shape[0])
+            assert shape_bad or index_bad or x.ndim == 0
             return
         np.testing.assert_array_equal(y, x if idx is None else x[idx])
 

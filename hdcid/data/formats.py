@@ -153,6 +153,9 @@ def read_h5(path: str | Path, key: str, shape: Sequence[int | None] | None = Non
         if key not in f:
             raise DataFormatError(f"{path}: expected HDF5 key {key!r}, found keys {sorted(f.keys())}")
         ds = f[key]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
+            raise DataFormatError(f"{path}: key {key!r} expected an array with rows, found "
+                                  f"{'a scalar' if isinstance(ds, h5py.Dataset) else 'a group'}")
         _check_array(_Shape(ds.shape, ds.dtype), path, key, shape, dtype)
         out_dtype = np.dtype(out_dtype or ds.dtype)
         if index is None:
