@@ -167,3 +167,26 @@ def test_toc_select_returns_a_valid_selection_or_raises_value_error(E, cc, mx, m
     assert int(idx.min()) >= 0 and int(idx.max()) < E.shape[1]
     q = int(cc) // (int(mx) + int(mn))
     assert q * (int(mx) + int(mn)) == int(cc)
+
+
+@SETTINGS
+@given(labels=hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.just(10), st.integers(1, 4)),
+                         elements=st.sampled_from([0.0, 1.0, 0.5, 2.0, -1.0, np.nan])),
+       n_classes=st.integers(1, 4))
+def test_ave_labels_read_exactly_or_raise(labels, n_classes):
+    from hdcid.data import read_ave, write_ave
+
+    n = labels.shape[0]
+    g = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as d:
+        write_ave(d, g.normal(size=(n, 10, 7, 7, 2)), g.normal(size=(n, 10, 3)), labels,
+                  {"train": np.arange(n)}, classes=[f"c{i}" for i in range(n_classes)])
+        try:
+            got = read_ave(d, "train")
+        except DataFormatError:
+            ok = labels.shape[2] == n_classes + 1 and np.isfinite(labels).all() and \
+                ((labels >= 0) & (labels <= 1)).all() and (labels.max(axis=2) > 0).all()
+            assert not ok
+            return
+    assert labels.shape[2] == n_classes + 1
+    np.testing.assert_array_equal(got.labels, labels.astype(np.float32))
