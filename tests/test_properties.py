@@ -178,15 +178,15 @@ def test_ave_labels_read_exactly_or_raise(labels, n_classes):
 
     n = labels.shape[0]
     g = np.random.default_rng(0)
+    ok = labels.shape[2] == n_classes + 1 and np.isfinite(labels).all() and \
+        ((labels >= 0) & (labels <= 1)).all() and (labels.max(axis=2) > 0).all()
     with tempfile.TemporaryDirectory() as d:
         write_ave(d, g.normal(size=(n, 10, 7, 7, 2)), g.normal(size=(n, 10, 3)), labels,
                   {"train": np.arange(n)}, classes=[f"c{i}" for i in range(n_classes)])
         try:
             got = read_ave(d, "train")
         except DataFormatError:
-            ok = labels.shape[2] == n_classes + 1 and np.isfinite(labels).all() and \
-                ((labels >= 0) & (labels <= 1)).all() and (labels.max(axis=2) > 0).all()
             assert not ok
             return
-    assert labels.shape[2] == n_classes + 1
+    assert ok  # NaN, out-of-range and all-zero segments never load
     np.testing.assert_array_equal(got.labels, labels.astype(np.float32))
