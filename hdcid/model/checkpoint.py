@@ -16,7 +16,6 @@ non-integer counters and mis-shaped tensors are refused. Bad files raise `Checkp
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import warnings
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 
 from hdcid.config import ModelConfig, TrainConfig
 from hdcid.data.formats import DataFormatError
+from hdcid.model.integrity import HASH_KEY, content_hash, nonfinite_tensors
 from hdcid.model.network import CrossModalModel
 from hdcid.utils import atomic_torch_save
 
@@ -187,16 +187,7 @@ def infer_config(enc: Mapping[str, torch.Tensor], lstm: Mapping[str, torch.Tenso
 def check_finite_state(state: Mapping[str, torch.Tensor], path: str | Path, what: str) -> None:
     """Raise `CheckpointError` naming every floating tensor of `state` holding NaN/inf (for the
     codebook: which code rows), e.g. a NaN code row that would otherwise load and be used."""
-    bad = []
-    for k, t in state.items():
-        if torch.is_tensor(t) and (t.is_floating_point() or t.is_complex()):
-            nf = ~torch.isfinite(t)
-            if nf.any():
-                where = ""
-                if t.ndim >= 2:
-                    rows = torch.nonzero(nf.reshape(-1, t.shape[-1]).any(dim=1)).flatten()
-                    where = f" in {rows.numel()} row(s) of the last axis (first flat row {int(rows[0])})"
-                bad.append(f"{k} has {int(nf.sum())} NaN/inf values{where}")
+    bad = nonfinite_tensors(state)
     if bad:
         raise CheckpointError(f"{path}: {what} holds non-finite values; the model would compute NaN:\n  "
                               + "\n  ".join(bad[:_SHOW]) + (" ..." if len(bad) > _SHOW else ""))
@@ -264,36 +255,6 @@ def export_original_checkpoint(path: str | Path, model: CrossModalModel, epoch: 
 
 
 # ----------------------------------------------------------------------------- own format
-HASH_KEY = "content_sha256"
-
-
-def content_hash(obj: Any) -> str:
-    """sha256 (hex) of everything in a checkpoint dict except `HASH_KEY`: every tensor's key path,
-    dtype, shape and bytes, and the repr of every other leaf, in sorted key order. Catches a
-    tensor silently changed on disk (e.g. bytes zeroed in the middle of the file)."""
-    h = hashlib.sha256()
-
-    def walk(x: Any, where: str) -> None:
-        if torch.is_tensor(x):
-            t = x.detach().cpu().contiguous().reshape(-1)
-            h.update(f"{where}|T|{x.dtype}|{tuple(x.shape)}|".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        elif isinstance(x, Mapping):
-            keys = sorted((k for k in x if not (where == "" and k == HASH_KEY)), key=repr)
-            h.update(f"{where}|D{len(keys)}|".encode())
-            for k in keys:
-                walk(x[k], f"{where}/{k!r}")
-        elif isinstance(x, (list, tuple)):
-            h.update(f"{where}|{type(x).__name__}{len(x)}|".encode())
-            for i, v in enumerate(x):
-                walk(v, f"{where}[{i}]")
-        else:
-            h.update(f"{where}|{type(x).__name__}|{x!r}|".encode())
-
-    walk(obj, "")
-    return h.hexdigest()
-
-
 def _verify_hash(obj: dict, path: Path) -> None:
     """Check `HASH_KEY`; a file written before hashes existed (format version 1) loads with a warning."""
     stored = obj.get(HASH_KEY)
