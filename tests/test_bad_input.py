@@ -135,6 +135,13 @@ def _rehash(obj: dict) -> dict:
     return obj
 
 
+@pytest.mark.parametrize("bs", [0, -3, 2.5])
+def test_encode_batch_size_must_be_positive(bs):
+    model = CrossModalModel(ModelConfig.tiny("dcid")).eval()
+    with pytest.raises(ValueError, match=rf"encode: batch_size must be a positive int or None, got {bs}"):
+        model.encode(torch.randn(4, 10, 128), "audio", batch_size=bs)
+
+
 def test_nan_code_row_in_a_checkpoint_is_refused(tmp_path):
     path = _saved(tmp_path)
     obj = torch.load(path, weights_only=True)

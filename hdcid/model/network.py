@@ -243,6 +243,9 @@ class CrossModalModel(nn.Module):
         buffer (`quantizer.lookup`); runs under `no_grad` unless `grad=True`; respects the current
         train/eval mode (dropout). `batch_size` splits large inputs into chunks.
         """
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise ValueError(f"encode: batch_size must be a positive int or None, got {batch_size!r}")
         x = self._as_input(features, modality)
         _check_finite_input(x, modality)
         if batch_size is not None and x.shape[0] > batch_size:
