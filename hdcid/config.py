@@ -11,6 +11,7 @@ See README, section "Faithful vs default behaviour".
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,6 +37,28 @@ class _Serializable:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} keys {unknown}; expected a subset of {sorted(known)}")
         return cls(**d)
+
+
+def _check_types(cfg: Any, minimum: dict[str, int] | None = None) -> None:
+    """Every field annotated int / float / bool holds that type (a float field accepts an int),
+    floats are finite and ints are >= their minimum (default 1); the message names the field."""
+    minimum = minimum or {}
+    name = type(cfg).__name__
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        kind = str(f.type).replace(" | None", "")
+        if v is None and "None" in str(f.type):
+            continue
+        if kind == "bool" and not isinstance(v, bool):
+            raise ValueError(f"{name}.{f.name} must be True or False, got {v!r}")
+        if kind == "int":
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"{name}.{f.name} must be an int, got {type(v).__name__} {v!r}")
+            lo = minimum.get(f.name, 1)
+            if v < lo:
+                raise ValueError(f"{name}.{f.name} must be >= {lo}, got {v}")
+        if kind == "float" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise ValueError(f"{name}.{f.name} must be a finite number, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,10 @@ class ModelConfig(_Serializable):
     n_text_classes: int = 141  # width of the original's unused semantic heads
 
     def __post_init__(self) -> None:
+        _check_types(self)
+        if not 0 <= self.dropout < 1 or not 0 <= self.ema_decay <= 1 or self.ema_eps <= 0:
+            raise ValueError(f"ModelConfig: need 0 <= dropout < 1, 0 <= ema_decay <= 1, ema_eps > 0; got "
+                             f"{self.dropout}, {self.ema_decay}, {self.ema_eps}")
         if self.variant not in _VARIANTS:
             raise ValueError(f"ModelConfig.variant must be one of {_VARIANTS}, got {self.variant!r}")
         if self.hidden_dim % self.n_heads:
@@ -165,6 +192,14 @@ class TrainConfig(_Serializable):
     max_steps_per_epoch: int | None = None  # cap for quick runs; None = full epoch
 
     def __post_init__(self) -> None:
+        _check_types(self, minimum={"club_steps": 0, "level2_start_epoch": 0, "seed": 0, "num_workers": 0})
+        if self.seed >= 2**32:
+            raise ValueError(f"TrainConfig.seed must be < 2**32 (numpy's seed range), got {self.seed}")
+        for f in ("lr", "mi_lr", "grad_clip"):
+            if getattr(self, f) <= 0:
+                raise ValueError(f"TrainConfig.{f} must be > 0, got {getattr(self, f)}")
+        if self.level2_weight < 0:
+            raise ValueError(f"TrainConfig.level2_weight must be >= 0, got {self.level2_weight}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"TrainConfig.dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if self.encoder_forwards_per_step < 1:

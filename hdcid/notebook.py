@@ -27,7 +27,9 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.data import DataFormatError, read_pretrain
 from hdcid.data.pretrain import PRETRAIN_DIR
 from hdcid.train import PretrainResult, Pretrainer, load_or_pretrain
-from hdcid.utils import cache_dir, data_dir, demo_root, get_device, is_quick, output_dir, seed_everything
+from hdcid.demo.build import check_scale, check_seed
+from hdcid.utils import (cache_dir, data_dir, demo_root, get_device, is_quick, output_dir, parse_bool,
+                         seed_everything)
 
 VARIANTS = ("dcid", "hdcid")
 QUICK_EPOCHS = 2  # quick mode: 2 epochs, H-DCID's level 2 from epoch 1, so every code path runs
@@ -64,16 +66,27 @@ def start(nb: str, quick: bool | None = None, seed: int = 0, data_root: str | Pa
           demo_scale: float | None = None, verbose: bool = True) -> Session:
     """Resolve a notebook's parameters and prepare its run.
 
-    quick: None reads `HDCID_QUICK` (`hdcid.utils.is_quick`); data_root: None is
-    `hdcid.utils.demo_root()`; demo_scale: the scale used only if the corpus must be built (None:
-    0.25 in quick mode, 1.0 otherwise). Seeds everything with `seed`, builds the demo corpus if it
-    is missing, and (verbose) prints the build report, the line
+    quick: None reads `HDCID_QUICK` (`hdcid.utils.is_quick`; both go through `parse_bool`);
+    data_root: None is `hdcid.utils.demo_root()`, which is built if missing; any other folder must
+    already hold a complete corpus (FileNotFoundError otherwise: a typo never builds a corpus);
+    demo_scale: the scale used only if the corpus must be built (None: 0.25 in quick mode, 1.0
+    otherwise; else a positive number). Seeds everything with `seed` (an int in [0, 2**32)), and (verbose) prints the build report, the line
     `notebook NB | device: D | quick mode: Q | seed: S | torch V` and the data/cache/figure folders.
     Returns the Session.
     """
     t0 = time.perf_counter()
-    quick = is_quick() if quick is None else bool(quick)
+    quick = is_quick() if quick is None else parse_bool(quick, "start(quick=...)")
+    seed = check_seed(seed, "start(seed=...)")
+    if demo_scale is not None:
+        demo_scale = check_scale(demo_scale, "start(demo_scale=...)")
     root = Path(data_root) if data_root else demo_root()
+    if not corpus_is_built(root) and root.resolve() != demo_root().resolve():
+        missing = [str(p) for p in (_FIRST, _LAST) if not (root / p).exists()]
+        raise FileNotFoundError(
+            f"start(data_root={str(data_root)!r}): no complete corpus there (missing {', '.join(missing)}). "
+            f"Only the default demo location {demo_root()} (HDCID_DEMO_ROOT) is built automatically; "
+            f"fix the path, pass data_root=None, or build it with `python -m hdcid.demo.build --root {root}`"
+        )
     session = Session(nb=nb, quick=quick, seed=seed, data_root=root, device=get_device(), t_start=t0)
     seed_everything(seed)
     if not corpus_is_built(root):

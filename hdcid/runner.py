@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdcid.utils import output_dir, repo_root
+from hdcid.utils import is_quick, output_dir, repo_root
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="store the measured seconds in docs/runtimes.json (then `python -m hdcid.runtimes` "
                              "rewrites the notebooks' runtime lines)")
     args = parser.parse_args(argv)
-    quick = args.quick or os.environ.get("HDCID_QUICK", "0") not in ("", "0")
+    try:
+        quick = args.quick or is_quick()  # the one boolean parser of hdcid.utils
+    except ValueError as e:  # HDCID_QUICK=banana: say so instead of guessing
+        parser.error(str(e))
     runs = run_all(quick, args.only, args.timeout, record=args.record)
     total = sum(r.seconds for r in runs)
     print(f"[hdcid] executed {len(runs)} notebooks in {total:.1f} s; outputs in {output_dir('notebooks')}")

@@ -48,6 +48,11 @@ def _as_codebook(E, name: str = "codebook") -> torch.Tensor:
         raise ValueError(f"{name}: expected a 2-D codebook (M, D), got shape {tuple(E.shape)}")
     if E.shape[0] < 2:
         raise ValueError(f"{name}: TOC needs at least 2 codes (M >= 2), got shape {tuple(E.shape)}")
+    bad = ~torch.isfinite(E)
+    if bad.any():
+        rows = torch.nonzero(bad.any(dim=1)).flatten().tolist()
+        raise ValueError(f"{name}: expected a finite codebook, found NaN/inf in {len(rows)} code row(s) "
+                         f"(first: code {rows[0]}); TOC would rank such dimensions arbitrarily")
     return E
 
 
@@ -93,7 +98,7 @@ def settings_problem(D: int, choose_channel, toc_max_num, toc_min_num, w_sim=0.7
     """
     for name, v in (("choose_channel", choose_channel), ("toc_max_num", toc_max_num),
                     ("toc_min_num", toc_min_num)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float)) or not np.isfinite(v) \
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float, np.floating)) or not np.isfinite(v) \
                 or int(v) != v or v < 0:
             return f"{name} must be a non-negative integer, got {v!r}."
     for name, v in (("w_sim", w_sim), ("w_var", w_var)):

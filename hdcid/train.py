@@ -8,12 +8,16 @@ One step: BiLSTM text features; `encoder_forwards_per_step - 1` extra no-grad en
 EMA and reset counters); the main forward; the remaining CLUB inner steps on its detached features
 (default: all `club_steps` reuse the one forward, as DCID); CLUB MI bounds on the non-detached
 pairs; loss L1 (+ level2_weight * L2 from level2_start_epoch for H-DCID); backward; per-module
-`clip_grad_norm_`; main Adam step. Every epoch writes `out_dir/epoch-{k}.pt` (k 0-based) with model,
+`clip_grad_norm_`; main Adam step. A non-finite loss term or gradient norm stops training before
+the optimizer step with `NonFiniteTrainingError` (step, term, batch clip ids); no checkpoint is
+written from that state. Every epoch writes `out_dir/epoch-{k}.pt` (k 0-based) with model,
 optimizers, RNG states, history and usage; `fit()` on a folder with checkpoints resumes from the
-latest. Shown in notebooks 01_pretraining and 04_hierarchical_alignment.
+latest (only `epochs` may differ, and only grow: a finished run can be extended). Shown in
+notebooks 01_pretraining and 04_hierarchical_alignment.
 """
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -73,6 +77,14 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
+def config_differences(stored: dict, wanted: dict, what: str) -> list[str]:
+    """'<what>.<field>: <stored> -> <wanted>' for every field that differs (missing = <absent>)."""
+    keys = list(wanted) + [k for k in stored if k not in wanted]
+    fmt = lambda d, k: repr(d[k]) if k in d else "<absent>"  # noqa: E731
+    return [f"{what}.{k}: {fmt(stored, k)} -> {fmt(wanted, k)}" for k in keys
+            if stored.get(k, object) != wanted.get(k, object)]
+
+
 def list_checkpoints(out_dir: str | Path) -> list[Path]:
     """`epoch-{k}.pt` files in `out_dir`, sorted by k."""
     out_dir = Path(out_dir)
@@ -98,6 +110,44 @@ def _check_dataset(dataset: Any, cfg: ModelConfig) -> None:
                              f"ModelConfig, got {tuple(x.shape)}")
     if len(dataset) == 0:
         raise ValueError(f"{name}: empty dataset")
+    _check_finite_features(dataset)
+
+
+class NonFiniteTrainingError(FloatingPointError):
+    """A loss term or gradient became NaN/inf; training stopped before the optimizer step and no
+    checkpoint was written from that state. The message names the step, the term and the clip ids."""
+
+
+def _module_names(model: CrossModalModel) -> list[str]:
+    """Attribute names of `model.main_modules()` in order (text_lstm, encoder, cpc.0, .., decoder)."""
+    names = {id(m): n for n, m in model.named_modules()}
+    return [names.get(id(m), type(m).__name__) for m in model.main_modules()]
+
+
+def _stop_if_nonfinite(values: list[float], labels: list[str], step: int, epoch: int) -> None:
+    """Raise NonFiniteTrainingError naming the first non-finite entry of `values` (loss terms come
+    before gradient norms in `labels`, so a NaN loss is named rather than the NaN gradients it makes)."""
+    bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+    if bad:
+        others = f" (also non-finite: {', '.join(labels[i] for i in bad[1:6])}{' ...' if len(bad) > 6 else ''})" \
+            if len(bad) > 1 else ""
+        raise NonFiniteTrainingError(f"step {step} (epoch {epoch}): non-finite {labels[bad[0]]} = "
+                                     f"{values[bad[0]]}{others}")
+
+
+def _check_finite_features(dataset: Any) -> None:
+    """Raise ValueError naming the modality and the first clip id whose features hold NaN/inf."""
+    name = getattr(dataset, "name", "dataset")
+    for m in MODALITIES:
+        x = getattr(dataset, m)
+        bad = np.concatenate([~np.isfinite(np.asarray(x[i:i + 256]).reshape(min(256, len(x) - i), -1)).all(axis=1)
+                              for i in range(0, len(x), 256)])  # (N,), 256 clips at a time
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            ids = getattr(dataset, "ids", None)
+            cid = f"clip id {ids[i]!r} (row {i})" if ids is not None else f"row {i}"
+            raise ValueError(f"{name}: {m} features hold NaN/inf in {int(bad.sum())} clip(s), first {cid}; "
+                             "pretraining on them would make every loss and the codebook NaN")
 
 
 class Pretrainer:
@@ -138,11 +188,16 @@ class Pretrainer:
 
     def _resume(self, path: Path) -> None:
         ck = load_checkpoint(path)
-        if ck["model_config"] != self.model_cfg.to_dict() or ck["train_config"] != self.train_cfg.to_dict():
+        diff = config_differences(ck["model_config"], self.model_cfg.to_dict(), "ModelConfig")
+        stored_train = dict(ck["train_config"] or {})
+        wanted_train = self.train_cfg.to_dict()
+        if stored_train.get("epochs", 0) <= wanted_train["epochs"]:  # more epochs: extend the run
+            stored_train["epochs"] = wanted_train["epochs"]
+        diff += config_differences(stored_train, wanted_train, "TrainConfig")
+        if diff:
             raise CheckpointError(
-                f"{path}: was written with different configs; use another out_dir or delete it.\n"
-                f"  stored model {ck['model_config']}\n  wanted model {self.model_cfg.to_dict()}\n"
-                f"  stored train {ck['train_config']}\n  wanted train {self.train_cfg.to_dict()}"
+                f"{path}: was written with other settings; use another out_dir or delete it "
+                f"(only `epochs` may grow on resume). Differences (stored -> wanted):\n  " + "\n  ".join(diff)
             )
         self.model.load_state_dict(ck["model_state"])
         for name, opt in self._optimizers().items():
@@ -223,14 +278,17 @@ class Pretrainer:
                     counts[lv][m] += torch.bincount(lo.indices[m].reshape(-1), minlength=cfg.n_codes)
         total = level_loss[0] + (tc.level2_weight * level_loss[1] if level2 else 0.0)
         terms["total"] = total
+        names = list(terms)
+        logged = torch.stack([terms[k].detach().reshape(()).to(torch.float64) for k in names])  # (n_terms,)
         self.main_opt.zero_grad(set_to_none=True)
         total.backward()
-        for mod in model.main_modules():  # per-module clipping (original), not a global norm
-            torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)
+        norms = torch.stack([torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)  # per module
+                             for mod in model.main_modules()]).to(torch.float64)  # (n_modules,)
+        values = torch.cat([logged, norms]).tolist()  # the step's one host sync
+        _stop_if_nonfinite(values, [f"loss term {k!r}" for k in names]
+                           + [f"gradient norm of {k!r}" for k in _module_names(model)], self.step + 1, epoch)
         self.main_opt.step()
-        names = list(terms)
-        values = torch.stack([terms[k].detach().reshape(()).to(torch.float64) for k in names]).tolist()
-        return dict(zip(names, values), level2=float(level2))
+        return dict(zip(names, values[: len(names)]), level2=float(level2))
 
     @staticmethod
     def _count_resets(enc: EncoderOutputs, resets: list | None) -> None:
@@ -264,7 +322,17 @@ class Pretrainer:
             bar = tqdm(batches, desc=f"{cfg.variant} epoch {epoch + 1}/{tc.epochs}", disable=not progress,
                        leave=False)
             for idx in bar:
-                row = self.train_step(*self._batch(idx), epoch, counts, resets)
+                try:
+                    row = self.train_step(*self._batch(idx), epoch, counts, resets)
+                except NonFiniteTrainingError as e:
+                    ids = getattr(self.dataset, "ids", None)
+                    clip_ids = [ids[i] for i in idx] if ids is not None else idx.tolist()
+                    done = list_checkpoints(self.out_dir)
+                    raise NonFiniteTrainingError(
+                        f"{e}; batch clip ids {clip_ids}. Training stopped before the optimizer step; "
+                        f"no checkpoint was written from this state (latest good one: "
+                        f"{done[-1] if done else 'none'})"
+                    ) from None
                 self.step += 1
                 row = {"epoch": epoch, "step": self.step, **row}
                 self.rows.append(row)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,9 +34,32 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+_TRUE = ("1", "true", "yes", "on", "y", "t")
+_FALSE = ("0", "false", "no", "off", "n", "f", "")
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """A boolean setting read ONE way everywhere: True/False, 1/0, or (any case) true/false, yes/no,
+    on/off, y/n, t/f; "" is False. Anything else raises ValueError naming `name` and the value."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """The boolean environment variable `name` parsed by `parse_bool` (unset -> `default`)."""
+    value = os.environ.get(name)
+    return default if value is None else parse_bool(value, f"environment variable {name}")
+
+
 def is_quick() -> bool:
-    """Quick mode (CI and laptops): `HDCID_QUICK=1` in the environment."""
-    return os.environ.get("HDCID_QUICK", "0").strip().lower() not in ("", "0", "false", "no")
+    """Quick mode (CI and laptops): `HDCID_QUICK=1` in the environment (`parse_bool`; a value that
+    is not a boolean, e.g. `HDCID_QUICK=banana`, raises ValueError)."""
+    return env_flag("HDCID_QUICK")
 
 
 def repo_root() -> Path:
@@ -72,10 +97,13 @@ def output_dir(name: str | None = None) -> Path:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
-    A crash mid-write never leaves a half-written file and never destroys the previous one.
+    A crash mid-write never leaves a half-written file and never destroys the previous one. A
+    process killed mid-write (SIGKILL) leaves its `.<name>.*.tmp`; the next successful write of the
+    same target removes such stale temporaries (those last modified before this write began).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    began_ns = time.time_ns()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -83,9 +111,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
         os.replace(tmp_path, path)
+        remove_stale_temporaries(path, before_ns=began_ns)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(path: str | Path, before_ns: int | None = None) -> list[Path]:
+    """Delete `atomic_path` temporaries of `path` (`.<name>.<random>.tmp` beside it) last modified
+    before `before_ns` (default: now); a concurrent writer's newer temporary is left alone.
+    Returns the removed paths."""
+    path = Path(path)
+    cutoff = time.time_ns() if before_ns is None else before_ns
+    removed = []
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if p.is_file() and p.stat().st_mtime_ns < cutoff:
+                p.unlink()
+                removed.append(p)
+        except FileNotFoundError:  # another writer removed or renamed it meanwhile
+            pass
+    return removed
 
 
 def _umask() -> int:

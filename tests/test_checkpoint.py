@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hdcid.config import ModelConfig, TrainConfig
-from hdcid.model.checkpoint import (CheckpointError, export_original_checkpoint, load_checkpoint,
+from hdcid.model.checkpoint import (CheckpointError, content_hash, export_original_checkpoint, load_checkpoint,
                                     load_original_checkpoint, save_checkpoint)
 from hdcid.model.network import CrossModalModel
 
@@ -171,6 +171,7 @@ def test_save_load_checkpoint_round_trip(tmp_path):
     # wrong shapes in our own format are reported the same way
     obj = torch.load(path, weights_only=True)
     obj["model_state"]["decoder.level1.audio.out.weight"] = torch.zeros(1)
+    obj["content_sha256"] = content_hash(obj)  # a consistently written file, just the wrong shape
     torch.save(obj, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match=r"decoder\.level1\.audio\.out\.weight expected \[128, 128\] found \[1\]"):
         load_checkpoint(tmp_path / "bad.pt")

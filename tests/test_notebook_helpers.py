@@ -72,12 +72,16 @@ def test_start_seeds_and_defaults_to_demo_root(small_demo_root, dirs, monkeypatc
     assert s.data_root == small_demo_root and torch.equal(a, torch.rand(3))
 
 
-def test_start_builds_a_missing_corpus(dirs):
-    root = dirs / "new-demo"
+def test_start_builds_a_missing_corpus_only_at_the_default_location(dirs):
+    root = dirs / "demo"  # HDCID_DEMO_ROOT (the `dirs` fixture): the default demo location
     assert not notebook.corpus_is_built(root)
-    s = notebook.start("00_tour", quick=True, data_root=root, demo_scale=0.01, verbose=False)
+    s = notebook.start("00_tour", quick=True, demo_scale=0.01, verbose=False)
     assert notebook.corpus_is_built(root) and s.built is not None and s.built["scale"] == 0.01
     assert notebook.start("00_tour", quick=True, data_root=root, verbose=False).built is None
+    typo = dirs / "dmeo"  # any other missing folder is an error, and nothing is written there
+    with pytest.raises(FileNotFoundError, match=r"data_root=.*dmeo.*Only the default demo location"):
+        notebook.start("00_tour", quick=True, data_root=typo, demo_scale=0.01, verbose=False)
+    assert not typo.exists()
 
 
 def test_cache_key_follows_configs_and_corpus_content(corpus, dirs, monkeypatch):

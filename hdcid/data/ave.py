@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from hdcid.data.clipset import ClipSet
-from hdcid.data.formats import DataFormatError, check_finite, read_h5, read_lines, write_h5, write_lines
+from hdcid.data.formats import (DataFormatError, check_finite, check_labels, read_h5, read_lines, write_h5,
+                                write_lines)
 
 AVE_DIR = Path("AVE-ECCV18-master") / "data"
 SPLITS = ("train", "val", "test")
@@ -36,14 +37,42 @@ def ave_classes(root: str | Path) -> list[str]:
     return read_lines(path) if path.exists() else list(AVE_CLASSES)
 
 
+def _check_class_count(root: str | Path, classes: list[str]) -> None:
+    """labels.h5 must have len(classes) + 1 columns; without categories.txt say that file is the fix."""
+    import h5py
+
+    d = Path(root) / AVE_DIR
+    lpath = d / "labels.h5"
+    if (d / "categories.txt").exists() or not lpath.is_file():
+        return  # read_h5 reports a missing labels.h5 / a wrong shape with categories.txt itself
+    with h5py.File(lpath, "r") as f:
+        shape = f["avadataset"].shape if "avadataset" in f else None
+    if shape is not None and len(shape) == 3 and shape[2] != len(classes) + 1:
+        raise DataFormatError(
+            f"{d / 'categories.txt'} not found, so the {len(AVE_CLASSES)} standard AVE classes are assumed "
+            f"({len(AVE_CLASSES) + 1} label columns), but {lpath} has {shape[2]} label columns; write "
+            f"categories.txt with the {shape[2] - 1} class names (one per line, label column order)"
+        )
+
+
 def read_ave_order(root: str | Path, split: str) -> np.ndarray:
     """(n,) int64 global AVE indices of `split` (train/val/test)."""
     if split not in SPLITS:
         raise ValueError(f"AVE split must be one of {SPLITS}, got {split!r}")
     path = Path(root) / AVE_DIR / f"{split}_order.h5"
-    order = read_h5(path, "order", shape=(None,))
+    return check_order(read_h5(path, "order", shape=(None,)), path)
+
+
+def check_order(order: np.ndarray, path: Path) -> np.ndarray:
+    """An order file's (n,) indices as int64; raises if not integers, empty, or repeating a clip."""
     if not np.issubdtype(order.dtype, np.integer):
         raise DataFormatError(f"{path}: key 'order' expected an integer dtype, found {order.dtype}")
+    if order.size == 0:
+        raise DataFormatError(f"{path}: key 'order' is empty; expected the global indices of at least one clip")
+    uniq, counts = np.unique(order, return_counts=True)
+    if (counts > 1).any():
+        raise DataFormatError(f"{path}: key 'order' lists {int((counts > 1).sum())} clips more than once "
+                              f"(first: {int(uniq[counts > 1][0])}); expected distinct indices")
     return order.astype(np.int64)
 
 
@@ -63,6 +92,7 @@ def read_ave_rows(root: str | Path, index: np.ndarray, labels_path: str | Path |
                     out_dtype=np.float32)  # (n, T, A)
     labels = read_h5(lpath, "avadataset", shape=(None, None, n_label_cols), index=index,
                      out_dtype=np.float32)  # (n, T, K+1)
+    check_labels(labels, f"{lpath} key 'avadataset' (rows of the order)")
     if video.shape[1] != audio.shape[1] or video.shape[1] != labels.shape[1]:
         raise DataFormatError(
             f"{d}: expected the same number of segments in visual ({video.shape}), audio "
@@ -82,6 +112,7 @@ def read_ave(root: str | Path, split: str = "train") -> ClipSet:
     """
     order = read_ave_order(root, split)
     classes = ave_classes(root)
+    _check_class_count(root, classes)
     video, audio, labels = read_ave_rows(root, order, n_label_cols=len(classes) + 1)
     return ClipSet(name=f"ave/{split}", ids=[str(i) for i in order], classes=classes,
                    labels=labels, video=video, audio=audio, meta={"order": order})

@@ -15,10 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-from hdcid.data.ave import read_ave_rows
+from hdcid.data.ave import check_order, read_ave_rows
 from hdcid.data.avvp import ANNOTATIONS, AVVP_DIR, read_llp_clipset, write_llp_csv
 from hdcid.data.clipset import ClipSet
-from hdcid.data.formats import DataFormatError, read_h5, read_lines, write_h5, write_lines
+from hdcid.data.formats import read_h5, read_lines, write_h5, write_lines
 
 SUBSET_DIR = Path("AVE_AVVP")
 
@@ -33,10 +33,7 @@ def read_ave_avvp_train(root: str | Path) -> ClipSet:
     d = Path(root) / SUBSET_DIR
     classes = ave_avvp_classes(root)
     opath = d / "ave_avvp_order.h5"
-    order = read_h5(opath, "order", shape=(None,))
-    if not np.issubdtype(order.dtype, np.integer):
-        raise DataFormatError(f"{opath}: key 'order' expected an integer dtype, found {order.dtype}")
-    order = order.astype(np.int64)
+    order = check_order(read_h5(opath, "order", shape=(None,)), opath)
     video, audio, labels = read_ave_rows(root, order, labels_path=d / "ave_avvp_labels.h5",
                                          n_label_cols=len(classes) + 1)
     return ClipSet(name="ave_avvp/train", ids=[str(i) for i in order], classes=classes,

@@ -36,24 +36,48 @@ def events_to_labels(events: Sequence[Event], classes: Sequence[str], T: int = 1
     if events:
         cls = class_index([e[2] for e in events], classes, where)
         t = np.arange(T)
+        for on, off, name in events:
+            if not (0 <= on < off <= T):
+                raise DataFormatError(f"{where}: event {name!r} spans [{on}, {off}); expected "
+                                      f"0 <= onset < offset <= {T}")
         for (on, off, _), c in zip(events, cls):
             lab[(t >= on) & (t < off), c] = 1.0
     lab[:, K] = (lab[:, :K].sum(axis=1) == 0).astype(np.float32)
     return lab
 
 
-def parse_llp_row(row: pd.Series, where: str) -> list[Event]:
-    """Split one combined LLP row into events; raises on mismatched list lengths or bad integers."""
+def _whole_second(value: str, what: str, row: pd.Series, where: str) -> int:
+    """An onset/offset string as an int; '3' and '3.0' are fine, '2.5' or 'abc' raise."""
+    try:
+        v = float(value)
+    except ValueError as e:
+        raise DataFormatError(f"{where}: row {row['filename']!r} has a non-numeric {what} {value!r}") from e
+    if not np.isfinite(v) or v != int(v):
+        raise DataFormatError(f"{where}: row {row['filename']!r} has {what} {value!r}; expected whole "
+                              "seconds (segment indices), found a fractional or non-finite value")
+    return int(v)
+
+
+def parse_llp_row(row: pd.Series, where: str, T: int | None = None) -> list[Event]:
+    """Split one combined LLP row into events; raises on mismatched list lengths, onsets/offsets that
+    are not whole seconds, offset <= onset, or (given T) a span outside 0..T."""
     ons, offs, labs = (str(row[c]).split(",") for c in ("onset", "offset", "event_labels"))
     if not (len(ons) == len(offs) == len(labs)):
         raise DataFormatError(
             f"{where}: row {row['filename']!r} expected equal-length onset/offset/event_labels lists, "
             f"found lengths {len(ons)}/{len(offs)}/{len(labs)}"
         )
-    try:
-        return [(int(float(a)), int(float(b)), c.strip()) for a, b, c in zip(ons, offs, labs)]
-    except ValueError as e:
-        raise DataFormatError(f"{where}: row {row['filename']!r} has a non-numeric onset/offset ({e})") from e
+    events = []
+    for a, b, c in zip(ons, offs, labs):
+        on, off = _whole_second(a, "onset", row, where), _whole_second(b, "offset", row, where)
+        if off <= on:
+            raise DataFormatError(f"{where}: row {row['filename']!r} event {c.strip()!r} has offset {off} <= "
+                                  f"onset {on}; expected onset < offset (offset exclusive)")
+        if T is not None and (on < 0 or off > T):
+            raise DataFormatError(f"{where}: row {row['filename']!r} event {c.strip()!r} spans [{on}, {off}); "
+                                  f"expected 0 <= onset < offset <= {T} (the clip has {T} segments)")
+        events.append((on, off, c.strip()))
+    return events
 
 
 def read_llp_csv(path: str | Path, classes: Sequence[str], T: int = 10) -> tuple[list[str], np.ndarray]:
@@ -61,7 +85,7 @@ def read_llp_csv(path: str | Path, classes: Sequence[str], T: int = 10) -> tuple
     df = read_csv(path, LLP_COLUMNS, sep="\t")
     labels = np.zeros((len(df), T, len(classes) + 1), dtype=np.float32)
     for i, (_, row) in enumerate(df.iterrows()):
-        labels[i] = events_to_labels(parse_llp_row(row, str(path)), classes, T, where=str(path))
+        labels[i] = events_to_labels(parse_llp_row(row, str(path), T), classes, T, where=str(path))
     return df["filename"].tolist(), labels
 
 
@@ -86,19 +110,26 @@ def read_zip_features(folder: Path, ids: Sequence[str], modality: str, T: int = 
     if not required and not all(p.exists() for p in paths):
         return None
     out = []
+    ndim = 2 if modality == "audio" else 4
     for p in paths:
         x = read_zip_pickle(p)
+        if x.ndim != ndim or x.size == 0:
+            want = "(T, A)" if modality == "audio" else "(T, G, G, C)"
+            raise DataFormatError(f"{p}: expected {modality} features {want} with T >= 1 and every size > 0, "
+                                  f"found shape {x.shape}")
         if pad:
             x = pad_or_truncate(x, T)
         want = (T, None) if modality == "audio" else (T, None, None, None)
         check_shape(x, want, f"{p} ({modality} features)")
         check_finite(x, str(p))
+        if out and x.shape[1:] != out[0].shape[1:]:  # name the odd file and the reference one
+            raise DataFormatError(
+                f"{p}: expected {modality} features of shape {out[0].shape} like {paths[0].name} and the "
+                f"files before it in {folder}, found {x.shape}"
+            )
         out.append(x.astype(np.float32))
     if not out:
         return None
-    shapes = {x.shape for x in out}
-    if len(shapes) > 1:
-        raise DataFormatError(f"{folder}: expected one {modality} feature shape, found {sorted(shapes)}")
     return np.stack(out)
 
 

@@ -35,8 +35,57 @@ def fmt_shape(shape: Sequence[int | None]) -> str:
 
 
 # ----------------------------------------------------------------------------- zip of pickle
+# The only globals a feature pickle may name: what numpy needs to rebuild an ndarray (numpy 1 and 2
+# module spellings), and the builtin containers. Anything else (os.system, eval, a class of some
+# package ...) is refused BEFORE it is called, so a hostile .pkl cannot run code on load.
+_NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+}
+_NUMPY2 = int(np.__version__.split(".")[0]) >= 2
+_PLAIN_GLOBALS = {(m, n) for m in ("builtins", "__builtin__")  # protocol <= 2 spells it __builtin__
+                  for n in ("list", "dict", "tuple", "set", "frozenset", "bytes", "bytearray")}
+_PLAIN_GLOBALS.add(("_codecs", "encode"))  # protocol 2 spells bytes as _codecs.encode(str, 'latin1')
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that admits only numpy arrays / dtypes / scalars and plain containers.
+
+    Any other global (a function or class) raises `DataFormatError` naming it; `where` names the
+    file in the message. Used for every feature pickle (`read_zip_pickle`)."""
+
+    def __init__(self, file, where: str):
+        super().__init__(file)
+        self.where = where
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _NUMPY_GLOBALS:
+            if _NUMPY2:  # numpy 1 pickles say numpy.core, numpy 2 pickles numpy._core
+                module = module.replace("numpy.core.", "numpy._core.")
+            else:
+                module = module.replace("numpy._core.", "numpy.core.")
+            return super().find_class(module, name)
+        if (module, name) in _PLAIN_GLOBALS:
+            return super().find_class(module, name)
+        raise DataFormatError(
+            f"{self.where}: refusing to unpickle {module}.{name}; a feature pickle may hold only "
+            "numpy arrays and plain containers (list, dict, tuple) - the file is not a feature file "
+            "or was tampered with"
+        )
+
+
+def restricted_loads(raw: bytes, where: str):
+    """`pickle.loads` through `RestrictedUnpickler` (numpy arrays and plain containers only)."""
+    return RestrictedUnpickler(io.BytesIO(raw), where).load()
+
+
 def read_zip_pickle(path: str | Path) -> np.ndarray:
-    """The numpy array pickled in `path` (a .zip); the LAST member whose name contains `.pkl` wins."""
+    """The numpy array pickled in `path` (a .zip); the LAST member whose name contains `.pkl` wins.
+
+    The pickle is read with `RestrictedUnpickler`: only numpy arrays and plain containers, never
+    code (a pickle naming any other global raises `DataFormatError` before anything runs)."""
     path = _require_file(path, "feature zip")
     try:
         with zipfile.ZipFile(path) as zf:
@@ -49,7 +98,9 @@ def read_zip_pickle(path: str | Path) -> np.ndarray:
     except zipfile.BadZipFile as e:
         raise DataFormatError(f"{path}: not a valid zip file ({e})") from e
     try:
-        arr = pickle.loads(raw)
+        arr = restricted_loads(raw, f"{path} member {members[-1]!r}")
+    except DataFormatError:
+        raise
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a format error
         raise DataFormatError(f"{path}: member {members[-1]!r} is not a pickled array ({e})") from e
     if not isinstance(arr, np.ndarray):
@@ -102,6 +153,9 @@ def read_h5(path: str | Path, key: str, shape: Sequence[int | None] | None = Non
         if key not in f:
             raise DataFormatError(f"{path}: expected HDF5 key {key!r}, found keys {sorted(f.keys())}")
         ds = f[key]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
+            raise DataFormatError(f"{path}: key {key!r} expected an array with rows, found "
+                                  f"{'a scalar' if isinstance(ds, h5py.Dataset) else 'a group'}")
         _check_array(_Shape(ds.shape, ds.dtype), path, key, shape, dtype)
         out_dtype = np.dtype(out_dtype or ds.dtype)
         if index is None:
@@ -159,6 +213,31 @@ def check_finite(arr: np.ndarray, where: str) -> np.ndarray:
     return arr
 
 
+def check_labels(labels: np.ndarray, where: str) -> np.ndarray:
+    """Raise unless `labels` (N, T, K+1) are finite, within [0, 1], and every (clip, segment) row
+    has a positive entry (a class or the background column K); an all-zero row would be read as
+    class 0 by argmax. The message names the first bad clip row and segment."""
+    if labels.size == 0:
+        return labels
+    finite = np.isfinite(labels)
+    if not finite.all():
+        n, t, c = (int(i) for i in np.argwhere(~finite)[0])
+        raise DataFormatError(f"{where}: expected finite 0/1 labels, found {int((~finite).sum())} NaN/inf "
+                              f"values (first at row {n}, segment {t}, column {c})")
+    out = (labels < 0) | (labels > 1)
+    if out.any():
+        n, t, c = (int(i) for i in np.argwhere(out)[0])
+        raise DataFormatError(f"{where}: expected labels in [0, 1], found {int(out.sum())} values outside "
+                              f"(first {float(labels[n, t, c])} at row {n}, segment {t}, column {c})")
+    empty = labels.max(axis=2) <= 0  # (N, T)
+    if empty.any():
+        n, t = (int(i) for i in np.argwhere(empty)[0])
+        raise DataFormatError(f"{where}: every segment needs a class or the background column "
+                              f"(last) set, found {int(empty.sum())} all-zero segments (first at row {n}, "
+                              f"segment {t})")
+    return labels
+
+
 def check_shape(arr: np.ndarray, shape: Sequence[int | None], where: str) -> np.ndarray:
     """Raise unless `arr.shape` matches `shape` (None = any size on that axis)."""
     if len(shape) != arr.ndim or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
@@ -184,15 +263,24 @@ def write_lines(path: str | Path, lines: Iterable[str]) -> Path:
     return path
 
 
-def read_csv(path: str | Path, columns: Sequence[str], sep: str = ",") -> pd.DataFrame:
-    """A CSV read with dtype=str; raises if any of `columns` is missing."""
+def read_csv(path: str | Path, columns: Sequence[str], sep: str = ",", allow_empty: bool = False) -> pd.DataFrame:
+    """A CSV read with dtype=str; raises if any of `columns` is missing, or (unless `allow_empty`)
+    if it has no data rows."""
     path = _require_file(path, "CSV")
-    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as e:
+        raise DataFormatError(f"{path}: expected a header with columns {list(columns)}, found an empty file") from e
+    except pd.errors.ParserError as e:
+        raise DataFormatError(f"{path}: not a {'tab' if sep == chr(9) else repr(sep)}-separated CSV ({e})") from e
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataFormatError(
             f"{path}: expected columns {list(columns)}, missing {missing}; found {list(df.columns)}"
         )
+    if not allow_empty and len(df) == 0:
+        raise DataFormatError(f"{path}: expected at least one data row under the header {list(df.columns)}, "
+                              "found none (the file holds only a header)")
     return df
 
 

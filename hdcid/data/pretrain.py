@@ -85,8 +85,15 @@ def read_pretrain(root: str | Path, text_backend: Any = None, n_words: int = 10)
     if label_dir.is_dir():
         for i, vid in enumerate(ids):
             rel = read_zip_pickle(label_dir / f"{vid}.zip").reshape(-1)
+            where = label_dir / f"{vid}.zip"
             if rel.shape != (T,):
-                raise DataFormatError(f"{label_dir / (vid + '.zip')}: expected shape ({T},), found {rel.shape}")
+                raise DataFormatError(f"{where}: expected shape ({T},), found {rel.shape}")
+            bad = ~np.isfinite(rel) | (rel < 0) | (rel > 1)
+            if bad.any():
+                t = int(np.flatnonzero(bad)[0])
+                raise DataFormatError(f"{where}: expected segment relevance in [0, 1] (1 = the clip's class, "
+                                      f"0 = background), found {float(rel[t])} at segment {t} "
+                                      f"({int(bad.sum())} bad values)")
             relevance[i] = rel
     labels = np.zeros((len(ids), T, K + 1), dtype=np.float32)
     labels[np.arange(len(ids)), :, cls] = relevance

@@ -269,6 +269,21 @@ def compose(root: Path, seed: int, scale: float, video_source, audio_bank: dict,
     return info
 
 
+def check_scale(scale, what: str = "scale") -> float:
+    """`scale` as a positive finite float; "big", -1, 0 or nan raise ValueError naming `what`."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"{what} must be a positive number (1.0 = the full demo sizes {SIZES}), got {scale!r}")
+    return float(scale)
+
+
+def check_seed(seed, what: str = "seed") -> int:
+    """`seed` as an int in [0, 2**32) (numpy's seed range); "abc", 1.5 or -1 raise ValueError."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"{what} must be an integer in [0, 2**32), got {type(seed).__name__} {seed!r}")
+    return int(seed)
+
+
 def build_demo(root: str | Path | None = None, seed: int = 0, scale: float = 1.0,
                verbose: bool = False, prompt_variety: bool = False) -> dict:
     """Build AV-Digits under `root` (default `hdcid.utils.demo_root()`); returns {dataset: {clips,
@@ -283,6 +298,7 @@ def build_demo(root: str | Path | None = None, seed: int = 0, scale: float = 1.0
     from hdcid.demo.video import DigitVideo
 
     t0 = time.perf_counter()
+    scale, seed = check_scale(scale, "build_demo(scale=...)"), check_seed(seed, "build_demo(seed=...)")
     root = Path(root) if root is not None else demo_root()
     root.mkdir(parents=True, exist_ok=True)
     bank, prompts = load_audio_bank(), load_prompts()
@@ -317,6 +333,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--prompt-variety", action="store_true",
                    help="a random prompt of its class per pretraining clip (default: one per class)")
     a = p.parse_args(argv)
+    try:
+        check_scale(a.scale, "--scale")
+        check_seed(a.seed, "--seed")
+    except ValueError as e:
+        p.error(str(e))  # exits with status 2 and the usage line, before anything is written
     return build_demo(a.root, a.seed, 0.25 if a.quick else a.scale, verbose=True,
                       prompt_variety=a.prompt_variety)
 

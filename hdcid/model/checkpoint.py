@@ -7,12 +7,17 @@
 * `save_checkpoint(...)` / `load_checkpoint(path)`: everything needed to rebuild the model from its
   stored `ModelConfig` and to resume training exactly (optimizers, RNG states, history).
 
-Files are read with `torch.load(weights_only=True)` and written atomically. Bad files raise
-`CheckpointError` (a `DataFormatError`, hence a `ValueError`) naming the path and what is wrong.
+Files are read with `torch.load(weights_only=True)` (no code runs on load) and written atomically.
+hdcid's own files carry a sha256 of their content, verified on load (format version 2; version-1
+files without it load with a warning, `add_content_hash` upgrades them). Non-finite weights,
+non-integer counters and mis-shaped tensors are refused. Bad files raise `CheckpointError` (a
+`DataFormatError`, hence a `ValueError`) naming the path and what is wrong.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,11 +26,12 @@ import torch
 
 from hdcid.config import ModelConfig, TrainConfig
 from hdcid.data.formats import DataFormatError
+from hdcid.model.integrity import HASH_KEY, content_hash, nonfinite_tensors
 from hdcid.model.network import CrossModalModel
 from hdcid.utils import atomic_torch_save
 
 FORMAT = "hdcid-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: adds the content hash (HASH_KEY); version-1 files still load
 _SHOW = 5  # how many offending keys of each kind an error message lists
 
 
@@ -86,30 +92,60 @@ def check_state_dict(
 
 def _dim(sd: Mapping[str, torch.Tensor], key: str, axis: int) -> int | None:
     t = sd.get(key)
-    return int(t.shape[axis]) if t is not None and t.ndim > axis else None
+    if t is None or not torch.is_tensor(t) or t.ndim < (-axis if axis < 0 else axis + 1):
+        return None
+    return int(t.shape[axis])
 
 
-def infer_config(enc: Mapping[str, torch.Tensor], lstm: Mapping[str, torch.Tensor] | None = None) -> ModelConfig:
-    """The `ModelConfig` whose shapes match an original `Encoder_parameters` (paper() otherwise).
+_VA, _AA, _TA = "video_self_att.", "audio_self_att.", "text_self_att."
+_FF = "encoder.layers.0.linear1."
+# Each size the encoder stores, with every (key, axis) that carries it: the size is the majority
+# of the keys present, so ONE mis-shaped tensor is out-voted and reported by name (not blamed on
+# every other key). Axes may be negative (the codebook is (M, D) or (L, M, D)).
+_SIZE_SOURCES: dict[str, list[tuple[str, int]]] = {
+    "video_dim": [("Video_encoder.conv_stack.0.weight", 1), ("video_semantic_encoder.se_layer.0.weight", 1),
+                  ("video_semantic_encoder.se_layer.2.weight", 0),
+                  ("video_semantic_encoder.affine_video_ave.weight", 1), (_VA + "affine_matrix.weight", 1)],
+    "video_conv_dim": [("Video_encoder.conv_stack.2.weight", 0), ("Video_encoder.conv_stack.2.bias", 0),
+                       ("Video_encoder.conv_stack.4.weight", 0), ("Video_encoder.conv_stack.4.bias", 0)],
+    "video_club_dim": [("Video_encoder.feed_forward.2.weight", 0), ("Video_encoder.feed_forward.2.bias", 0)],
+    "audio_dim": [(_AA + "affine_matrix.weight", 1), ("Audio_encoder.audio_linear.weight", 1)],
+    "audio_specific_dim": [("Audio_encoder.audio_linear.weight", 0), ("Audio_encoder.audio_linear.bias", 0)],
+    "text_specific_dim": [("Text_encoder.text_linear.weight", 0), ("Text_encoder.text_linear.bias", 0)],
+    "hidden_dim": [(_AA + "affine_matrix.weight", 0), (_AA + "affine_matrix.bias", 0),
+                   (_VA + "affine_matrix.weight", 0), (_TA + "affine_matrix.weight", 0),
+                   ("Cross_quantizer.embedding", -1), ("Cross_quantizer.ema_weight", -1)],
+    "ffn_dim": [(_AA + _FF + "weight", 0), (_AA + _FF + "bias", 0), (_VA + _FF + "weight", 0),
+                (_TA + _FF + "weight", 0)],
+    "n_codes": [("Cross_quantizer.embedding", -2), ("Cross_quantizer.ema_weight", -2),
+                ("Cross_quantizer.ema_count", -1), ("Cross_quantizer.unactivated_count", -1)],
+    "text_dim": [(_TA + "affine_matrix.weight", 1), ("Text_encoder.text_linear.weight", 1)],
+}
 
-    Variant: H-DCID iff a `Video_encoder_2.*` key exists or the codebook is 3-D (L, M, D).
-    Sizes not stored in the encoder (heads, T, grid, CPC/CLUB widths) keep their paper values.
-    """
+
+def _vote(enc: Mapping[str, torch.Tensor], sources: list[tuple[str, int]]) -> tuple[int | None, list[str]]:
+    """(majority size among the present sources (ties: the first listed), the dissenting keys)."""
+    seen = [(k, a, _dim(enc, k, a)) for k, a in sources]
+    seen = [(k, a, v) for k, a, v in seen if v is not None]
+    if not seen:
+        return None, []
+    values = [v for _, _, v in seen]
+    best = max(values, key=lambda v: (values.count(v), -values.index(v)))
+    return best, [f"{k} axis {a} says {v}" for k, a, v in seen if v != best]
+
+
+def _infer(enc: Mapping[str, torch.Tensor], lstm: Mapping[str, torch.Tensor] | None) -> tuple[ModelConfig, list[str]]:
+    """`infer_config` plus the notes on sizes whose keys disagree (each names the odd key)."""
     emb = enc.get("Cross_quantizer.embedding")
-    hdcid = any(k.startswith("Video_encoder_2.") for k in enc) or (emb is not None and emb.ndim == 3)
+    hdcid = any(k.startswith("Video_encoder_2.") for k in enc) or (torch.is_tensor(emb) and emb.ndim == 3)
     base = ModelConfig.paper("hdcid" if hdcid else "dcid")
-    got: dict[str, int | bool | None] = {
-        "video_dim": _dim(enc, "Video_encoder.conv_stack.0.weight", 1),
-        "video_conv_dim": _dim(enc, "Video_encoder.conv_stack.2.weight", 0),
-        "video_club_dim": _dim(enc, "Video_encoder.feed_forward.2.weight", 0),
-        "audio_dim": _dim(enc, "audio_self_att.affine_matrix.weight", 1),
-        "audio_specific_dim": _dim(enc, "Audio_encoder.audio_linear.weight", 0),
-        "text_specific_dim": _dim(enc, "Text_encoder.text_linear.weight", 0),
-        "hidden_dim": _dim(enc, "audio_self_att.affine_matrix.weight", 0),
-        "ffn_dim": _dim(enc, "audio_self_att.encoder.layers.0.linear1.weight", 0),
-        "n_codes": _dim(enc, "Cross_quantizer.embedding", emb.ndim - 2) if emb is not None else None,
-    }
-    text_dim = _dim(enc, "text_self_att.affine_matrix.weight", 1)
+    got: dict[str, int | bool | None] = {}
+    notes: list[str] = []
+    for name, sources in _SIZE_SOURCES.items():
+        got[name], odd = _vote(enc, sources)
+        if odd:
+            notes.append(f"{name} = {got[name]} by majority; disagreeing: " + "; ".join(odd))
+    text_dim = got.pop("text_dim")
     if text_dim is not None:
         got["text_lstm_hidden"] = text_dim // 2
     layers = {int(k.split(".")[3]) for k in enc if k.startswith("audio_self_att.encoder.layers.")}
@@ -130,7 +166,44 @@ def infer_config(enc: Mapping[str, torch.Tensor], lstm: Mapping[str, torch.Tenso
     hd = changes.get("hidden_dim", base.hidden_dim)
     if hd % base.n_heads:  # only 4 heads is stored nowhere; keep a divisor that works
         changes["n_heads"] = 1
-    return dataclasses.replace(base, **changes)
+    try:
+        return dataclasses.replace(base, **changes), notes
+    except ValueError as e:
+        raise CheckpointError(f"the sizes inferred from the keys do not make a valid model ({e})"
+                              + "".join(f"\n  {n}" for n in notes)) from e
+
+
+def infer_config(enc: Mapping[str, torch.Tensor], lstm: Mapping[str, torch.Tensor] | None = None) -> ModelConfig:
+    """The `ModelConfig` whose shapes match an original `Encoder_parameters` (paper() otherwise).
+
+    Variant: H-DCID iff a `Video_encoder_2.*` key exists or the codebook is 3-D (L, M, D).
+    Each size is the majority over every key that carries it (`_SIZE_SOURCES`), so one
+    mis-shaped tensor does not change the model. Sizes not stored in the encoder (heads, T, grid,
+    CPC/CLUB widths) keep their paper values.
+    """
+    return _infer(enc, lstm)[0]
+
+
+def check_finite_state(state: Mapping[str, torch.Tensor], path: str | Path, what: str) -> None:
+    """Raise `CheckpointError` naming every floating tensor of `state` holding NaN/inf (for the
+    codebook: which code rows), e.g. a NaN code row that would otherwise load and be used."""
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise CheckpointError(f"{path}: {what} holds non-finite values; the model would compute NaN:\n  "
+                              + "\n  ".join(bad[:_SHOW]) + (" ..." if len(bad) > _SHOW else ""))
+
+
+def _as_int(value: Any, key: str, path: Path, allow_none: bool = False) -> int | None:
+    """A stored counter (`epoch`, `step`) as int; a 0-d integer tensor or an integral float is
+    fine, "five" or 2.5 raises CheckpointError naming the key."""
+    if value is None and allow_none:
+        return None
+    if torch.is_tensor(value) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or int(value) != value:
+        raise CheckpointError(f"{path}: key {key!r} must be an integer, found {type(value).__name__} {value!r}")
+    return int(value)
 
 
 def load_original_checkpoint(path: str | Path, map_location: Any = "cpu") -> CrossModalModel:
@@ -150,18 +223,23 @@ def load_original_checkpoint(path: str | Path, map_location: Any = "cpu") -> Cro
         )
     enc = _require_state(obj, "Encoder_parameters", path)
     lstm = _require_state(obj, "Text_ar_lstm_parameters", path) if "Text_ar_lstm_parameters" in obj else None
-    cfg = infer_config(enc, lstm)
+    epoch = _as_int(obj.get("epoch"), "epoch", path, allow_none=True)
+    try:
+        cfg, odd = _infer(enc, lstm)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
     with torch.random.fork_rng(devices=[]):  # parts not in the file get a fixed init (seed 0)
         torch.manual_seed(0)                 # without touching the caller's RNG stream
         model = CrossModalModel(cfg).double()
-    note = f"; variant {cfg.variant!r} inferred from the keys"
+    note = f"; variant {cfg.variant!r} inferred from the keys" + "".join(f"\n  {n}" for n in odd)
     check_state_dict(model.encoder, enc, path, "'Encoder_parameters'", note)
+    check_finite_state(enc, path, "'Encoder_parameters'")
     model.encoder.load_state_dict(enc, strict=True)
     if lstm is not None:
         check_state_dict(model.text_lstm, lstm, path, "'Text_ar_lstm_parameters'", note)
+        check_finite_state(lstm, path, "'Text_ar_lstm_parameters'")
         model.text_lstm.load_state_dict(lstm, strict=True)
-    epoch = obj.get("epoch")
-    model.source_epoch = int(epoch) if epoch is not None else None
+    model.source_epoch = epoch
     return model.eval()
 
 
@@ -177,6 +255,36 @@ def export_original_checkpoint(path: str | Path, model: CrossModalModel, epoch: 
 
 
 # ----------------------------------------------------------------------------- own format
+def _verify_hash(obj: dict, path: Path) -> None:
+    """Check `HASH_KEY`; a file written before hashes existed (format version 1) loads with a warning."""
+    stored = obj.get(HASH_KEY)
+    if stored is None:
+        warnings.warn(f"{path}: hdcid checkpoint format version {obj.get('version')} has no content hash, so "
+                      "silent corruption cannot be detected; it is loaded as is. Run "
+                      "hdcid.model.checkpoint.add_content_hash(path) once to add one.", UserWarning, stacklevel=3)
+        return
+    found = content_hash(obj)
+    if found != stored:
+        raise CheckpointError(f"{path}: content hash mismatch (stored {stored[:12]}..., computed {found[:12]}...): "
+                              "the file was changed or corrupted after it was written; do not use it "
+                              "(re-train, or resume from an earlier epoch file)")
+
+
+def add_content_hash(path: str | Path) -> Path:
+    """Rewrite an older hdcid checkpoint (format version 1, no hash) with its content hash (atomic).
+    Trusts the file as it is now; a file that already has a hash is verified and left unchanged."""
+    path = Path(path)
+    obj = _torch_load(path, "cpu")
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an hdcid checkpoint (format={FORMAT!r}); nothing to hash")
+    if HASH_KEY in obj:
+        _verify_hash(obj, path)
+        return path
+    obj["version"] = FORMAT_VERSION
+    obj[HASH_KEY] = content_hash(obj)
+    return atomic_torch_save(obj, path)
+
+
 def _history_to_plain(history: Any) -> dict:
     if history is None:
         return {}
@@ -217,6 +325,7 @@ def save_checkpoint(
         "extra": dict(extra) if extra is not None else {},
         "source_epoch": model.source_epoch,
     }
+    obj[HASH_KEY] = content_hash(obj)
     return atomic_torch_save(obj, path)
 
 
@@ -224,7 +333,10 @@ def load_checkpoint(path: str | Path, map_location: Any = None) -> dict:
     """Read a `save_checkpoint` file; returns its dict plus `model` (rebuilt, weights loaded, eval
     mode, stored dtype), `model_cfg` / `train_cfg` objects and `history` as a DataFrame.
 
-    `map_location=None` loads to CPU.
+    `map_location=None` loads to CPU. The stored content hash is verified (a mismatch raises
+    `CheckpointError`); a version-1 file without one loads with a `UserWarning`
+    (`add_content_hash(path)` upgrades it). `epoch` / `step` must be integers and every model
+    tensor finite.
     """
     path = Path(path)
     obj = _torch_load(path, map_location if map_location is not None else "cpu")
@@ -237,6 +349,10 @@ def load_checkpoint(path: str | Path, map_location: Any = None) -> dict:
     missing = [k for k in need if k not in obj]
     if missing:
         raise CheckpointError(f"{path}: hdcid checkpoint lacks keys {missing}; has {sorted(obj)}")
+    _verify_hash(obj, path)
+    obj["epoch"], obj["step"] = _as_int(obj["epoch"], "epoch", path), _as_int(obj["step"], "step", path)
+    if not isinstance(obj["model_state"], Mapping):
+        raise CheckpointError(f"{path}: 'model_state' must be a state_dict, found {type(obj['model_state']).__name__}")
     try:
         cfg = ModelConfig.from_dict(obj["model_config"])
         tcfg = TrainConfig.from_dict(obj["train_config"]) if obj.get("train_config") else None
@@ -250,6 +366,7 @@ def load_checkpoint(path: str | Path, map_location: Any = None) -> dict:
         model = model.to(map_location)
     state = obj["model_state"]
     check_state_dict(model, state, path, "'model_state'")
+    check_finite_state(state, path, "'model_state'")
     model.load_state_dict(state, strict=True)
     model.source_epoch = obj.get("source_epoch")
     out = dict(obj)

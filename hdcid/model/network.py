@@ -156,6 +156,16 @@ def _mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(x, y)
 
 
+def _check_finite_input(x: torch.Tensor, modality: str) -> None:
+    """Raise ValueError naming the first (clip, segment) of `x` (B, T, ...) holding NaN/inf: a
+    non-finite input would otherwise come back as code 0 with NaN features."""
+    bad = ~torch.isfinite(x.flatten(2)).all(dim=2)  # (B, T)
+    if bad.any():
+        b, t = (int(i) for i in torch.nonzero(bad)[0])
+        raise ValueError(f"encode: {modality} features hold NaN/inf in {int(bad.sum())} segment(s) "
+                         f"(first: clip {b}, segment {t}); expected finite inputs")
+
+
 class CrossModalModel(nn.Module):
     """Encoder + text BiLSTM + decoders + Cross-CPC (per level) + CLUB (per level and modality)."""
 
@@ -233,7 +243,11 @@ class CrossModalModel(nn.Module):
         buffer (`quantizer.lookup`); runs under `no_grad` unless `grad=True`; respects the current
         train/eval mode (dropout). `batch_size` splits large inputs into chunks.
         """
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise ValueError(f"encode: batch_size must be a positive int or None, got {batch_size!r}")
         x = self._as_input(features, modality)
+        _check_finite_input(x, modality)
         if batch_size is not None and x.shape[0] > batch_size:
             parts = [self.encode(x[i : i + batch_size], modality, grad=grad)
                      for i in range(0, x.shape[0], batch_size)]
