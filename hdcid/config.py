@@ -30,9 +30,13 @@ class _Serializable:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    # fields that earlier versions stored and nothing ever read; checkpoints holding them still load
+    _RETIRED: tuple[str, ...] = ()
+
     @classmethod
     def from_dict(cls, d: dict):
         known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k not in cls._RETIRED}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown {cls.__name__} keys {unknown}; expected a subset of {sorted(known)}")
@@ -64,6 +68,8 @@ def _check_types(cfg: Any, minimum: dict[str, int] | None = None) -> None:
 @dataclass(frozen=True)
 class ModelConfig(_Serializable):
     """Sizes and codebook hyper-parameters of a DCID or H-DCID model."""
+
+    _RETIRED = ("n_text_classes",)
 
     variant: str = "dcid"  # "dcid" (one codebook) or "hdcid" (two hierarchical levels)
     # inputs (per 1-s segment)
@@ -102,7 +108,6 @@ class ModelConfig(_Serializable):
     club_hidden: int = 128
     # dead modules of the original, kept so released checkpoints load with strict key matching
     keep_dead_modules: bool = True
-    n_text_classes: int = 141  # width of the original's unused semantic heads
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -163,7 +168,6 @@ class ModelConfig(_Serializable):
             club_hidden=32,
             reset_after=300,
             donor_window=100,
-            n_text_classes=10,
         )
         sizes.update(overrides)
         return cls(variant=variant, **sizes)
@@ -175,8 +179,14 @@ class ModelConfig(_Serializable):
 
 @dataclass(frozen=True)
 class TrainConfig(_Serializable):
-    """Pretraining schedule and the switches where the original's choices change numbers."""
+    """Pretraining schedule and the switches where the original's choices change numbers.
 
+    `variant` is the model this schedule is for, so `faithful()` knows whether the original ran 6
+    encoder forwards per step (H-DCID) or 1 (DCID)."""
+
+    _RETIRED = ("num_workers",)
+
+    variant: str = "dcid"  # "dcid" or "hdcid", as ModelConfig.variant
     epochs: int = 6  # DCID 6 (epochs 0..5), H-DCID 5
     batch_size: int = 80
     lr: float = 4e-4  # main Adam (text LSTM + encoder + CPC + decoder)
@@ -188,11 +198,12 @@ class TrainConfig(_Serializable):
     encoder_forwards_per_step: int = 1  # original H-DCID: 6 (5 for CLUB steps + 1)
     dtype: str = "float32"  # original: "float64"
     seed: int = 43
-    num_workers: int = 0
     max_steps_per_epoch: int | None = None  # cap for quick runs; None = full epoch
 
     def __post_init__(self) -> None:
-        _check_types(self, minimum={"club_steps": 0, "level2_start_epoch": 0, "seed": 0, "num_workers": 0})
+        _check_types(self, minimum={"club_steps": 0, "level2_start_epoch": 0, "seed": 0})
+        if self.variant not in _VARIANTS:
+            raise ValueError(f"TrainConfig.variant must be one of {_VARIANTS}, got {self.variant!r}")
         if self.seed >= 2**32:
             raise ValueError(f"TrainConfig.seed must be < 2**32 (numpy's seed range), got {self.seed}")
         for f in ("lr", "mi_lr", "grad_clip"):
@@ -212,19 +223,19 @@ class TrainConfig(_Serializable):
     @classmethod
     def paper(cls, variant: str = "dcid", **overrides: Any) -> "TrainConfig":
         """Published schedule: DCID 6 epochs, H-DCID 5 epochs with level 2 from epoch 3."""
-        base = dict(epochs=6 if variant == "dcid" else 5)
+        base = dict(variant=variant, epochs=6 if variant == "dcid" else 5)
         base.update(overrides)
         return cls(**base)
 
     @classmethod
     def tiny(cls, variant: str = "dcid", **overrides: Any) -> "TrainConfig":
         """Minutes on a 2-core CPU on the demo corpus (level 2 starts at epoch 3 as published)."""
-        base = dict(epochs=6 if variant == "dcid" else 5, batch_size=32, lr=1e-3)
+        base = dict(variant=variant, epochs=6 if variant == "dcid" else 5, batch_size=32, lr=1e-3)
         base.update(overrides)
         return cls(**base)
 
-    def faithful(self, variant: str = "hdcid") -> "TrainConfig":
+    def faithful(self) -> "TrainConfig":
         """The original's precision and, for H-DCID, its 6 encoder forwards per step."""
         return dataclasses.replace(
-            self, dtype="float64", encoder_forwards_per_step=6 if variant == "hdcid" else 1
+            self, dtype="float64", encoder_forwards_per_step=6 if self.variant == "hdcid" else 1
         )

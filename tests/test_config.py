@@ -40,9 +40,12 @@ def test_configs_round_trip_through_json():
 
 
 def test_faithful_switches():
-    t = TrainConfig.paper("hdcid").faithful("hdcid")
+    t = TrainConfig.paper("hdcid").faithful()  # the config knows its variant
     assert t.dtype == "float64" and t.torch_dtype == torch.float64 and t.encoder_forwards_per_step == 6
-    assert TrainConfig.paper("dcid").faithful("dcid").encoder_forwards_per_step == 1
+    assert TrainConfig.paper("dcid").faithful().encoder_forwards_per_step == 1
+    assert TrainConfig.tiny("dcid").faithful().encoder_forwards_per_step == 1
+    with pytest.raises(ValueError, match="TrainConfig.variant"):
+        TrainConfig(variant="vqvae")
     assert ModelConfig.paper().faithful().reset_updates_ema is False
     assert ModelConfig.paper().reset_updates_ema is True
     with pytest.raises(ValueError, match="dtype"):
@@ -81,3 +84,11 @@ def test_public_names_resolve():
     assert missing == []
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         hdcid.nope
+
+
+def test_retired_fields_of_old_checkpoints_still_load():
+    old_train = {**TrainConfig.tiny("dcid").to_dict(), "num_workers": 0}
+    old_model = {**ModelConfig.tiny("dcid").to_dict(), "n_text_classes": 10}
+    assert TrainConfig.from_dict(old_train) == TrainConfig.tiny("dcid")
+    assert ModelConfig.from_dict(old_model) == ModelConfig.tiny("dcid")
+    assert "num_workers" not in TrainConfig.tiny().to_dict() and "n_text_classes" not in ModelConfig.tiny().to_dict()
