@@ -2,6 +2,7 @@
 
     python benchmarks/speech_transfer.py [--fsdd DIR] [--quick] [--variant dcid] [--work DIR]
                                          [--seeds 0 1 2] [--speakers jackson ...] [--out FILE.csv]
+                                         [--corpora default fsdd] [--fsdd-speakers ...] [--merge A.csv ...]
 
 For every FSDD speaker X (held out):
   (a) raw features, nearest centroid: centroids of the committed synthetic bank's train voices
@@ -83,7 +84,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     p.add_argument("--work", default=None)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--speakers", nargs="+", default=None, help="held-out speakers (default: all)")
+    p.add_argument("--corpora", nargs="+", default=["default", "fsdd"], choices=["default", "fsdd"],
+                   help="which corpora to pretrain on (split a long run over processes; merge the CSVs)")
+    p.add_argument("--fsdd-speakers", nargs="+", default=None,
+                   help="held-out speakers of the --fsdd corpora (default: --speakers)")
     p.add_argument("--out", default=None)
+    p.add_argument("--merge", nargs="*", default=[], help="CSVs of other runs to include in the table")
     a = p.parse_args(argv)
     fsdd = Path(a.fsdd) if a.fsdd else default_fsdd_dir()
     if fsdd is None or not fsdd.exists():
@@ -103,10 +109,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         if sp != "heldout voices":
             rows.append({"measure": "raw nearest-centroid", "corpus": "bank + other speakers",
                          "held_out": sp, "value": nc_h[sp]})
-    root = corpus(work, "default", scale)
-    res = transfer(model_for(work, "default", root, a.variant, a.quick), root, human, speakers, a.seeds, a.quick, work / "codes")
-    rows += [{"measure": "V->A transfer", "corpus": "default", "held_out": k, "value": v} for k, v in res.items()]
-    for sp in speakers:
+    if "default" in a.corpora:
+        root = corpus(work, "default", scale)
+        res = transfer(model_for(work, "default", root, a.variant, a.quick), root, human, speakers, a.seeds,
+                       a.quick, work / "codes")
+        rows += [{"measure": "V->A transfer", "corpus": "default", "held_out": k, "value": v} for k, v in res.items()]
+    for sp in (a.fsdd_speakers or speakers) if "fsdd" in a.corpora else []:
         assignment = {s: ("exclude" if s == sp else "train") for s in speech.speakers}
         name = f"fsdd-without-{sp}"
         root = corpus(work, name, scale, fsdd=speech, assignment=assignment)
@@ -114,6 +122,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         rows += [{"measure": "V->A transfer", "corpus": "--fsdd (X excluded)", "held_out": k if k == sp else f"heldout voices ({sp} run)",
                   "value": v} for k, v in res.items()]
     df = pd.DataFrame(rows)
+    if a.merge:
+        df = pd.concat([df] + [pd.read_csv(f)[df.columns] for f in a.merge]).drop_duplicates(
+            ["measure", "corpus", "held_out"], keep="last")
     human_rows = ~df["held_out"].str.startswith("heldout voices")
     summary = (df.assign(kind=np.where(human_rows, "held-out human speakers (mean)", "held-out synthetic voices"))
                .groupby(["measure", "corpus", "kind"], sort=False)["value"].mean().unstack("kind").round(1))

@@ -133,7 +133,7 @@ def audio():
 
 def test_audio_asset_arrays_and_dtypes(audio):
     U = len(audio["digit"])
-    assert 3000 <= U <= 8000
+    assert 8000 <= U <= 15000
     assert audio["features"].shape == (U, 128) and audio["features"].dtype == np.float16
     assert np.isfinite(audio["features"]).all()
     expected = {"digit": np.int8, "rate": np.int16, "pitch": np.int16, "snr_db": np.float16}
@@ -144,9 +144,14 @@ def test_audio_asset_arrays_and_dtypes(audio):
     assert set(np.unique(audio["voice_split"]).tolist()) == {"train", "heldout"}
     speech = audio["digit"] >= 0
     snr = audio["snr_db"][speech].astype(np.float32)
-    assert snr.min() >= 0.0 and snr.max() <= 20.0
+    assert snr.min() >= 5.0 and snr.max() <= 30.0
     assert (~speech).sum() >= 300 and np.isnan(audio["snr_db"][~speech]).all()  # no speech, no SNR
     assert (ASSETS / "audio_digits.npz").stat().st_size < 5e6
+    # three synthesisers; the standardisation statistics the corpus and audio_features share
+    assert {v.split(":")[0] for v in audio["voice"][speech].tolist()} == {"espeak", "flite", "festival"}
+    x = audio["features"].astype(np.float32)
+    np.testing.assert_allclose(audio["mean"], x.mean(0), atol=1e-4)
+    np.testing.assert_allclose(audio["std"], x.std(0) + 1e-6, rtol=1e-4)
 
 
 def test_audio_heldout_voices_disjoint(audio):
