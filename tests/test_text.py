@@ -174,7 +174,7 @@ def test_audio_nearest_centroid_above_chance_below_perfect(audio):
     cent = np.stack([z[tr & (y == d)].mean(0) for d in range(10)])          # (10, 128)
     pred = ((z[te][:, None] - cent[None]) ** 2).sum(-1).argmin(1)
     acc = (pred == y[te]).mean()
-    assert 0.35 < acc < 0.9, acc                                           # measured 0.514
+    assert 0.35 < acc < 0.9, acc                                           # measured 0.453
 
 
 # ------------------------------------------------------------------------------ feature maths
@@ -186,7 +186,9 @@ def _render_module():
 
 
 def test_mel_filterbank_and_logmel_of_a_tone():
-    ra = _render_module()
+    from hdcid.demo import audio as ra  # the renderer's features (telephone band, 8 kHz)
+
+    assert _render_module().logmel_stats is ra.logmel_stats
     fb = ra.mel_filterbank()                                                # (257, 64)
     assert fb.shape == (257, 64) and fb.min() >= 0 and np.all(fb.max(0) > 0.5)
     peaks = fb.argmax(0)
