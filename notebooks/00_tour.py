@@ -159,8 +159,8 @@ with np.load(assets_dir() / "example_seven.npz") as z:
 fsdd_dir = Path(FSDD) if FSDD else default_fsdd_dir()
 speech = None
 if fsdd_dir is None or not Path(fsdd_dir).exists():
-    print(f"human speech skipped: no FSDD recordings found (FSDD = {FSDD!r}, HDCID_FSDD unset, "
-          "no ../shared/data/fsdd); only the synthetic examples are shown")
+    print(f"human speech skipped: no FSDD recordings found (FSDD = {FSDD!r}; looked at "
+          f"{fsdd_dir or '$HDCID_FSDD and <repo>/../shared/data/fsdd'}); only the synthetic examples are shown")
 else:
     speech = read_speech(fsdd_dir)
     if QUICK:  # quick mode: 10 recordings per digit and speaker
