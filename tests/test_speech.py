@@ -175,3 +175,31 @@ def test_audio_digits_rejects_bad_assignment(fsdd_small):
     x = a.segments(np.full(20, 7), "train", np.random.default_rng(0))
     assert all(any(np.array_equal(r, f) for f in h["features"][(h["speaker"] == "jackson") & (h["digit"] == 7)])
                for r in x)
+
+
+def test_build_cli_fsdd_with_a_labels_csv_folder(tmp_path):
+    """`python -m hdcid.demo.build --fsdd DIR` on a generic folder (no FSDD needed): 3 speakers
+    -> train / val / test pools, recorded in audio_sources.json; the test split's human seconds
+    come from the test speaker only."""
+    from hdcid.demo.build import main
+
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    rows = ["file,digit,speaker"]
+    for s, spk in enumerate(["ann", "ben", "cat"]):
+        for d in range(10):
+            name = f"{spk}{d}.wav"
+            _write(wavs / name, _word(8000, f0=90 + 25 * d + 7 * s, seed=d))
+            rows.append(f"{name},{d},{spk}")
+    (wavs / "labels.csv").write_text("\n".join(rows) + "\n")
+    info = main(["--root", str(tmp_path / "c"), "--scale", "0.02", "--fsdd", str(wavs)])
+    src = json.loads((tmp_path / "c" / "audio_sources.json").read_text())
+    pools = src["human"]
+    assert sorted(sum(pools.values(), [])) == ["ann", "ben", "cat"] and all(len(v) == 1 for v in pools.values())
+    assert "human FSDD recordings" in info["audio_sources"]
+    h = human_bank(wavs, load_audio_bank(), {s: p for p, v in pools.items() for s in v})
+    test = read_ave(tmp_path / "c", "test")
+    x = test.audio[test.segment_labels() < 10]
+    d = np.sqrt(((x[:, None] - h["features"][None]) ** 2).sum(-1))
+    hit = d.min(1) < 0.05 * np.sqrt(128) * 2.5
+    assert hit.any() and set(h["speaker"][d.argmin(1)[hit]].tolist()) == set(pools["test"])
