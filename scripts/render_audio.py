@@ -17,8 +17,8 @@ Pipeline (one 128-d vector per 1-second window; features: `hdcid.demo.audio`, te
    50-300 Hz), noise (white / pink / brown, or babble of other rendered words) at 5-30 dB SNR,
    then codec-like distortion (8-bit mu-law or soft clipping, p=0.15).
 3. Noise-only windows (digit -1) are added as background seconds.
-4. Features (`hdcid.demo.audio.logmel_stats`): 64 log-mel bands 125-3800 Hz, energy-weighted
-   [mean ; std] over frames -> (128,). Stored raw (float16) with their standardisation
+4. Features (`hdcid.demo.audio.logmel_stats`): 32 log-mel bands 125-3800 Hz, energy-weighted
+   mean spectrum of each of 4 consecutive parts of the word -> (128,). Stored raw (float16) with their standardisation
    statistics `mean` / `std` (float32, over all rows), which the builder and
    `hdcid.demo.audio_features` use.
 

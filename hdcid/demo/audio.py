@@ -5,9 +5,10 @@ One 128-d vector per one-second window, computed in the **telephone band** every
 1. resample to 8 kHz (`resample_poly`; anything above 4 kHz is dropped, so 16-22 kHz synthetic
    speech and 8 kHz human recordings see the same band);
 2. STFT: 25 ms periodic Hann window (200 samples), 10 ms hop, 512-point FFT -> power;
-3. 64 HTK-mel bands, 125-3800 Hz -> log;
-4. frame weights softmax(frame log energy / 0.5), so the word dominates the noise around it;
-   [weighted mean ; weighted std] over the 98 frames -> (128,);
+3. 32 HTK-mel bands, 125-3800 Hz (wide enough not to resolve pitch harmonics) -> log;
+4. frame weights softmax(frame log energy / 2), so the word dominates the noise around it; the
+   weighted frames are cut into 4 consecutive parts of equal weight (the word's time course) and
+   each part's weighted mean log-mel spectrum is kept -> 4 x 32 = (128,);
 5. standardised with the fixed statistics of the committed synthetic bank (`bank_stats`): this is
    the space of `read_ave(...).audio[i, t]` (before the builder's 5 % jitter).
 
@@ -26,10 +27,11 @@ from scipy.signal import resample_poly
 SR = 8_000                  # feature sample rate (Hz): the telephone band, <= 4 kHz
 WIN = SR                    # one 1-second window
 N_FFT, FRAME, HOP = 512, 200, 80
-N_MELS, F_MIN, F_MAX = 64, 125.0, 3800.0
-TAU = 0.5                   # frame-weighting temperature (natural-log energy units)
+N_MELS, F_MIN, F_MAX = 32, 125.0, 3800.0
+N_SEG = 4                   # parts of the word, each a mean log-mel spectrum
+TAU = 2.0                   # frame-weighting temperature (natural-log energy units)
 N_FRAMES = 1 + (WIN - FRAME) // HOP   # 98
-DIM = 2 * N_MELS            # 128
+DIM = N_SEG * N_MELS        # 128
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int = SR) -> np.ndarray:
@@ -71,25 +73,37 @@ def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SR,
 
 
 def logmel_stats(wave: np.ndarray, batch: int = 256, tau: float = TAU) -> np.ndarray:
-    """(N, WIN) 8 kHz windows -> (N, 128) float32 raw features [mean ; std] of log-mel energies,
-    frames weighted by softmax(frame log energy / tau) (see module doc). Not standardised."""
+    """(N, WIN) 8 kHz windows -> (N, 128) float32 raw features: the log-mel spectrum (32 bands)
+    averaged over each of N_SEG = 4 consecutive parts of the word (see module doc). Not standardised.
+
+    Frames get weights softmax(frame log energy / tau) (frame log energy = mean of its log-mel
+    values), so the loud (speech) frames dominate the noise around the word; the cumulative weight
+    cuts the weighted frames into 4 parts of equal weight (onset, two middle parts, coda), and each
+    part's weighted mean log-mel spectrum is 32 of the 128 numbers. Keeping the word's time course
+    (rather than one mean and std over the second) lifts nearest-centroid accuracy from synthetic
+    centroids to human speakers from ~0.52 to ~0.69 (FSDD, 15 recordings per digit and speaker).
+    """
     wave = np.asarray(wave, np.float32)
     if wave.ndim != 2 or wave.shape[1] != WIN:
         raise ValueError(f"logmel_stats: expected (N, {WIN}) windows at {SR} Hz, got {wave.shape}")
-    fb = mel_filterbank()                                                  # (257, 64)
+    fb = mel_filterbank()                                                  # (257, 32)
     win = np.hanning(FRAME + 1)[:-1].astype(np.float32)                    # periodic Hann
     idx = np.arange(N_FRAMES)[:, None] * HOP + np.arange(FRAME)[None, :]   # (98, 200)
     out = []
     for s in range(0, len(wave), batch):
         frames = wave[s:s + batch][:, idx] * win                           # (b, 98, 200)
         power = np.abs(np.fft.rfft(frames, n=N_FFT, axis=-1)) ** 2         # (b, 98, 257)
-        logmel = np.log(power @ fb + 1e-6)                                 # (b, 98, 64)
+        logmel = np.log(power @ fb + 1e-6)                                 # (b, 98, 32)
         energy = logmel.mean(2)                                            # (b, 98)
         w = np.exp((energy - energy.max(1, keepdims=True)) / tau)
-        w = (w / w.sum(1, keepdims=True))[..., None]                       # (b, 98, 1)
-        mean = (logmel * w).sum(1)                                         # (b, 64)
-        std = np.sqrt(((logmel - mean[:, None]) ** 2 * w).sum(1))          # (b, 64)
-        out.append(np.concatenate([mean, std], axis=1))                    # (b, 128)
+        w = w / w.sum(1, keepdims=True)                                    # (b, 98)
+        cum = np.cumsum(w, 1)                                              # (b, 98)
+        parts = []
+        for k in range(N_SEG):  # frames whose weight interval overlaps [k/N, (k+1)/N)
+            m = w * ((cum >= k / N_SEG) & (cum - w < (k + 1) / N_SEG))     # (b, 98)
+            m = m / (m.sum(1, keepdims=True) + 1e-12)
+            parts.append((logmel * m[..., None]).sum(1))                   # (b, 32)
+        out.append(np.concatenate(parts, axis=1))                          # (b, 128)
     if not out:
         return np.zeros((0, DIM), np.float32)
     return np.concatenate(out).astype(np.float32)
@@ -123,6 +137,21 @@ def windows(waves, sample_rate: int, trim_silence: bool = True) -> np.ndarray:
         if rms > 0:
             out[i] = x * (0.1 / rms)
     return out
+
+
+def add_noise(win: np.ndarray, rng: np.random.Generator, snr_db=(10.0, 30.0)) -> np.ndarray:
+    """(N, WIN) windows + white / pink / brown noise at a random SNR (dB, over the window) each,
+    like the synthetic bank's noise (the builder's augmentation of human recordings)."""
+    n = len(win)
+    spec = np.fft.rfft(rng.standard_normal((n, WIN)), axis=1)              # (N, WIN/2+1)
+    f = np.fft.rfftfreq(WIN, 1 / SR)
+    f[0] = f[1]
+    expo = rng.choice([0.0, 0.5, 1.0], size=(n, 1))                        # white / pink / brown
+    noise = np.fft.irfft(spec / f[None] ** expo, n=WIN, axis=1)
+    noise /= np.sqrt((noise ** 2).mean(1, keepdims=True))
+    s_rms = np.sqrt((win.astype(np.float64) ** 2).mean(1, keepdims=True))
+    snr = rng.uniform(*snr_db, size=(n, 1))
+    return (win + noise * s_rms / 10 ** (snr / 20)).astype(np.float32)
 
 
 def audio_features(waves, sample_rate: int, bank: dict[str, np.ndarray] | None = None) -> np.ndarray:

@@ -75,11 +75,11 @@ class AudioDigits:
     voices too; they differ only in the human speakers). `human` (optional, from
     `human_bank`): standardised features of recorded speech with a speaker -> pool assignment;
     where a pool has human rows of a digit, each segment is human with probability
-    `human_share`, so human speakers are disjoint across train / val / test.
+    `human_share` (0.3), so human speakers are disjoint across train / val / test.
     """
 
     def __init__(self, bank: dict[str, np.ndarray], jitter: float = 0.05, standardize: bool = True,
-                 human: dict | None = None, human_share: float = 0.5):
+                 human: dict | None = None, human_share: float = 0.3):
         from hdcid.demo.audio import bank_stats
 
         self.features = bank["features"].astype(np.float32)  # (U, A)
@@ -140,13 +140,15 @@ def fsdd_assignment(speakers, seed: int = 0) -> dict[str, str]:
 
 
 def human_bank(fsdd, bank: dict[str, np.ndarray], assignment: dict[str, str] | None = None,
-               seed: int = 0) -> dict:
+               seed: int = 0, noisy_draws: int = 2) -> dict:
     """Recorded speech (a folder, see hdcid.data.speech.read_speech, or a SpeechSet) -> {features
     (H, 128) standardised with the bank's statistics, digit (H,), speaker (H,), pool (H,),
-    assignment, summary}. assignment: speaker -> "train" | "val" | "test" | "exclude" (default
-    `fsdd_assignment`); excluded speakers are dropped."""
+    assignment, summary}. Each recording gives 1 + `noisy_draws` rows: clean (exactly
+    `audio_features`) and with noise at 10-30 dB SNR (seeded), as the synthetic bank has noise.
+    assignment: speaker -> "train" | "val" | "test" | "exclude" (default `fsdd_assignment`);
+    excluded speakers are dropped."""
     from hdcid.data.speech import SpeechSet, read_speech
-    from hdcid.demo.audio import audio_features
+    from hdcid.demo.audio import add_noise, bank_stats, logmel_stats, windows
 
     s = fsdd if isinstance(fsdd, SpeechSet) else read_speech(fsdd)
     assignment = dict(assignment) if assignment else fsdd_assignment(s.speakers, seed)
@@ -157,8 +159,13 @@ def human_bank(fsdd, bank: dict[str, np.ndarray], assignment: dict[str, str] | N
         assignment.setdefault(sp, "exclude")
     keep = np.array([assignment[sp] != "exclude" for sp in s.speaker])
     s = s.subset(keep)
-    return dict(features=audio_features(s.waves, s.sample_rate, bank=bank), digit=s.digit,
-                speaker=s.speaker, pool=np.array([assignment[sp] for sp in s.speaker]),
+    mean, std = bank_stats(bank)
+    win = windows(s.waves, s.sample_rate)                                   # (H0, WIN)
+    rng = np.random.default_rng(seed + 11)
+    win = np.concatenate([win] + [add_noise(win, rng) for _ in range(noisy_draws)])
+    rep = 1 + noisy_draws
+    return dict(features=(logmel_stats(win) - mean) / std, digit=np.tile(s.digit, rep),
+                speaker=np.tile(s.speaker, rep), pool=np.tile([assignment[sp] for sp in s.speaker], rep),
                 assignment=assignment, summary=s.summary())
 
 
