@@ -174,7 +174,7 @@ def test_audio_nearest_centroid_above_chance_below_perfect(audio):
     cent = np.stack([z[tr & (y == d)].mean(0) for d in range(10)])          # (10, 128)
     pred = ((z[te][:, None] - cent[None]) ** 2).sum(-1).argmin(1)
     acc = (pred == y[te]).mean()
-    assert 0.35 < acc < 0.9, acc                                           # measured 0.453
+    assert 0.35 < acc < 0.9, acc                                           # measured 0.461
 
 
 # ------------------------------------------------------------------------------ feature maths
