@@ -35,8 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hdcid.data import read_ave, read_pretrain  # noqa: E402
 from hdcid.data.speech import read_speech  # noqa: E402
 from hdcid.demo.build import build_demo, load_audio_bank  # noqa: E402
-from hdcid.demo.transfer import (default_fsdd_dir, human_features, nearest_centroid_to_human,  # noqa: E402
-                                 with_human_audio)
+from hdcid.demo.transfer import default_fsdd_dir, human_features, nearest_centroid_to_human, with_human_audio  # noqa: E402
 from hdcid.downstream import run_task  # noqa: E402
 from hdcid.notebook import corpus_is_built, train_configs  # noqa: E402
 from hdcid.train import load_or_pretrain  # noqa: E402
@@ -118,9 +117,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         assignment = {s: ("exclude" if s == sp else "train") for s in speech.speakers}
         name = f"fsdd-without-{sp}"
         root = corpus(work, name, scale, fsdd=speech, assignment=assignment)
-        res = transfer(model_for(work, name, root, a.variant, a.quick), root, human, [sp], a.seeds, a.quick, work / "codes")
-        rows += [{"measure": "V->A transfer", "corpus": "--fsdd (X excluded)", "held_out": k if k == sp else f"heldout voices ({sp} run)",
-                  "value": v} for k, v in res.items()]
+        res = transfer(model_for(work, name, root, a.variant, a.quick), root, human, [sp], a.seeds, a.quick,
+                       work / "codes")
+        rows += [{"measure": "V->A transfer", "corpus": "--fsdd (X excluded)",
+                  "held_out": k if k == sp else f"heldout voices ({sp} run)", "value": v} for k, v in res.items()]
     df = pd.DataFrame(rows)
     if a.merge:
         df = pd.concat([df] + [pd.read_csv(f)[df.columns] for f in a.merge]).drop_duplicates(
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
           f"speakers {speakers}; {time.perf_counter() - t0:.0f} s)")
     print(summary.to_string())
     print("\nper held-out speaker:")
-    print(df.pivot_table(index=["measure", "corpus"], columns="held_out", values="value", sort=False).round(1).to_string())
+    per = df.pivot_table(index=["measure", "corpus"], columns="held_out", values="value", sort=False)
+    print(per.round(1).to_string())
     out = Path(a.out) if a.out else work / f"speech_transfer_{mode}.csv"
     df.assign(mode=mode, variant=a.variant).to_csv(out, index=False)
     print(f"wrote {out}")

@@ -6,7 +6,6 @@ with a reason when it is absent (nothing derived from FSDD is committed).
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from scipy.io import wavfile
 from hdcid.data import DataFormatError, read_ave
 from hdcid.data.speech import read_speech, read_wav
 from hdcid.demo import audio_features
-from hdcid.demo.audio import SR, bank_stats, logmel_stats, windows
+from hdcid.demo.audio import bank_stats, logmel_stats, windows
 from hdcid.demo.build import AudioDigits, build_demo, human_bank, load_audio_bank
 from hdcid.demo.transfer import default_fsdd_dir, human_features, nearest_centroid_to_human
 
@@ -74,7 +73,8 @@ def test_reader_labels_csv(tmp_path):
     s = read_speech(tmp_path)
     assert s.digit.tolist() == [4, 9] and s.speakers == ["ann", "ben"]
     (tmp_path / "labels.csv").write_text("file,digit\na.wav,4\n")
-    with pytest.raises(DataFormatError, match=r"labels.csv: expected columns file,digit,speaker; missing \['speaker'\]"):
+    expected = r"labels.csv: expected columns file,digit,speaker; missing \['speaker'\]"
+    with pytest.raises(DataFormatError, match=expected):
         read_speech(tmp_path)
     (tmp_path / "labels.csv").write_text("file,digit,speaker\na.wav,12,ann\n")
     with pytest.raises(DataFormatError, match="line 2: digit must be an integer 0-9, got '12'"):
@@ -116,7 +116,8 @@ def test_features_are_in_the_corpus_space(small_demo_root):
     assert d.max() < 0.05 * np.sqrt(128) * 2.5
     # audio_features' raw part is the bank's: a rendered-like window maps to mean/std applied
     w = windows([_word(8000)], 8000)
-    np.testing.assert_allclose(audio_features([_word(8000)], 8000, bank=bank), (logmel_stats(w) - mean) / std, atol=1e-5)
+    np.testing.assert_allclose(audio_features([_word(8000)], 8000, bank=bank), (logmel_stats(w) - mean) / std,
+                               atol=1e-5)
 
 
 def test_audio_sources_without_fsdd(small_demo_root):

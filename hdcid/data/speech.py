@@ -53,7 +53,7 @@ class SpeechSet:
     def speakers(self) -> list[str]:
         return sorted(set(self.speaker.tolist()))
 
-    def subset(self, mask) -> "SpeechSet":
+    def subset(self, mask) -> SpeechSet:
         idx = np.flatnonzero(np.asarray(mask)) if np.asarray(mask).dtype == bool else np.asarray(mask)
         return SpeechSet([self.waves[i] for i in idx], self.sample_rate, self.digit[idx],
                          self.speaker[idx], [self.paths[i] for i in idx], list(self.notes))
