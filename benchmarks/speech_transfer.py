@@ -42,11 +42,11 @@ from hdcid.train import load_or_pretrain  # noqa: E402
 from hdcid.utils import output_dir, seed_everything  # noqa: E402
 
 
-def corpus(work: Path, name: str, scale: float, fsdd=None, assignment=None) -> Path:
+def corpus(work: Path, name: str, scale: float, fsdd=None, assignment=None, human_share: float = 0.3) -> Path:
     root = work / name / "corpus"
     if not corpus_is_built(root):
         t0 = time.perf_counter()
-        build_demo(root, seed=0, scale=scale, fsdd=fsdd, fsdd_assignment=assignment)
+        build_demo(root, seed=0, scale=scale, fsdd=fsdd, fsdd_assignment=assignment, human_share=human_share)
         print(f"built {name} in {time.perf_counter() - t0:.1f} s", flush=True)
     return root
 
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                    help="which corpora to pretrain on (split a long run over processes; merge the CSVs)")
     p.add_argument("--fsdd-speakers", nargs="+", default=None,
                    help="held-out speakers of the --fsdd corpora (default: --speakers)")
+    p.add_argument("--human-share", type=float, default=0.3,
+                   help="--fsdd corpora: probability that a second is human (build_demo's human_share)")
     p.add_argument("--out", default=None)
     p.add_argument("--merge", nargs="*", default=[], help="CSVs of other runs to include in the table")
     a = p.parse_args(argv)
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for sp in (a.fsdd_speakers or speakers) if "fsdd" in a.corpora else []:
         assignment = {s: ("exclude" if s == sp else "train") for s in speech.speakers}
         name = f"fsdd-without-{sp}"
-        root = corpus(work, name, scale, fsdd=speech, assignment=assignment)
+        root = corpus(work, name, scale, fsdd=speech, assignment=assignment, human_share=a.human_share)
         res = transfer(model_for(work, name, root, a.variant, a.quick), root, human, [sp], a.seeds, a.quick,
                        work / "codes")
         rows += [{"measure": "V->A transfer", "corpus": "--fsdd (X excluded)",

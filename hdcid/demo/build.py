@@ -325,11 +325,12 @@ def compose_ucf_vgg(root, rng, n_ucf, n_vgg, video, audio):
 
 
 def compose(root: Path, seed: int, scale: float, video_source, audio_bank: dict, prompts: dict,
-            prompt_variety: bool = False, human: dict | None = None) -> dict:
+            prompt_variety: bool = False, human: dict | None = None, human_share: float = 0.3) -> dict:
     """Write all five datasets under `root` from the given sources; returns {dataset: info}.
-    human: recorded speech mixed into the audio pools (`human_bank`), or None."""
+    human: recorded speech mixed into the audio pools (`human_bank`), or None; human_share: the
+    probability that a second is human where a pool has human rows of its digit."""
     rng = np.random.default_rng(seed)
-    audio = AudioDigits(audio_bank, human=human)
+    audio = AudioDigits(audio_bank, human=human, human_share=human_share)
     info: dict = {}
 
     def record(name, files, clips, t0):
@@ -363,7 +364,7 @@ def compose(root: Path, seed: int, scale: float, video_source, audio_bank: dict,
 
 def build_demo(root: str | Path | None = None, seed: int = 0, scale: float = 1.0,
                verbose: bool = False, prompt_variety: bool = False, fsdd: str | Path | None = None,
-               fsdd_assignment: dict[str, str] | None = None) -> dict:
+               fsdd_assignment: dict[str, str] | None = None, human_share: float = 0.3) -> dict:
     """Build AV-Digits under `root` (default `hdcid.utils.demo_root()`); returns {dataset: {clips,
     files, paths (relative; zips as <folder>/*.zip), bytes, seconds, ...}} plus "root", "seed",
     "scale", "seconds", "audio_source", "audio_sources", "prompt_source".
@@ -373,7 +374,8 @@ def build_demo(root: str | Path | None = None, seed: int = 0, scale: float = 1.0
     a `prompt` column in the CSV); default False = one prompt per class as in the original.
     `fsdd`: a folder of recorded spoken digits (FSDD layout or WAVs + labels.csv) mixed into the
     audio pools with speaker-disjoint train / val / test speakers (`fsdd_assignment`: speaker ->
-    train | val | test | exclude; default: the `fsdd_assignment` function). Never copied: only the
+    train | val | test | exclude; default: the `fsdd_assignment` function; `human_share`: the
+    probability that a foreground second is human where its pool has human speakers). Never copied: only the
     corpus (git-ignored) holds features derived from them.
     Without the committed assets, stand-in audio/prompts are used (and reported as such).
     Writes `<root>/audio_sources.json`: the sources and the audio standardisation statistics.
@@ -389,7 +391,7 @@ def build_demo(root: str | Path | None = None, seed: int = 0, scale: float = 1.0
     used = bank if bank is not None else stand_in_audio_bank(seed)
     human = human_bank(fsdd, used, fsdd_assignment, seed) if fsdd is not None else None
     info = compose(root, seed, scale, DigitVideo(), used,
-                   prompts if prompts is not None else stand_in_prompts(), prompt_variety, human)
+                   prompts if prompts is not None else stand_in_prompts(), prompt_variety, human, human_share)
     sources = audio_sources(bank, human)
     mean, std = bank_stats(used)
     with atomic_path(root / "audio_sources.json") as tmp:
