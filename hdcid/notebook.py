@@ -54,6 +54,8 @@ class Session:
     t_start: float = field(default_factory=time.perf_counter)
     built: dict | None = None
     cache: dict = field(default_factory=dict, repr=False)
+    fsdd: Path | None = None
+    audio_sources: str = "unknown (corpus built before audio_sources.json)"
 
 
 def corpus_is_built(data_root: str | Path) -> bool:
@@ -63,41 +65,57 @@ def corpus_is_built(data_root: str | Path) -> bool:
 
 
 def start(nb: str, quick: bool | None = None, seed: int = 0, data_root: str | Path | None = None,
-          demo_scale: float | None = None, verbose: bool = True) -> Session:
+          demo_scale: float | None = None, verbose: bool = True, fsdd: str | Path | None = None) -> Session:
     """Resolve a notebook's parameters and prepare its run.
 
     quick: None reads `HDCID_QUICK` (`hdcid.utils.is_quick`; both go through `parse_bool`);
     data_root: None is `hdcid.utils.demo_root()`, which is built if missing; any other folder must
     already hold a complete corpus (FileNotFoundError otherwise: a typo never builds a corpus);
     demo_scale: the scale used only if the corpus must be built (None: 0.25 in quick mode, 1.0
-    otherwise; else a positive number). Seeds everything with `seed` (an int in [0, 2**32)), and (verbose) prints the build report, the line
-    `notebook NB | device: D | quick mode: Q | seed: S | torch V` and the data/cache/figure folders.
-    Returns the Session.
+    otherwise; else a positive number); fsdd: a folder of recorded spoken digits (FSDD) mixed into
+    the corpus's audio (`build_demo(..., fsdd=)`; with data_root None the corpus then lives in
+    `<demo_root>_fsdd`, beside the default one, and is built there if missing). Seeds everything
+    with `seed` (an int in [0, 2**32)), and (verbose) prints the build report, the line
+    `notebook NB | device: D | quick mode: Q | seed: S | torch V`, the corpus's audio sources and
+    the data/cache/figure folders. Returns the Session.
     """
+    from hdcid.demo.build import read_audio_sources
+
     t0 = time.perf_counter()
     quick = is_quick() if quick is None else parse_bool(quick, "start(quick=...)")
     seed = check_seed(seed, "start(seed=...)")
     if demo_scale is not None:
         demo_scale = check_scale(demo_scale, "start(demo_scale=...)")
     root = Path(data_root) if data_root else demo_root()
-    if not corpus_is_built(root) and root.resolve() != demo_root().resolve():
+    default = demo_root()
+    if fsdd and not data_root:
+        root = default = root.with_name(root.name + "_fsdd")
+    if not corpus_is_built(root) and root.resolve() != default.resolve():
         missing = [str(p) for p in (_FIRST, _LAST) if not (root / p).exists()]
         raise FileNotFoundError(
             f"start(data_root={str(data_root)!r}): no complete corpus there (missing {', '.join(missing)}). "
-            f"Only the default demo location {demo_root()} (HDCID_DEMO_ROOT) is built automatically; "
+            f"Only the default demo location {default} (HDCID_DEMO_ROOT) is built automatically; "
             f"fix the path, pass data_root=None, or build it with `python -m hdcid.demo.build --root {root}`"
         )
-    session = Session(nb=nb, quick=quick, seed=seed, data_root=root, device=get_device(), t_start=t0)
+    session = Session(nb=nb, quick=quick, seed=seed, data_root=root, device=get_device(), t_start=t0,
+                      fsdd=Path(fsdd) if fsdd else None)
     seed_everything(seed)
     if not corpus_is_built(root):
         from hdcid.demo.build import build_demo, report
 
-        session.built = build_demo(root, seed=0, scale=demo_scale or (0.25 if quick else 1.0))
+        session.built = build_demo(root, seed=0, scale=demo_scale or (0.25 if quick else 1.0), fsdd=fsdd)
         if verbose:
             print(report(session.built))
+    sources = read_audio_sources(root)
+    if sources is not None:
+        session.audio_sources = sources["text"]
+        if fsdd and sources.get("human") is None:
+            print(f"note: FSDD = {fsdd!r} was given but the corpus at {root} was built without human "
+                  "speech; delete it (or pick another DATA_ROOT) to rebuild with it")
     if verbose:
         print(f"notebook {nb} | device: {session.device} | quick mode: {quick} | seed: {seed} | "
               f"torch {torch.__version__}")
+        print(f"audio: {session.audio_sources}")
         print(f"data: {root}\ncache: {cache_dir()}\nfigures: {output_dir('figures')}")
     return session
 

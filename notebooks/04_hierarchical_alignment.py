@@ -31,6 +31,7 @@ QUICK = None       # None: read HDCID_QUICK from the environment (1 = quick mode
 SEED = 0
 DATA_ROOT = None   # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
 DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when building the corpus)
+FSDD = None        # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
 MAX_CLIPS = 300  # AVE test clips to analyse (quick mode: 100)
 PROJECTION = "umap"  # "umap" or "pca"; quick mode uses PCA (UMAP first compiles numba code)
 
@@ -49,7 +50,7 @@ from hdcid.notebook import finished, start
 from hdcid.utils import cache_dir, output_dir
 
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
-S = start("04_hierarchical_alignment", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE)
+S = start("04_hierarchical_alignment", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE, fsdd=FSDD)
 NB, QUICK, DATA_ROOT, DEVICE = S.nb, S.quick, S.data_root, S.device
 
 # %%

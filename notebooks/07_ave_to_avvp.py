@@ -33,6 +33,7 @@ QUICK = None       # None: read HDCID_QUICK from the environment (1 = quick mode
 SEED = 0
 DATA_ROOT = None   # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
 DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when building the corpus)
+FSDD = None        # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
 TASK = "ave_avvp"
 PROTOCOL = "honest"  # "honest" or "original" (the published procedure: best epoch on the test data)
 SEEDS = [0, 1, 2]    # quick mode uses the first two
@@ -54,7 +55,7 @@ from hdcid.utils import cache_dir, output_dir
 
 # 05-08 share this structure: edit notebooks/templates/task.py, then `make notebooks-sync`
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
-S = start("07_ave_to_avvp", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE)
+S = start("07_ave_to_avvp", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE, fsdd=FSDD)
 NB, QUICK, DATA_ROOT, DEVICE = S.nb, S.quick, S.data_root, S.device
 
 # %%

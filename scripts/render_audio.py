@@ -1,24 +1,36 @@
 """Render the spoken-digit audio features of the AV-Digits demo (`data/demo_assets/audio_digits.npz`).
 
-Pipeline (one 128-d "VGGish-sized" vector per 1-second window):
+Pipeline (one 128-d vector per 1-second window; features: `hdcid.demo.audio`, telephone band):
 
-1. espeak-ng says "zero".."nine" for every voice x rate x pitch (parallel over 2 processes).
-   Voices: English accents, English `+variant` voices (en+f3, en-us+m4, ...) and other-language
-   voices reading the English words. 22.05 kHz output is resampled to 16 kHz.
-2. Each utterance is trimmed of silence, given a random gain, placed at a random offset in a
-   1-s window (16,000 samples; trimmed if longer) and mixed with noise (white / pink / brown, or
-   babble made of other rendered words) at an SNR drawn from 0-20 dB; twice per utterance.
+1. Three open synthesisers say "zero".."nine":
+   * espeak-ng: English accents, English `+variant` voices and other-language voices reading the
+     English words, x rates RATES x pitches PITCHES;
+   * flite: its voices (kal, kal16, awb, rms, slt) x duration stretch x mean F0;
+   * festival: its English voices (kal_diphone, ked_diphone, cmu_us_slt_arctic_hts) x duration
+     stretch; flite and festival outputs are also speed-perturbed (x0.9 / x1.1: pitch and
+     formants move together, a vocal-tract-length change).
+   Everything is resampled to 8 kHz (the shared telephone band) and trimmed of silence.
+2. Each utterance is drawn N_DRAWS times (flite / festival more often, so each synthesiser has
+   a comparable share): random gain, random offset in a 1-s window, then a random recording chain:
+   room reverberation (exponentially decaying noise impulse response, RT60 0.1-0.4 s, p=0.3),
+   a random smooth EQ (+-6 dB tilt and ripple), band-limiting (low-pass 2.8-4 kHz, high-pass
+   50-300 Hz), noise (white / pink / brown, or babble of other rendered words) at 5-30 dB SNR,
+   then codec-like distortion (8-bit mu-law or soft clipping, p=0.15).
 3. Noise-only windows (digit -1) are added as background seconds.
-4. Features: STFT (25 ms Hann window, 10 ms hop, 512-point FFT) -> power -> 64 HTK-mel bands
-   (125-7500 Hz, own filterbank) -> log -> mean and std over the 98 frames, each frame weighted by
-   softmax(frame log energy / 0.5) so the word dominates the noise around it -> (128,).
+4. Features (`hdcid.demo.audio.logmel_stats`): 32 log-mel bands 125-3800 Hz, energy-weighted
+   mean spectrum of each of 4 consecutive parts of the word -> (128,). Stored raw (float16) with their standardisation
+   statistics `mean` / `std` (float32, over all rows), which the builder and
+   `hdcid.demo.audio_features` use.
 
-Everything random comes from one `numpy.random.Generator(seed)`; espeak-ng itself is deterministic,
-so the output is reproducible.
+Everything random comes from one `numpy.random.Generator(seed)`; the synthesisers are
+deterministic, so the output is reproducible for given synthesiser versions.
 
     python scripts/render_audio.py [--out data/demo_assets/audio_digits.npz] [--seed 0] [--quick]
 
-Needs `espeak-ng` on PATH (`apt-get install -y espeak-ng`); users get the committed features.
+Also writes `example_seven.npz` beside it: one clean 8 kHz "seven" per synthesiser (int16).
+
+Needs `espeak-ng`, `flite`, `festival` (+ festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
+on PATH (`apt-get install -y espeak-ng flite festival festvox-...`); users get the committed features.
 """
 from __future__ import annotations
 
@@ -26,23 +38,25 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
-from hdcid.utils import atomic_path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SR = 16_000                  # target sample rate (Hz)
-WIN = SR                     # one 1-second window
-N_FFT, FRAME, HOP = 512, 400, 160
-N_MELS, F_MIN, F_MAX = 64, 125.0, 7500.0
-TAU = 0.5                    # frame-weighting temperature (natural-log energy units)
+from hdcid.demo.audio import SR, WIN, logmel_stats, resample, trim  # noqa: E402
+from hdcid.utils import atomic_path  # noqa: E402
+
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-RATES = (130, 175, 220)      # espeak-ng -s, words per minute
-PITCHES = (35, 65)           # espeak-ng -p, 0..99
+RATES = (120, 160, 200)         # espeak-ng -s, words per minute
+PITCHES = (25, 50, 75)          # espeak-ng -p, 0..99
+STRETCH = (0.85, 1.0, 1.25)     # flite / festival duration stretch
+F0 = (90, 130, 180)             # flite int_f0_target_mean (Hz)
+SPEED = (0.9, 1.0, 1.1)         # speed perturbation of flite / festival output
 NOISES = ("white", "pink", "brown", "babble")
 
 ENGLISH = ["en-us", "en-gb", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -51,41 +65,94 @@ VARIANTS = ["en-us+f1", "en-us+f2", "en-us+f3", "en-us+f4", "en-gb+f5", "en-us+m
             "en-us+m3", "en-gb+m4", "en-us+m5", "en-gb+m6", "en-us+m7", "en+klatt", "en+croak",
             "en-us+whisper", "en-gb+klatt2"]
 FOREIGN = ["de", "fr-fr", "es", "it", "nl", "pt-br", "sv", "pl", "fi", "da", "cs", "ro"]
-VOICES = ENGLISH + VARIANTS + FOREIGN          # 36 voices
+FLITE = ["flite:kal", "flite:kal16", "flite:awb", "flite:rms", "flite:slt"]
+FESTIVAL = ["festival:kal_diphone", "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts"]
+GROUPS = (ENGLISH, VARIANTS, FOREIGN, FLITE, FESTIVAL)
+VOICES = [v for g in GROUPS for v in g]          # 44 voices
 
 
 def heldout_voices(seed: int = 0, frac: float = 0.25) -> set[str]:
-    """~`frac` of the voices of each group (English / variant / foreign), chosen by `seed`."""
+    """~`frac` of the voices of each group (espeak English / variant / foreign, flite, festival)."""
     rng = np.random.default_rng(seed + 1)
     out: set[str] = set()
-    for group in (ENGLISH, VARIANTS, FOREIGN):
+    for group in GROUPS:
         k = max(1, round(frac * len(group)))
         out.update(np.asarray(group)[rng.permutation(len(group))[:k]].tolist())
     return out
 
 
 # ----------------------------------------------------------------------------------- rendering
-def speak(word: str, voice: str, rate: int, pitch: int) -> np.ndarray:
-    """espeak-ng `word` -> (S,) float32 at 16 kHz in [-1, 1], leading/trailing silence trimmed."""
-    res = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", word],
-                         capture_output=True, check=True)
-    raw = res.stdout
-    if raw[:4] != b"RIFF" or raw[36:40] != b"data":
-        raise RuntimeError(f"espeak-ng -v {voice}: expected a 44-byte WAV header, got {raw[:44]!r}")
-    x = np.frombuffer(raw[44:44 + (len(raw) - 44) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
-    x = resample_poly(x, 160, 441).astype(np.float32)   # 22050 -> 16000 Hz
-    loud = np.flatnonzero(np.abs(x) > 0.02 * max(np.abs(x).max(), 1e-6))
-    if loud.size == 0:
-        raise RuntimeError(f"espeak-ng -v {voice} produced silence for {word!r}")
-    return x[loud[0]:loud[-1] + 1]
+def _wav(raw: bytes, what: str) -> tuple[np.ndarray, int]:
+    if raw[:4] != b"RIFF":
+        raise RuntimeError(f"{what}: expected a WAV, got {raw[:16]!r}")
+    import io
+
+    from scipy.io import wavfile
+
+    with warnings.catch_warnings():  # espeak-ng writes a placeholder size into its stdout header
+        warnings.simplefilter("ignore")
+        sr, x = wavfile.read(io.BytesIO(raw))
+    return x.astype(np.float32) / 32768.0, int(sr)
 
 
-def _render_job(job: tuple[str, int, int]) -> list[np.ndarray]:
+def _finish(x: np.ndarray, sr: int, what: str, speed: float = 1.0) -> np.ndarray:
+    x = resample(x, int(round(sr * speed)))  # speed > 1: shorter and higher (sr read as sr*speed)
+    y = trim(resample(x, SR, SR))
+    if y.size == 0:
+        raise RuntimeError(f"{what}: silence")
+    return y
+
+
+def _espeak(job) -> list[tuple[tuple, np.ndarray]]:
     voice, rate, pitch = job
-    return [speak(w, voice, rate, pitch) for w in DIGITS]
+    out = []
+    for d, w in enumerate(DIGITS):
+        raw = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", w],
+                             capture_output=True, check=True).stdout
+        x, sr = _wav(raw, f"espeak-ng -v {voice}")
+        out.append(((d, voice, rate, pitch), _finish(x, sr, f"espeak-ng -v {voice} {w}")))
+    return out
 
 
-# ------------------------------------------------------------------------------------ noise
+def _flite(job) -> list[tuple[tuple, np.ndarray]]:
+    voice, stretch, f0 = job
+    name = voice.split(":")[1]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for d, w in enumerate(DIGITS):
+            f = Path(tmp) / f"{d}.wav"
+            subprocess.run(["flite", "-voice", name, "--setf", f"duration_stretch={stretch}",
+                            "--setf", f"int_f0_target_mean={f0}", "-t", w, "-o", str(f)],
+                           capture_output=True, check=True)
+            x, sr = _wav(f.read_bytes(), f"flite -voice {name}")
+            for sp in SPEED:
+                out.append(((d, voice, int(100 * stretch * sp), f0), _finish(x, sr, f"{voice} {w}", sp)))
+    return out
+
+
+def _festival(job) -> list[tuple[tuple, np.ndarray]]:
+    voice, stretch = job
+    name = voice.split(":")[1]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = [f"(voice_{name})", f"(Parameter.set 'Duration_Stretch {stretch})"]
+        for d, w in enumerate(DIGITS):
+            lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{w}")) "{tmp}/{d}.wav" \'riff)')
+        (Path(tmp) / "s.scm").write_text("\n".join(lines) + "\n")
+        subprocess.run(["festival", "-b", str(Path(tmp) / "s.scm")], capture_output=True, check=True)
+        for d, w in enumerate(DIGITS):
+            x, sr = _wav((Path(tmp) / f"{d}.wav").read_bytes(), f"festival {name}")
+            for sp in SPEED:
+                out.append(((d, voice, int(100 * stretch * sp), 0), _finish(x, sr, f"{voice} {w}", sp)))
+    return out
+
+
+def _job(job):
+    kind, args = job
+    return {"espeak": _espeak, "flite": _flite, "festival": _festival}[kind](args)
+
+
+# ------------------------------------------------------------------------------------ chain
 def coloured_noise(rng: np.random.Generator, n: int, colour: str) -> np.ndarray:
     """(n, WIN) unit-RMS noise; power spectrum flat (white), 1/f (pink) or 1/f^2 (brown)."""
     spec = np.fft.rfft(rng.standard_normal((n, WIN)), axis=1)          # (n, WIN/2+1)
@@ -118,85 +185,132 @@ def make_noise(rng: np.random.Generator, kind: str, pool: list[np.ndarray]) -> n
     return babble(rng, pool) if kind == "babble" else coloured_noise(rng, 1, kind)[0]
 
 
-# --------------------------------------------------------------------------------- features
-def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SR,
-                   f_min: float = F_MIN, f_max: float = F_MAX) -> np.ndarray:
-    """(n_fft//2+1, n_mels) triangular HTK-mel filters (peak 1)."""
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)          # noqa: E731
-    hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)         # noqa: E731
-    edges = hz(np.linspace(mel(f_min), mel(f_max), n_mels + 2))  # (n_mels+2,)
-    f = np.fft.rfftfreq(n_fft, 1 / sr)[:, None]                  # (F, 1)
-    lo, mid, hi = edges[:-2], edges[1:-1], edges[2:]             # (n_mels,) each
-    up = (f - lo) / (mid - lo)
-    down = (hi - f) / (hi - mid)
-    return np.clip(np.minimum(up, down), 0.0, None).astype(np.float32)
+def reverb(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """Convolve with an exponentially decaying noise impulse response (RT60 0.1-0.4 s) plus the
+    direct path; output has the input's length."""
+    rt60 = rng.uniform(0.1, 0.4)
+    n = int(rt60 * SR)
+    t = np.arange(n) / SR
+    h = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)          # -60 dB at rt60
+    h *= rng.uniform(0.3, 1.0) / np.sqrt((h ** 2).sum())
+    h[0] = 1.0
+    y = np.fft.irfft(np.fft.rfft(x, 2 * WIN) * np.fft.rfft(h, 2 * WIN), 2 * WIN)[:WIN]
+    return y.astype(np.float32)
 
 
-def logmel_stats(wave: np.ndarray, batch: int = 256, tau: float = TAU) -> np.ndarray:
-    """(N, WIN) waveforms -> (N, 2*N_MELS) float32: [mean ; std] of log-mel energies over frames.
+def channel(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """Random smooth EQ (tilt +-6 dB over the band, ripple), band-limiting (low-pass 2.8-4 kHz,
+    high-pass 50-300 Hz, 4th-order-like roll-off) applied in the frequency domain."""
+    f = np.fft.rfftfreq(WIN, 1 / SR)                              # (WIN/2+1,)
+    oct_ = np.log2(np.maximum(f, 50.0) / 500.0)                   # octaves from 500 Hz
+    gain_db = rng.uniform(-3, 3) * oct_ + sum(rng.uniform(-3, 3) * np.sin(2 * np.pi * k * f / SR + rng.uniform(0, 6.3))
+                                             for k in (1, 2, 3))
+    lp, hp = rng.uniform(2800, 4000), rng.uniform(50, 300)
+    g = 10 ** (gain_db / 20) / np.sqrt(1 + (f / lp) ** 8) / np.sqrt(1 + (hp / np.maximum(f, 1.0)) ** 8)
+    return np.fft.irfft(np.fft.rfft(x) * g, WIN).astype(np.float32)
 
-    Frames are weighted by `softmax(frame_log_energy / tau)` (frame log energy = mean of its
-    64 log-mel values), so the statistics describe the loud (speech) frames rather than the noise
-    around the word. On held-out voices this lifts nearest-centroid digit accuracy from ~0.20
-    (plain mean/std) to ~0.51.
-    """
-    fb = mel_filterbank()                                                  # (257, 64)
-    win = np.hanning(FRAME + 1)[:-1].astype(np.float32)                    # periodic Hann
-    n_frames = 1 + (WIN - FRAME) // HOP                                    # 98
-    idx = np.arange(n_frames)[:, None] * HOP + np.arange(FRAME)[None, :]   # (98, 400)
-    out = []
-    for s in range(0, len(wave), batch):
-        frames = wave[s:s + batch][:, idx] * win                           # (b, 98, 400)
-        power = np.abs(np.fft.rfft(frames, n=N_FFT, axis=-1)) ** 2         # (b, 98, 257)
-        logmel = np.log(power @ fb + 1e-6)                                 # (b, 98, 64)
-        energy = logmel.mean(2)                                            # (b, 98)
-        w = np.exp((energy - energy.max(1, keepdims=True)) / tau)
-        w = (w / w.sum(1, keepdims=True))[..., None]                       # (b, 98, 1)
-        mean = (logmel * w).sum(1)                                         # (b, 64)
-        std = np.sqrt(((logmel - mean[:, None]) ** 2 * w).sum(1))          # (b, 64)
-        out.append(np.concatenate([mean, std], axis=1))                    # (b, 128)
-    return np.concatenate(out).astype(np.float32)
+
+def codec(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """8-bit mu-law quantisation or soft clipping (tanh), chosen at random."""
+    peak = float(np.abs(x).max()) + 1e-9
+    if rng.random() < 0.5:
+        y = x / peak
+        mu = 255.0
+        c = np.sign(y) * np.log1p(mu * np.abs(y)) / np.log1p(mu)
+        c = np.round(c * 127) / 127
+        return (np.sign(c) * np.expm1(np.abs(c) * np.log1p(mu)) / mu * peak).astype(np.float32)
+    drive = rng.uniform(2, 6)
+    return (np.tanh(drive * x / peak) / np.tanh(drive) * peak).astype(np.float32)
+
+
+def chain(rng: np.random.Generator, speech: np.ndarray, noise_pool: list[np.ndarray]):
+    """One recording chain (see module doc) -> (window (WIN,), snr_db, noise kind). The strengths
+    were chosen on nearest-centroid accuracy (held-out synthetic voices and FSDD speakers, a few
+    variants; all within ~3 points): stronger reverberation / codec did not help the human side."""
+    if rng.random() < 0.3:
+        speech = reverb(rng, speech)
+    speech = channel(rng, speech)
+    speech *= 0.1 * 10 ** (rng.uniform(-6, 6) / 20) / np.sqrt((speech ** 2).mean() + 1e-12)
+    kind = NOISES[rng.integers(len(NOISES))]
+    snr = rng.uniform(5.0, 30.0)
+    s_rms = np.sqrt((speech ** 2).mean())
+    x = speech + make_noise(rng, kind, noise_pool) * s_rms / 10 ** (snr / 20)
+    if rng.random() < 0.15:
+        x = codec(rng, x)
+    return x, snr, kind
 
 
 # ------------------------------------------------------------------------------------- main
-def render(seed: int = 0, quick: bool = False, n_draws: int = 2, n_background: int = 400,
+def jobs_for(quick: bool) -> list:
+    esp = ENGLISH[:2] + VARIANTS[:2] + FOREIGN[:1] if quick else ENGLISH + VARIANTS + FOREIGN
+    fl = FLITE[:2] if quick else FLITE
+    fe = FESTIVAL[:1] if quick else FESTIVAL
+    return ([("espeak", (v, r, p)) for v in esp for r in RATES for p in PITCHES]
+            + [("flite", (v, s, f)) for v in fl for s in STRETCH for f in F0]
+            + [("festival", (v, s)) for v in fe for s in STRETCH])
+
+
+def render(seed: int = 0, quick: bool = False, n_draws: int = 2, n_background: int = 600,
            processes: int = 2) -> dict[str, np.ndarray]:
     """Render everything; returns the arrays saved in the `.npz` (see module docstring)."""
-    voices = VOICES[::6] if quick else VOICES
-    jobs = [(v, r, p) for v in voices for r in RATES for p in PITCHES]
+    jobs = jobs_for(quick)
     t0 = time.time()
     with Pool(processes) as pool:
-        clips = pool.map(_render_job, jobs, chunksize=4)          # jobs x 10 utterances
-    print(f"rendered {len(jobs) * len(DIGITS)} utterances in {time.time() - t0:.1f} s", flush=True)
+        results = pool.map(_job, jobs, chunksize=2)
+    utts = [u for r in results for u in r]                         # [((d, voice, rate, pitch), wave)]
+    print(f"rendered {len(utts)} utterances in {time.time() - t0:.1f} s", flush=True)
+    per_synth = {s: sum(1 for (m, _) in utts if m[1].startswith(s + ":") or (s == "espeak" and ":" not in m[1]))
+                 for s in ("espeak", "flite", "festival")}
+    draws = {s: min(3 * n_draws, max(n_draws, int(round(n_draws * per_synth["espeak"] / max(per_synth[s], 1) / 2))))
+             for s in per_synth}
+    draws["espeak"] = n_draws
     rng = np.random.default_rng(seed)
     held = heldout_voices(seed)
-    flat = [u for c in clips for u in c]
+    flat = [u for _, u in utts]
     waves, meta = [], []
-    for (voice, rate, pitch), utts in zip(jobs, clips):
-        for d, u in enumerate(utts):
-            for _ in range(n_draws):
-                speech = place(rng, u)
-                speech *= 0.1 * 10 ** (rng.uniform(-6, 6) / 20) / np.sqrt((speech ** 2).mean() + 1e-12)
-                kind = NOISES[rng.integers(len(NOISES))]
-                snr = rng.uniform(0.0, 20.0)
-                s_rms = np.sqrt((speech ** 2).mean())
-                waves.append(speech + make_noise(rng, kind, flat) * s_rms / 10 ** (snr / 20))
-                meta.append((d, voice, "heldout" if voice in held else "train", rate, pitch, snr, kind))
+    for (d, voice, rate, pitch), u in utts:
+        synth = voice.split(":")[0] if ":" in voice else "espeak"
+        for _ in range(draws[synth]):
+            x, snr, kind = chain(rng, place(rng, u), flat)
+            waves.append(x)
+            meta.append((d, voice if ":" in voice else "espeak:" + voice, "heldout" if voice in held else "train",
+                         rate, pitch, snr, kind))
     n_bg = n_background // 10 if quick else n_background
     for _ in range(n_bg):
         kind = NOISES[rng.integers(len(NOISES))]
-        level = 0.1 * 10 ** (rng.uniform(-6, 6) / 20) / 10 ** (rng.uniform(0.0, 20.0) / 20)
+        level = 0.1 * 10 ** (rng.uniform(-6, 6) / 20) / 10 ** (rng.uniform(5.0, 30.0) / 20)
         split = "heldout" if rng.random() < 0.25 else "train"
-        waves.append(make_noise(rng, kind, flat) * level)
+        x = make_noise(rng, kind, flat) * level
+        if rng.random() < 0.5:
+            x = channel(rng, x)
+        waves.append(x)
         meta.append((-1, "background", split, 0, 0, np.nan, kind))
     wave = np.stack(waves).astype(np.float32)                      # (U, WIN)
     feats = logmel_stats(wave)                                     # (U, 128)
     d, v, sp, r, p, snr, kind = zip(*meta)
-    print(f"features {feats.shape} in {time.time() - t0:.1f} s total", flush=True)
-    return dict(features=feats.astype(np.float16), digit=np.array(d, np.int8),
-                voice=np.array(v, "<U32"), voice_split=np.array(sp, "<U8"),
+    print(f"features {feats.shape} in {time.time() - t0:.1f} s total; draws per utterance {draws}", flush=True)
+    f16 = feats.astype(np.float16)
+    f32 = f16.astype(np.float32)
+    return dict(features=f16, digit=np.array(d, np.int8),
+                voice=np.array(v, "<U40"), voice_split=np.array(sp, "<U8"),
                 rate=np.array(r, np.int16), pitch=np.array(p, np.int16),
-                snr_db=np.array(snr, np.float16), noise=np.array(kind, "<U8"))
+                snr_db=np.array(snr, np.float16), noise=np.array(kind, "<U8"),
+                mean=f32.mean(0).astype(np.float32), std=(f32.std(0) + 1e-6).astype(np.float32))
+
+
+EXAMPLES = {"espeak-ng en-us": ("espeak", ("en-us", 160, 50)), "flite slt": ("flite", ("flite:slt", 1.0, 130)),
+            "festival kal_diphone": ("festival", ("festival:kal_diphone", 1.0))}
+
+
+def examples(digit: int = 7) -> dict[str, np.ndarray]:
+    """One clean 8 kHz rendering of `digit` per synthesiser (notebook 00 plays and draws them):
+    {name: (S,) int16}, plus sample_rate."""
+    out: dict[str, np.ndarray] = {"sample_rate": np.array(SR)}
+    for name, job in EXAMPLES.items():
+        utts = _job(job)
+        wave = next(u for (m, u) in utts if m[0] == digit)
+        out[name] = (np.clip(wave / np.abs(wave).max() * 0.7, -1, 1) * 32767).astype(np.int16)
+    return out
 
 
 def nearest_centroid_accuracy(arrays: dict[str, np.ndarray], with_background: bool = False) -> float:
@@ -218,11 +332,20 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "data/demo_assets/audio_digits.npz"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="6 voices, 40 background seconds")
+    ap.add_argument("--quick", action="store_true", help="a few voices per synthesiser, 60 background seconds")
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--examples-only", action="store_true", help="only write example_seven.npz")
     args = ap.parse_args(argv)
-    if shutil.which("espeak-ng") is None:
-        sys.exit("espeak-ng not found on PATH: apt-get install -y espeak-ng")
+    missing = [t for t in ("espeak-ng", "flite", "festival") if shutil.which(t) is None]
+    if missing:
+        sys.exit(f"{missing} not found on PATH: apt-get install -y espeak-ng flite festival "
+                 "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts")
+    ex = Path(args.out).with_name("example_seven.npz")
+    with atomic_path(ex) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **examples(7))
+    print(f"wrote {ex}")
+    if args.examples_only:
+        return
     arrays = render(args.seed, args.quick, processes=args.processes)
     out = Path(args.out)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"build_demo": "hdcid.demo.build", "gaussian_bank": "hdcid.demo.synthetic",
+_EXPORTS = {"audio_features": "hdcid.demo.audio", "build_demo": "hdcid.demo.build", "gaussian_bank": "hdcid.demo.synthetic",
             "gaussian_clipset": "hdcid.demo.synthetic", "write_synthetic_corpus": "hdcid.demo.synthetic"}
 __all__ = sorted(_EXPORTS)
 

@@ -1,9 +1,10 @@
 """Build the AV-Digits demo corpus in the ORIGINAL release formats (so the same readers serve it).
 
-    python -m hdcid.demo.build [--root DIR] [--seed 0] [--scale 1.0] [--quick]
+    python -m hdcid.demo.build [--root DIR] [--seed 0] [--scale 1.0] [--quick] [--fsdd DIR]
 
 Video: sklearn handwritten digits through a fixed random conv bank (hdcid.demo.video).
-Audio: committed per-second features of spoken digits (`data/demo_assets/audio_digits.npz`).
+Audio: committed per-second features of synthetic spoken digits (`data/demo_assets/audio_digits.npz`,
+features: hdcid.demo.audio), optionally mixed with recorded human speech (`--fsdd DIR`).
 Text: class prompts (`data/demo_assets/text_prompts.json`), embedded at read time by a TextBackend.
 Everything is drawn from one `numpy.random.Generator(seed)`; same seed -> identical files.
 """
@@ -67,13 +68,24 @@ def prompt_for(prompts: dict[str, list[str]], digit: int) -> str:
 
 
 class AudioDigits:
-    """Per-second audio vectors drawn from the bank by digit (-1 = noise-only) and voice split,
-    with a small jitter (5% of each dimension's std) so no two segments are identical."""
+    """Per-second audio vectors drawn from the bank by digit (-1 = noise-only) and pool, with a
+    small jitter (5% of each dimension's std) so no two segments are identical.
 
-    def __init__(self, bank: dict[str, np.ndarray], jitter: float = 0.05, standardize: bool = True):
+    Pools: "train" (train voices), "heldout" (held-out voices), and "val" / "test" (held-out
+    voices too; they differ only in the human speakers). `human` (optional, from
+    `human_bank`): standardised features of recorded speech with a speaker -> pool assignment;
+    where a pool has human rows of a digit, each segment is human with probability
+    `human_share` (0.3), so human speakers are disjoint across train / val / test.
+    """
+
+    def __init__(self, bank: dict[str, np.ndarray], jitter: float = 0.05, standardize: bool = True,
+                 human: dict | None = None, human_share: float = 0.3):
+        from hdcid.demo.audio import bank_stats
+
         self.features = bank["features"].astype(np.float32)  # (U, A)
-        if standardize:  # zero mean / unit variance per dimension over the bank (VGGish is whitened too)
-            self.features = (self.features - self.features.mean(0)) / (self.features.std(0) + 1e-6)
+        if standardize:  # fixed per-dimension statistics of the bank (VGGish is whitened too)
+            mean, std = bank_stats(bank)
+            self.features = (self.features - mean) / std
         self.scale = jitter * self.features.std(axis=0)  # (A,)
         digit, split = bank["digit"].astype(np.int64), bank["voice_split"].astype(str)
         self.pools = {p: {d: np.flatnonzero((digit == d) & (split == p)) for d in range(-1, 10)}
@@ -85,17 +97,95 @@ class AudioDigits:
             empty = [d for d, ix in table.items() if ix.size == 0]
             if empty:
                 raise ValueError(f"audio bank: voice split {p!r} has no rows for digits {empty}")
+        self.pools["val"] = self.pools["test"] = self.pools["heldout"]
+        self.human_share = human_share
+        self.human: dict[str, dict[int, np.ndarray]] = {}
+        if human is not None:  # append the human rows after the synthetic ones
+            base = len(self.features)
+            self.features = np.concatenate([self.features, human["features"].astype(np.float32)])
+            hpool = np.asarray(human["pool"]).astype(str)
+            hd = np.asarray(human["digit"]).astype(np.int64)
+            for p in ("train", "val", "test"):
+                self.human[p] = {d: base + np.flatnonzero((hpool == p) & (hd == d)) for d in range(10)}
+            self.human["heldout"] = {d: np.concatenate([self.human["val"][d], self.human["test"][d]])
+                                     for d in range(10)}
 
     def segments(self, digits, pool: str, rng: np.random.Generator) -> np.ndarray:
-        """(n,) digits -> (n, A) features from voices of `pool` ("train" | "heldout")."""
+        """(n,) digits -> (n, A) features from voices of `pool` ("train" | "heldout" | "val" | "test")."""
         digits = np.asarray(digits).reshape(-1)
         rows = np.empty(len(digits), dtype=np.int64)
+        human = self.human.get(pool, {})
         for d in range(-1, 10):
             sel = np.flatnonzero(digits == d)
             if sel.size:
                 rows[sel] = rng.choice(self.pools[pool][d], size=sel.size)
+                if d in human and human[d].size:
+                    pick = sel[rng.uniform(size=sel.size) < self.human_share]
+                    rows[pick] = rng.choice(human[d], size=pick.size)
         x = self.features[rows]
         return (x + self.scale * rng.normal(size=x.shape)).astype(np.float32)
+
+
+FSDD_POOLS = ("train", "val", "test")
+
+
+def fsdd_assignment(speakers, seed: int = 0) -> dict[str, str]:
+    """Speakers -> pool: with >= 3 speakers one (seeded) speaker each for val and test, the rest
+    train; with 2, one train and one test; with 1, train."""
+    sp = sorted(speakers)
+    order = [sp[i] for i in np.random.default_rng(seed + 7).permutation(len(sp))]
+    if len(order) >= 3:
+        return {**{s: "train" for s in order[:-2]}, order[-2]: "val", order[-1]: "test"}
+    return dict(zip(order, ["train", "test"][:len(order)]))
+
+
+def human_bank(fsdd, bank: dict[str, np.ndarray], assignment: dict[str, str] | None = None,
+               seed: int = 0, noisy_draws: int = 2) -> dict:
+    """Recorded speech (a folder, see hdcid.data.speech.read_speech, or a SpeechSet) -> {features
+    (H, 128) standardised with the bank's statistics, digit (H,), speaker (H,), pool (H,),
+    assignment, summary}. Each recording gives 1 + `noisy_draws` rows: clean (exactly
+    `audio_features`) and with noise at 10-30 dB SNR (seeded), as the synthetic bank has noise.
+    assignment: speaker -> "train" | "val" | "test" | "exclude" (default `fsdd_assignment`);
+    excluded speakers are dropped."""
+    from hdcid.data.speech import SpeechSet, read_speech
+    from hdcid.demo.audio import add_noise, bank_stats, logmel_stats, windows
+
+    s = fsdd if isinstance(fsdd, SpeechSet) else read_speech(fsdd)
+    assignment = dict(assignment) if assignment else fsdd_assignment(s.speakers, seed)
+    unknown = {sp: p for sp, p in assignment.items() if p not in FSDD_POOLS + ("exclude",)}
+    if unknown:
+        raise ValueError(f"fsdd assignment: pools must be train/val/test/exclude, got {unknown}")
+    for sp in s.speakers:
+        assignment.setdefault(sp, "exclude")
+    keep = np.array([assignment[sp] != "exclude" for sp in s.speaker])
+    s = s.subset(keep)
+    mean, std = bank_stats(bank)
+    win = windows(s.waves, s.sample_rate)                                   # (H0, WIN)
+    rng = np.random.default_rng(seed + 11)
+    win = np.concatenate([win] + [add_noise(win, rng) for _ in range(noisy_draws)])
+    rep = 1 + noisy_draws
+    return dict(features=(logmel_stats(win) - mean) / std, digit=np.tile(s.digit, rep),
+                speaker=np.tile(s.speaker, rep), pool=np.tile([assignment[sp] for sp in s.speaker], rep),
+                assignment=assignment, summary=s.summary())
+
+
+def audio_sources(bank: dict[str, np.ndarray] | None, human: dict | None) -> dict:
+    """{"synthetic": {synthesiser: n voices}, "human": {pool: [speakers]} | None, "text": one line}."""
+    synth: dict[str, int] = {}
+    if bank is not None:
+        for v in sorted(set(bank["voice"].astype(str).tolist()) - {"background"}):
+            name = v.split(":")[0] if ":" in v else "espeak-ng"
+            name = {"espeak": "espeak-ng"}.get(name, name)
+            synth[name] = synth.get(name, 0) + 1
+    text = ("synthetic " + ", ".join(f"{k} ({n} voices)" for k, n in synth.items())) if synth \
+        else "Gaussian stand-in (audio asset missing)"
+    pools = None
+    if human is not None:
+        pools = {p: sorted(sp for sp, q in human["assignment"].items() if q == p) for p in FSDD_POOLS}
+        text += "; human FSDD recordings (" + ", ".join(f"{p}: {'/'.join(v) or '-'}" for p, v in pools.items()) + ")"
+    else:
+        text += "; no human speech"
+    return {"synthetic": synth, "human": pools, "text": text}
 
 
 def _n(name: str, scale: float) -> int:
@@ -156,7 +246,8 @@ def compose_ave(root, rng, n, video, audio):
     seg = np.where(fg, cls[:, None], -1)
     split = _splits(n, rng)
     pools = np.where(split == "train", "train", "heldout")
-    v, a = _by_pool(video, seg, pools, rng), _by_pool(audio, seg, pools, rng)
+    # audio pools are the split names: human speakers (--fsdd) are disjoint across train/val/test
+    v, a = _by_pool(video, seg, pools, rng), _by_pool(audio, seg, split, rng)
     labels = np.zeros((n, T, 11), dtype=np.float32)
     labels[np.arange(n)[:, None], t, np.where(fg, cls[:, None], 10)] = 1.0
     orders = {s: np.flatnonzero(split == s) for s in ("train", "val", "test")}
@@ -234,10 +325,12 @@ def compose_ucf_vgg(root, rng, n_ucf, n_vgg, video, audio):
 
 
 def compose(root: Path, seed: int, scale: float, video_source, audio_bank: dict, prompts: dict,
-            prompt_variety: bool = False) -> dict:
-    """Write all five datasets under `root` from the given sources; returns {dataset: info}."""
+            prompt_variety: bool = False, human: dict | None = None, human_share: float = 0.3) -> dict:
+    """Write all five datasets under `root` from the given sources; returns {dataset: info}.
+    human: recorded speech mixed into the audio pools (`human_bank`), or None; human_share: the
+    probability that a second is human where a pool has human rows of its digit."""
     rng = np.random.default_rng(seed)
-    audio = AudioDigits(audio_bank)
+    audio = AudioDigits(audio_bank, human=human, human_share=human_share)
     info: dict = {}
 
     def record(name, files, clips, t0):
@@ -285,36 +378,62 @@ def check_seed(seed, what: str = "seed") -> int:
 
 
 def build_demo(root: str | Path | None = None, seed: int = 0, scale: float = 1.0,
-               verbose: bool = False, prompt_variety: bool = False) -> dict:
+               verbose: bool = False, prompt_variety: bool = False, fsdd: str | Path | None = None,
+               fsdd_assignment: dict[str, str] | None = None, human_share: float = 0.3) -> dict:
     """Build AV-Digits under `root` (default `hdcid.utils.demo_root()`); returns {dataset: {clips,
     files, paths (relative; zips as <folder>/*.zip), bytes, seconds, ...}} plus "root", "seed",
-    "scale", "seconds", "audio_source", "prompt_source".
+    "scale", "seconds", "audio_source", "audio_sources", "prompt_source".
 
     `scale` multiplies every dataset size (min 20 clips each); sizes at 1.0: SIZES.
     `prompt_variety`: give each pretraining clip a random prompt of its class (hdcid extension,
     a `prompt` column in the CSV); default False = one prompt per class as in the original.
+    `fsdd`: a folder of recorded spoken digits (FSDD layout or WAVs + labels.csv) mixed into the
+    audio pools with speaker-disjoint train / val / test speakers (`fsdd_assignment`: speaker ->
+    train | val | test | exclude; default: the `fsdd_assignment` function; `human_share`: the
+    probability that a foreground second is human where its pool has human speakers). Never copied: only the
+    corpus (git-ignored) holds features derived from them.
     Without the committed assets, stand-in audio/prompts are used (and reported as such).
+    Writes `<root>/audio_sources.json`: the sources and the audio standardisation statistics.
     """
+    from hdcid.demo.audio import bank_stats
     from hdcid.demo.video import DigitVideo
+    from hdcid.utils import atomic_path
 
     t0 = time.perf_counter()
     scale, seed = check_scale(scale, "build_demo(scale=...)"), check_seed(seed, "build_demo(seed=...)")
     root = Path(root) if root is not None else demo_root()
     root.mkdir(parents=True, exist_ok=True)
     bank, prompts = load_audio_bank(), load_prompts()
-    info = compose(root, seed, scale, DigitVideo(), bank if bank is not None else stand_in_audio_bank(seed),
-                   prompts if prompts is not None else stand_in_prompts(), prompt_variety)
+    used = bank if bank is not None else stand_in_audio_bank(seed)
+    human = human_bank(fsdd, used, fsdd_assignment, seed) if fsdd is not None else None
+    info = compose(root, seed, scale, DigitVideo(), used,
+                   prompts if prompts is not None else stand_in_prompts(), prompt_variety, human, human_share)
+    sources = audio_sources(bank, human)
+    mean, std = bank_stats(used)
+    with atomic_path(root / "audio_sources.json") as tmp:
+        Path(tmp).write_text(json.dumps({**sources, "standardisation": {
+            "what": "corpus audio = (raw log-mel stats - mean) / std (+5% jitter); see hdcid.demo.audio",
+            "mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std]}}, indent=1))
     info.update(root=str(root), seed=seed, scale=scale, seconds=round(time.perf_counter() - t0, 2),
                 audio_source="audio_digits.npz" if bank is not None else "stand-in (asset missing)",
+                audio_sources=sources["text"],
                 prompt_source="text_prompts.json" if prompts is not None else "stand-in (asset missing)")
     if verbose:
         print(report(info))
     return info
 
 
+def read_audio_sources(root: str | Path) -> dict | None:
+    """The corpus's `audio_sources.json` (see build_demo), or None for a corpus built before it."""
+    path = Path(root) / "audio_sources.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def report(info: dict) -> str:
     lines = [f"AV-Digits (seed {info['seed']}, scale {info['scale']}) written to {info['root']} "
              f"in {info['seconds']:.1f} s; audio: {info['audio_source']}; prompts: {info['prompt_source']}"]
+    if info.get("audio_sources"):
+        lines.append(f"  audio sources: {info['audio_sources']}")
     for k, v in info.items():
         if isinstance(v, dict):
             extra = {a: b for a, b in v.items() if a not in ("clips", "files", "bytes", "seconds", "paths")}
@@ -332,6 +451,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="scale 0.25")
     p.add_argument("--prompt-variety", action="store_true",
                    help="a random prompt of its class per pretraining clip (default: one per class)")
+    p.add_argument("--fsdd", default=None, metavar="DIR",
+                   help="mix recorded spoken digits (FSDD layout or WAVs + labels.csv) into the audio "
+                        "bank, speaker-disjoint train/val/test (never copied into the project)")
     a = p.parse_args(argv)
     try:
         check_scale(a.scale, "--scale")
@@ -339,7 +461,7 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as e:
         p.error(str(e))  # exits with status 2 and the usage line, before anything is written
     return build_demo(a.root, a.seed, 0.25 if a.quick else a.scale, verbose=True,
-                      prompt_variety=a.prompt_variety)
+                      prompt_variety=a.prompt_variety, fsdd=a.fsdd)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ One concept per module, every public name re-exported here (`from hdcid import p
 - `projection`  segments at their code's 2-D position (nb 04)
 - `downstream`  confusion matrices, per-class bars, AVVP timelines, tables, grouped bars (nb 05-09)
 - `clips`       a gallery of demo clips (nb 00)
+- `speech`      spectrograms of spoken digits side by side (nb 00)
 - `_common`     a fresh Figure, `figure_png` for widgets, `save_figure`
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hdcid.plots.method import ema_trajectories, reset_revival
 from hdcid.plots.downstream import (avvp_timelines, confusion_matrix_plot, grouped_bars, per_class_bars,
                                     results_table)
 from hdcid.plots.projection import projection_scatter
+from hdcid.plots.speech import spectrogram_panels
 from hdcid.plots.toc import cosine_heatmaps, sweep_plot, toc_criterion
 from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, loss_curves
 
@@ -42,7 +44,7 @@ __all__ = [
     # downstream
     "confusion_matrix_plot", "per_class_bars", "avvp_timelines", "results_table", "grouped_bars",
     # data
-    "clip_gallery",
+    "clip_gallery", "spectrogram_panels",
     # output
     "figure_png", "save_figure",
 ]
