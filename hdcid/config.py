@@ -73,6 +73,12 @@ class ModelConfig(_Serializable):
     donor_window: int = 100  # donors: codes used within this many forward calls
     reset_noise: float = 1.0 / 1024
     reset_updates_ema: bool = True  # original: False (reset overwritten by the next EMA step)
+    # hdcid extension (original: False): subtract a per-modality running mean from the semantic
+    # features before quantisation, so that no modality sits in its own region of the codebook
+    # (removes the audio/video offset seen on the demo corpus, issue 8). Adds encoder buffers
+    # `semantic_centre.running_mean` (L, 3, D); off in `paper()` so released checkpoints load.
+    semantic_centering: bool = False
+    centering_momentum: float = 0.1
     # CPC and CLUB
     cpc_hidden: int = 256
     cpc_layers: int = 2
@@ -131,7 +137,8 @@ class ModelConfig(_Serializable):
             hidden_dim=64,
             n_heads=4,
             ffn_dim=128,
-            n_codes=64,
+            n_codes=16,  # issue 8: 64 codes gave each modality's cluster its own codes
+            semantic_centering=True,  # issue 8: audio/video offset ~ the within-digit spread
             cpc_hidden=64,
             club_hidden=32,
             reset_after=300,
@@ -143,7 +150,7 @@ class ModelConfig(_Serializable):
 
     def faithful(self) -> "ModelConfig":
         """The original code's behaviour where it differs from our default."""
-        return dataclasses.replace(self, reset_updates_ema=False)
+        return dataclasses.replace(self, reset_updates_ema=False, semantic_centering=False)
 
 
 @dataclass(frozen=True)
