@@ -79,7 +79,27 @@ def test_avvp_like_set(small_demo_root):
     lab_v = np.stack([vis.labels[vis.ids.index(i)] for i in shared])
     lab_a = np.stack([aud.labels[aud.ids.index(i)] for i in shared])
     assert not np.array_equal(lab_v, lab_a)
-    assert (vis.labels[:, :, :10].sum(2) > 1).any()  # overlapping events
+    # issue 8: one digit per second and modality (a listener's label), events separated by a gap
+    for cs in (vis, aud):
+        fg = cs.labels[:, :, :10]
+        assert fg.sum(2).max() == 1
+        np.testing.assert_array_equal(cs.labels[:, :, 10], 1 - fg.sum(2))
+    assert (np.diff(vis.labels[:, :, :10].argmax(2), axis=1) != 0).any()
+
+
+def test_avvp_events_disjoint_unless_overlap_is_asked():
+    from hdcid.demo.build import T, _events
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        ev = _events(rng)
+        cover = np.zeros(T, int)
+        for on, off, _c in ev:
+            assert 0 <= on < off <= T
+            cover[on:off] += 1
+        assert cover.max() == 1 and 1 <= len(ev) <= 3
+    assert any(np.bincount(np.concatenate([np.arange(a, b) for a, b, _ in _events(rng, overlap=True)]),
+                           minlength=T).max() > 1 for _ in range(200))
 
 
 def test_ave_avvp_subset(small_demo_root):

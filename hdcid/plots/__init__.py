@@ -23,11 +23,11 @@ from hdcid.plots.downstream import (avvp_timelines, confusion_matrix_plot, group
                                     results_table)
 from hdcid.plots.projection import projection_scatter
 from hdcid.plots.toc import cosine_heatmaps, sweep_plot, toc_criterion
-from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, loss_curves
+from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, heldout_agreement_curve, loss_curves
 
 __all__ = [
     # pretraining
-    "NON_LOSS_COLUMNS", "loss_curves", "agreement_curve",
+    "NON_LOSS_COLUMNS", "loss_curves", "agreement_curve", "heldout_agreement_curve",
     # codebook
     "usage_histograms", "usage_over_training", "ownership_bars", "agreement_heatmap", "cooccurrence_heatmap",
     "level_information_bars",
