@@ -123,6 +123,7 @@ def main(argv=None) -> dict:
     p.add_argument("--train", nargs="*", help="TrainConfig overrides k=v (e.g. epochs=12)")
     p.add_argument("--no-avvp", action="store_true", help="skip the AVVP heads")
     p.add_argument("--transfer", action="store_true", help="also the 8 honest cross-modal cells (first seed)")
+    p.add_argument("--keep", default=None, help="keep the epoch checkpoints in this folder (default: a temp dir)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="JSON output (default outputs/bench/unified_codes.json)")
     a = p.parse_args(argv)
@@ -138,7 +139,7 @@ def main(argv=None) -> dict:
     ave_test = read_ave(root, "test")
     results, summary = [], []
     with tempfile.TemporaryDirectory(prefix="hdcid-unified-") as tmp:
-        tmp = Path(tmp)
+        tmp = Path(a.keep) if a.keep else Path(tmp)
         avvp_data = None
         for variant in a.variants:
             for i, seed in enumerate(a.seeds):

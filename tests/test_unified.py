@@ -101,3 +101,28 @@ def test_heldout_agreement_and_over_epochs_on_a_tiny_run(tmp_path):
     ia = encode_clipset(res.model, cs.audio, "audio")[1][..., 0]
     iv = encode_clipset(res.model, cs.video, "video")[1][..., 0]
     assert last["agreement"] == pytest.approx((ia == iv)[:, 2:6].mean())
+
+
+def _per_epoch(values, shares=(0.3, 0.3)):
+    import pandas as pd
+
+    return pd.DataFrame([dict(epoch=e, level=1, agreement=v, clip_agreement=v, max_share_a=shares[0],
+                              max_share_b=shares[1]) for e, v in enumerate(values)])
+
+
+def test_agreement_claims_words_follow_the_numbers():
+    c = analysis.agreement_claims({"DCID": _per_epoch([0.05, 0.3, 0.62])})[0]
+    assert (c["sharing"], c["trend"], c["collapsed"]) == ("share codes", "rises", False)
+    assert "0.05" in c["sentence"] and "0.62" in c["sentence"] and "62%" in c["sentence"]
+    c = analysis.agreement_claims({"X": _per_epoch([0.04, 0.03], shares=(0.2, 0.9))})[0]
+    assert (c["sharing"], c["trend"], c["collapsed"]) == ("do not share codes", "stays flat", True)
+    assert analysis.sharing_verdict(0.2) == "share some codes" and analysis.trend_verdict(0.5, 0.3) == "falls"
+    assert analysis.check_claims([c]) == []
+
+
+def test_check_claims_catches_a_contradiction():
+    c = analysis.agreement_claims({"DCID": _per_epoch([0.05, 0.04])})[0]
+    lie = dict(c, sharing="share codes", sentence=c["sentence"].replace("do not share codes", "share codes"))
+    assert analysis.check_claims([lie])
+    typed = dict(c, sentence="DCID level 1: audio and video share codes.")
+    assert analysis.check_claims([typed])

@@ -165,3 +165,69 @@ def agreement_over_epochs(checkpoints, clipset, device=None, **kw) -> pd.DataFra
     if not out:
         raise ValueError("agreement_over_epochs: no checkpoints given")
     return pd.concat(out, ignore_index=True)
+
+
+SHARED_AT = 0.5  # same-second agreement from which the notebooks say "share codes" (issue 8 target)
+PARTLY_AT = 0.2  # ... "share some codes"; below: "do not share codes"
+TREND_EPS = 0.05  # a change of agreement over training smaller than this is "flat"
+COLLAPSE_AT = 0.5  # max share of one code from which a level counts as collapsed
+
+
+def sharing_verdict(agreement: float) -> str:
+    """Words for a same-second agreement: 'share codes' (>= SHARED_AT), 'share some codes'
+    (>= PARTLY_AT), 'do not share codes'."""
+    if agreement >= SHARED_AT:
+        return "share codes"
+    return "share some codes" if agreement >= PARTLY_AT else "do not share codes"
+
+
+def trend_verdict(first: float, last: float) -> str:
+    """'rises' / 'falls' / 'stays flat' for a change from first to last (TREND_EPS)."""
+    if last - first > TREND_EPS:
+        return "rises"
+    return "falls" if first - last > TREND_EPS else "stays flat"
+
+
+def agreement_claims(per_epoch: Mapping[str, pd.DataFrame]) -> list[dict]:
+    """The numbers a notebook states about audio-video agreement and the words it uses for them.
+
+    per_epoch: {model name: `agreement_over_epochs` frame}. One dict per (model, level): model,
+    level, first / last (same-second agreement after the first / last epoch), clip (clip-level
+    agreement, last epoch), max_share (largest share of one code in audio or video over all
+    epochs), and the verdicts `sharing` (`sharing_verdict(last)`), `trend`
+    (`trend_verdict(first, last)`), `collapsed` (max_share >= COLLAPSE_AT) and `sentence`.
+    Notebooks print these as a `CLAIMS` JSON line and display the sentences, so a test can check
+    that the prose agrees with the numbers.
+    """
+    out = []
+    for name, df in per_epoch.items():
+        for level, g in df.sort_values("epoch").groupby("level"):
+            first, last = float(g["agreement"].iloc[0]), float(g["agreement"].iloc[-1])
+            clip = float(g["clip_agreement"].iloc[-1])
+            share = float(g[["max_share_a", "max_share_b"]].to_numpy().max())
+            c = dict(model=name, level=int(level), first=first, last=last, clip=clip, max_share=share,
+                     sharing=sharing_verdict(last), trend=trend_verdict(first, last),
+                     collapsed=bool(share >= COLLAPSE_AT))
+            c["sentence"] = (
+                f"{name} level {int(level)}: audio and video {c['sharing']} — same-second agreement "
+                f"{c['trend']} from {first:.2f} to {last:.2f} over training, and {clip:.0%} of held-out "
+                f"clips have the same most frequent code in both; the largest share of one code is "
+                f"{share:.2f}" + (" (collapsed onto one code at some epoch)." if c["collapsed"] else ".")
+            )
+            out.append(c)
+    return out
+
+
+def check_claims(claims: list[dict]) -> list[str]:
+    """Contradictions between each claim's words and its numbers ([] when consistent): used by
+    the tests on executed notebooks."""
+    bad = []
+    for c in claims:
+        want = (sharing_verdict(c["last"]), trend_verdict(c["first"], c["last"]), c["max_share"] >= COLLAPSE_AT)
+        if (c["sharing"], c["trend"], c["collapsed"]) != want:
+            bad.append(f"{c['model']} L{c['level']}: says {c['sharing']!r}/{c['trend']!r}/collapsed="
+                       f"{c['collapsed']} but the numbers give {want}")
+        for word in (c["sharing"], c["trend"], f"{c['first']:.2f}", f"{c['last']:.2f}"):
+            if word not in c["sentence"]:
+                bad.append(f"{c['model']} L{c['level']}: sentence lacks {word!r}")
+    return bad
