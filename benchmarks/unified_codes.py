@@ -32,7 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hdcid.analysis.unified import agreement_over_epochs  # noqa: E402
+from hdcid.analysis.unified import agreement_over_epochs, code_digit_readout  # noqa: E402
+from hdcid.downstream.cache import encode_clipset  # noqa: E402
 from hdcid.data import read_ave  # noqa: E402
 from hdcid.notebook import corpus_is_built, train_configs  # noqa: E402
 from hdcid.train import Pretrainer  # noqa: E402
@@ -74,7 +75,25 @@ def train_max_share(usage: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_one(variant: str, seed: int, args, pretrain, ave_test, workdir: Path) -> dict:
+def _digits(clipset) -> np.ndarray:
+    seg = clipset.segment_labels()  # (N, T), background = K
+    return np.where(seg == clipset.n_classes, -1, seg)
+
+
+def readout(model, ave_train, ave_test) -> list[dict]:
+    """`code_digit_readout` per level: code -> digit map from AVE train, scored on AVE test."""
+    codes = {s: {m: encode_clipset(model, cs.features(m), m)[1] for m in ("audio", "video")}
+             for s, cs in (("train", ave_train), ("test", ave_test))}
+    out = []
+    for lv in range(codes["test"]["audio"].shape[-1]):
+        pick = lambda d: {m: v[..., lv] for m, v in d.items()}  # noqa: E731
+        out.append(dict(level=lv + 1, **code_digit_readout(pick(codes["train"]), _digits(ave_train),
+                                                           pick(codes["test"]), _digits(ave_test),
+                                                           int(model.codebooks().shape[1]))))
+    return out
+
+
+def run_one(variant: str, seed: int, args, pretrain, ave_test, workdir: Path, ave_train=None) -> dict:
     mcfg, tcfg = train_configs(variant, quick=False)
     mcfg = mcfg.replace(**_overrides(args.model))
     tcfg = tcfg.replace(seed=seed, **_overrides(args.train))
@@ -84,8 +103,9 @@ def run_one(variant: str, seed: int, args, pretrain, ave_test, workdir: Path) ->
     seconds = time.perf_counter() - t0
     per_epoch = agreement_over_epochs(res.checkpoints, ave_test)
     share = train_max_share(res.usage)
+    ro = readout(res.model, ave_train, ave_test) if ave_train is not None else []
     return dict(variant=variant, seed=seed, seconds=seconds, model=res.model, model_cfg=mcfg.to_dict(),
-                train_cfg=tcfg.to_dict(), per_epoch=per_epoch, train_share=share)
+                train_cfg=tcfg.to_dict(), per_epoch=per_epoch, train_share=share, readout=ro)
 
 
 def avvp_f1(model, data, cache: Path) -> dict:
@@ -136,14 +156,14 @@ def main(argv=None) -> dict:
     from hdcid.notebook import Session, pretrain_set
 
     pretrain = pretrain_set(Session("bench", False, 0, root, torch.device("cpu")))
-    ave_test = read_ave(root, "test")
+    ave_test, ave_train = read_ave(root, "test"), read_ave(root, "train")
     results, summary = [], []
     with tempfile.TemporaryDirectory(prefix="hdcid-unified-") as tmp:
         tmp = Path(a.keep) if a.keep else Path(tmp)
         avvp_data = None
         for variant in a.variants:
             for i, seed in enumerate(a.seeds):
-                r = run_one(variant, seed, a, pretrain, ave_test, tmp)
+                r = run_one(variant, seed, a, pretrain, ave_test, tmp, ave_train)
                 pe, ts = r["per_epoch"], r["train_share"]
                 last = pe[pe["epoch"] == pe["epoch"].max()]
                 for _, row in last.iterrows():
@@ -169,12 +189,18 @@ def main(argv=None) -> dict:
                     rec["transfer"] = transfer(r["model"], root, tmp / "codes")
                 results.append(rec)
                 print(f"{variant} seed {seed}: {r['seconds']:.1f} s; last epoch:\n"
-                      f"{last.to_string(index=False)}", flush=True)
+                      f"{last.to_string(index=False)}\ncode -> digit readout (AVE train -> test, foreground):\n"
+                      f"{pd.DataFrame(r['readout']).to_string(index=False, float_format=lambda x: f'{x:.3f}')}",
+                      flush=True)
     df = pd.DataFrame(summary)
+    ro = pd.DataFrame([dict(variant=r["variant"], **x) for r in results for x in r["readout"]])
+    df = df.merge(ro.groupby(["variant", "level"]).mean(numeric_only=True).reset_index()[
+        ["variant", "level", "acc_audio", "acc_video", "class_agreement"]], on=["variant", "level"], how="left")
     agg = df.groupby(["variant", "level"]).agg(
         agreement=("agreement", "mean"), agreement_sd=("agreement", "std"),
         clip_agreement=("clip_agreement", "mean"), used_a=("used_a", "mean"), used_v=("used_v", "mean"),
         max_share_heldout=("max_share_heldout", "max"), max_share_train=("max_share_train", "max"),
+        acc_a=("acc_audio", "mean"), acc_v=("acc_video", "mean"), class_agreement=("class_agreement", "mean"),
         pretrain_s=("seconds", "median"), seeds=("seed", "count")).reset_index()
     pd.set_option("display.width", 200)
     print(f"\nAV-Digits, AVE test foreground seconds, eval mode, mean over pretraining seeds {a.seeds}"

@@ -126,3 +126,15 @@ def test_check_claims_catches_a_contradiction():
     assert analysis.check_claims([lie])
     typed = dict(c, sentence="DCID level 1: audio and video share codes.")
     assert analysis.check_claims([typed])
+
+
+def test_code_digit_readout_separates_offset_from_hard_seconds():
+    y = np.array([[0, 0, 1, 1, -1]])
+    a = np.array([[0, 0, 1, 1, 5]])  # audio: code 0 = class 0, code 1 = class 1
+    v = np.array([[2, 2, 3, 3, 5]])  # video: its own codes 2 / 3 for the same classes
+    r = analysis.code_digit_readout({"audio": a, "video": v}, y, {"audio": a, "video": v}, y, 6)
+    assert r["acc_audio"] == 1.0 and r["acc_video"] == 1.0
+    assert r["class_agreement"] == 1.0 and r["code_agreement"] == 0.0  # pure modality offset
+    v_test = np.array([[2, 3, 3, 2, 5]])
+    r = analysis.code_digit_readout({"audio": a, "video": v}, y, {"audio": a, "video": v_test}, y, 6)
+    assert r["acc_video"] == 0.5 and r["class_agreement"] == 0.5

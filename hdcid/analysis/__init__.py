@@ -27,6 +27,7 @@ from hdcid.analysis.probes import centroid_probe, cross_modal_probe, pool_codes,
 from hdcid.analysis.projection import Projection, code_points, project_codes
 from hdcid.analysis.runs import encode_modalities, loss_terms, model_sizes
 from hdcid.analysis.unified import (agreement_claims, agreement_over_epochs, check_claims, clip_agreement, clip_modes,
+                                    code_digit_readout,
                                     code_shares, digit_top_codes, heldout_agreement, modality_usage,
                                     same_second_agreement, sharing_verdict, trend_verdict, unified_summary)
 from hdcid.analysis.usage import (code_ownership, dead_codes, ownership_summary, perplexity, usage_counts,
@@ -43,7 +44,7 @@ __all__ = [
     # unified codes: audio-video agreement, usage per modality, per-digit top codes
     "same_second_agreement", "clip_modes", "clip_agreement", "code_shares", "modality_usage", "digit_top_codes",
     "unified_summary", "heldout_agreement", "agreement_over_epochs", "sharing_verdict", "trend_verdict",
-    "agreement_claims", "check_claims",
+    "agreement_claims", "check_claims", "code_digit_readout",
     # probes and TOC
     "pool_codes", "pool_levels", "centroid_probe", "cross_modal_probe", "toc_terms", "toc_sweep",
     # projections

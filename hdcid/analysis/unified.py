@@ -231,3 +231,32 @@ def check_claims(claims: list[dict]) -> list[str]:
             if word not in c["sentence"]:
                 bad.append(f"{c['model']} L{c['level']}: sentence lacks {word!r}")
     return bad
+
+
+def code_digit_readout(train_codes: Mapping[str, object], train_labels, test_codes: Mapping[str, object],
+                       test_labels, n_codes: int) -> dict:
+    """How far per-second codes can agree, given how well each modality's codes tell the class.
+
+    Each code of each modality is mapped to the class it most often carries on the labelled
+    training seconds (labels (N, T) class, negative = background, skipped); on the test seconds:
+    `acc_<m>` share of seconds whose code maps to the true class; `class_agreement` share where
+    both modalities' codes map to the same class (an agreement that ignores WHICH code); and
+    `code_agreement` (same code). class_agreement >> code_agreement means each modality uses its
+    own codes for a class (a modality offset); both low means the seconds themselves are hard.
+    train_codes / test_codes: {m: (N, T)} for exactly two modalities.
+    """
+    (ma, mb) = list(train_codes)
+    ytr, yte = _np(train_labels).astype(np.int64), _np(test_labels).astype(np.int64)
+    fg_tr, fg_te = ytr >= 0, yte >= 0
+    n_cls = int(max(ytr.max(), yte.max())) + 1
+    out, mapped = {}, {}
+    for m in (ma, mb):
+        k_tr, k_te = _np(train_codes[m]).astype(np.int64), _np(test_codes[m]).astype(np.int64)
+        table = np.zeros((n_codes, n_cls), np.int64)
+        np.add.at(table, (k_tr[fg_tr], ytr[fg_tr]), 1)
+        code_cls = np.where(table.sum(1) > 0, table.argmax(1), -1)  # (M,)
+        mapped[m] = code_cls[k_te[fg_te]]
+        out[f"acc_{m}"] = float((mapped[m] == yte[fg_te]).mean())
+    out["class_agreement"] = float(((mapped[ma] == mapped[mb]) & (mapped[ma] >= 0)).mean())
+    out["code_agreement"] = same_second_agreement(test_codes[ma], test_codes[mb], fg_te)
+    return out
