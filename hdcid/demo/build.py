@@ -25,7 +25,7 @@ from hdcid.demo.synthetic import DIGIT_WORDS, stand_in_audio_bank, stand_in_prom
 from hdcid.utils import demo_root, repo_root
 
 T = 10
-SIZES = {"pretrain": 2000, "ave": 1000, "avvp": 600, "ucf": 400, "vggsound": 400}
+SIZES = {"pretrain": 2000, "ave": 1000, "avvp": 2000, "ucf": 400, "vggsound": 400}  # issue 8: avvp was 600
 MIN_CLIPS = 20
 AVE_NAMES = [f"digit {w}" for w in DIGIT_WORDS]
 AVVP_NAMES = [w.capitalize() for w in DIGIT_WORDS]
@@ -129,9 +129,18 @@ def _splits(n: int, rng: np.random.Generator, fractions=(0.7, 0.15)) -> np.ndarr
     return s
 
 
-def compose_pretrain(root, rng, n, video, audio, prompts, prompt_variety=False) -> list[Path]:
+def compose_pretrain(root, rng, n, video, audio, prompts, prompt_variety=False, spans=True) -> list[Path]:
+    """spans=True (default since issue 8): each clip's event is one contiguous span of 3-10 seconds,
+    background elsewhere (as AVE), so the encoders learn that seconds of one clip differ;
+    spans=False: each second is background with probability 0.1 (before issue 8)."""
     cls = _balanced(n, rng)
-    rel = (rng.uniform(size=(n, T)) >= 0.1).astype(np.float32)  # occasional background seconds
+    if spans:
+        length = rng.integers(3, T + 1, size=n)
+        start = rng.integers(0, T - length + 1)
+        t = np.arange(T)[None]
+        rel = ((t >= start[:, None]) & (t < (start + length)[:, None])).astype(np.float32)  # (n, T)
+    else:
+        rel = (rng.uniform(size=(n, T)) >= 0.1).astype(np.float32)  # occasional background seconds
     seg = np.where(rel > 0, cls[:, None], -1)
     pools = np.full(n, "train")
     v, a = _by_pool(video, seg, pools, rng), _by_pool(audio, seg, pools, rng)
