@@ -78,6 +78,7 @@ class ModelConfig(_Serializable):
     # (removes the audio/video offset seen on the demo corpus, issue 8). Adds encoder buffers
     # `semantic_centre.running_mean` (L, 3, D); off in `paper()` so released checkpoints load.
     semantic_centering: bool = False
+    semantic_scaling: bool = False  # with centring: also divide by the modality's RMS deviation
     centering_momentum: float = 0.1
     # CPC and CLUB
     cpc_hidden: int = 256

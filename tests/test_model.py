@@ -66,6 +66,11 @@ def test_semantic_centering_removes_a_modality_offset_and_eval_leaves_buffers():
     c.eval()
     assert torch.allclose(c(z, "audio", 0), z - before[0, 0])  # eval: running mean, no update
     assert torch.equal(c.running_mean, before)
+    s = ModalityCentre(levels=2, dim=4, momentum=1.0, scale=True).train()
+    out = s(3.0 * z, "video", 1)
+    assert out.pow(2).mean().item() == pytest.approx(1.0, rel=1e-5)  # unit RMS deviation
+    assert s.running_scale[1, 1].item() == pytest.approx((3.0 * (z - z.mean(dim=(0, 1)))).pow(2).mean().sqrt().item())
+    assert torch.allclose(s.eval()(3.0 * z, "video", 1), out, atol=1e-5)  # momentum 1: eval = last batch
     cfg = ModelConfig.tiny("dcid")
     assert cfg.semantic_centering and not cfg.faithful().semantic_centering
     model = CrossModalModel(cfg)

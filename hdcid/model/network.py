@@ -76,27 +76,39 @@ class TrainOutputs:
 
 
 class ModalityCentre(nn.Module):
-    """Per-modality, per-level centring of semantic features (`ModelConfig.semantic_centering`).
+    """Per-modality, per-level centring (and optional scaling) of semantic features
+    (`ModelConfig.semantic_centering` / `semantic_scaling`).
 
-    Buffer running_mean (L, 3, D) in MODALITIES order. Train mode: z - mean of the batch over
-    (B, T) (gradient flows through the mean, as in batch norm) and the running mean moves by
-    `momentum` towards it; eval mode: z - running_mean, no buffer changes.
+    Buffers running_mean (L, 3, D) and running_scale (L, 3), MODALITIES order. Train mode: z minus
+    the mean of the batch over (B, T) (gradient flows through the mean, as in batch norm), divided
+    (scale=True) by the batch's root-mean-square deviation per dimension (one scalar per modality,
+    so each modality spreads equally over the codebook); the running statistics move by
+    `momentum` towards the batch's. Eval mode (or update=False): the running statistics, no buffer
+    changes.
     """
 
-    def __init__(self, levels: int, dim: int, momentum: float = 0.1) -> None:
+    def __init__(self, levels: int, dim: int, momentum: float = 0.1, scale: bool = False) -> None:
         super().__init__()
-        self.momentum = momentum
+        self.momentum, self.scale = momentum, scale
         self.register_buffer("running_mean", torch.zeros(levels, len(MODALITIES), dim))
+        self.register_buffer("running_scale", torch.ones(levels, len(MODALITIES)))
 
     def forward(self, z: torch.Tensor, modality: str, level: int, update: bool = True) -> torch.Tensor:
-        """z (B, T, D) -> centred (B, T, D); update=False always uses the running mean."""
+        """z (B, T, D) -> centred (and scaled) (B, T, D); update=False always uses the running stats."""
         m = MODALITIES.index(modality)
         if not (self.training and update):
-            return z - self.running_mean[level, m].to(z.dtype)
+            out = z - self.running_mean[level, m].to(z.dtype)
+            return out / self.running_scale[level, m].to(z.dtype) if self.scale else out
         mean = z.mean(dim=(0, 1))  # (D,)
+        out = z - mean
         with torch.no_grad():
             self.running_mean[level, m].lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
-        return z - mean
+        if not self.scale:
+            return out
+        rms = out.pow(2).mean().clamp_min(1e-12).sqrt()  # scalar
+        with torch.no_grad():
+            self.running_scale[level, m].lerp_(rms.detach().to(self.running_scale.dtype), self.momentum)
+        return out / rms
 
 
 class Encoder(nn.Module):
@@ -116,7 +128,8 @@ class Encoder(nn.Module):
             self.Text_encoder_2 = LinearReLU(cfg.text_specific_dim, cfg.text_specific_dim, "input_linear")
         self.Cross_quantizer = UnifiedCodebook.from_config(cfg)
         if cfg.semantic_centering:  # hdcid extension (issue 8); absent in the original layout
-            self.semantic_centre = ModalityCentre(cfg.n_levels, cfg.hidden_dim, cfg.centering_momentum)
+            self.semantic_centre = ModalityCentre(cfg.n_levels, cfg.hidden_dim, cfg.centering_momentum,
+                                                  scale=cfg.semantic_scaling)
         self.video_semantic_encoder = VSE(cfg)
         self.video_self_att = ITRM(cfg.video_dim, cfg)
         self.text_self_att = ITRM(cfg.text_dim, cfg)
