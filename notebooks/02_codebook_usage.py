@@ -159,7 +159,7 @@ for name, m in models.items():
         held[key] = analysis.unified_summary(ia, iv, m.cfg.n_codes, seg >= 0)
 for key, t in digit_tables.items():
     print(key)
-    display(t.round(2))
+    display(t[["audio top", "video top", "overlap", "agreement"]].round(2))
 
 # %%
 lines = []

@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from hdcid.plots._common import _new
 
@@ -93,6 +94,7 @@ def heldout_agreement_curve(per_epoch, columns: Sequence[str] = ("agreement", "c
                 ax.plot(g["epoch"].to_numpy() + 1, g[col].to_numpy(), marker="o", label=label, color=f"C{j}")
                 j += 1
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(col.replace("_", " "))
         ax.set_ylim(0, 1)
         ax.set_title({"agreement": "same second", "clip_agreement": "same clip (most frequent code)"}.get(col, col),
