@@ -62,7 +62,7 @@ print(describe_configs(QUICK))
 from hdcid.notebook import is_cached
 
 
-def live_plot(variant, every=2):
+def live_plot(variant, every=2 if QUICK else 16):  # fewer redraws in full mode: they take CPU time from pretraining
     """A Pretrainer callback that redraws the per-term loss curves every `every` steps."""
     rows, handle = [], display(plots.loss_curves(pd.DataFrame({"step": [0], "total": [np.nan]}),
                                                  title=f"{variant}: waiting for the first step"), display_id=True)

@@ -210,7 +210,8 @@ def agreement_claims(per_epoch: Mapping[str, pd.DataFrame]) -> list[dict]:
                      collapsed=bool(share >= COLLAPSE_AT))
             c["sentence"] = (
                 f"{name} level {int(level)}: audio and video {c['sharing']} — same-second agreement "
-                f"{c['trend']} from {first:.2f} to {last:.2f} over training, and {clip:.0%} of held-out "
+                f"{c['trend']} over training ({first:.2f} after the first epoch, {last:.2f} after the "
+                f"last), and {clip:.0%} of held-out "
                 f"clips have the same most frequent code in both; the largest share of one code is "
                 f"{share:.2f}" + (" (collapsed onto one code at some epoch)." if c["collapsed"] else ".")
             )
