@@ -21,7 +21,7 @@
 # follow how often the three modalities of the same second choose the same code (cross-modal code
 # agreement) as training proceeds. Later notebooks reuse these cached checkpoints.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~33 s on a 2-core CPU (including pretraining both tiny models; measured); full: ~8 min on a 2-core CPU (including pretraining both tiny models; measured). No GPU was used for these.
+# **Runtime** — quick (`HDCID_QUICK=1`): ~26 s on a 2-core CPU (including pretraining both tiny models; measured); full: ~2.7 min on a quiet 2-core CPU (159 s measured, including pretraining both tiny models, about 65 s DCID + 86 s H-DCID; about 10 min when the machine was shared). No GPU was used for these.
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
