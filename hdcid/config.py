@@ -102,6 +102,13 @@ class ModelConfig(_Serializable):
     donor_window: int = 100  # donors: codes used within this many forward calls
     reset_noise: float = 1.0 / 1024
     reset_updates_ema: bool = True  # original: False (reset overwritten by the next EMA step)
+    # hdcid extension (original: False): subtract a per-modality running mean from the semantic
+    # features before quantisation, so that no modality sits in its own region of the codebook
+    # (removes the audio/video offset seen on the demo corpus, issue 8). Adds encoder buffers
+    # `semantic_centre.running_mean` (L, 3, D); off in `paper()` so released checkpoints load.
+    semantic_centering: bool = False
+    semantic_scaling: bool = False  # with centring: also divide by the modality's RMS deviation
+    centering_momentum: float = 0.1
     # CPC and CLUB
     cpc_hidden: int = 256
     cpc_layers: int = 2
@@ -163,7 +170,9 @@ class ModelConfig(_Serializable):
             hidden_dim=64,
             n_heads=4,
             ffn_dim=128,
-            n_codes=64,
+            n_codes=11,  # issue 8: 10 digits + background; 64 (and 16) codes gave each modality its own codes
+            semantic_centering=True,  # issue 8: audio/video offset ~ the within-digit spread
+            semantic_scaling=True,  # issue 8: equal spread per modality (H-DCID level 2 collapsed)
             cpc_hidden=64,
             club_hidden=32,
             reset_after=300,
@@ -174,7 +183,7 @@ class ModelConfig(_Serializable):
 
     def faithful(self) -> "ModelConfig":
         """The original code's behaviour where it differs from our default."""
-        return dataclasses.replace(self, reset_updates_ema=False)
+        return dataclasses.replace(self, reset_updates_ema=False, semantic_centering=False, semantic_scaling=False)
 
 
 @dataclass(frozen=True)
@@ -229,8 +238,11 @@ class TrainConfig(_Serializable):
 
     @classmethod
     def tiny(cls, variant: str = "dcid", **overrides: Any) -> "TrainConfig":
-        """Minutes on a 2-core CPU on the demo corpus (level 2 starts at epoch 3 as published)."""
-        base = dict(variant=variant, epochs=6 if variant == "dcid" else 5, batch_size=32, lr=1e-3)
+        """Minutes on a 2-core CPU on the demo corpus. H-DCID's level 2 trains from epoch 0
+        (published: 3, `TrainConfig.paper`): before its loss starts, level 2 is untrained and in
+        eval mode all video seconds fell on one code (issue 8)."""
+        base = dict(variant=variant, epochs=6 if variant == "dcid" else 5, batch_size=32, lr=1e-3,
+                    level2_start_epoch=0)
         base.update(overrides)
         return cls(**base)
 

@@ -362,7 +362,7 @@ def test_resume_with_other_configs_lists_only_the_differences(small_set, tmp_pat
     with pytest.raises(CheckpointError) as err:
         Pretrainer(mc.replace(n_codes=32), _tiny_train(epochs=1, lr=0.01), small_set, tmp_path).fit(progress=False)
     diff = str(err.value).split("Differences (stored -> wanted):\n")[1].splitlines()
-    assert diff == ["  ModelConfig.n_codes: 64 -> 32", "  TrainConfig.lr: 0.001 -> 0.01"]
+    assert diff == [f"  ModelConfig.n_codes: {mc.n_codes} -> 32", "  TrainConfig.lr: 0.001 -> 0.01"]
     assert len(str(err.value)) < 400
 
 

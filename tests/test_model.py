@@ -52,8 +52,38 @@ def test_paper_encoder_keys_and_shapes_equal_released(variant, n_keys, n_params)
     assert model.codebooks().shape == (1 if variant == "dcid" else 2, 400, 256)
 
 
+def test_semantic_centering_removes_a_modality_offset_and_eval_leaves_buffers():
+    torch.manual_seed(0)
+    from hdcid.model.network import ModalityCentre
+
+    c = ModalityCentre(levels=1, dim=4, momentum=0.5).train()
+    z = torch.randn(8, 10, 4) + torch.tensor([3.0, -2.0, 0.0, 1.0])  # offset of one modality
+    out = c(z, "audio", 0)
+    assert out.mean(dim=(0, 1)).abs().max() < 1e-5  # train: batch-centred
+    assert torch.allclose(c.running_mean[0, 0], 0.5 * z.mean(dim=(0, 1)))  # moved half-way
+    assert c.running_mean[0, 1:].abs().max() == 0  # other modalities untouched
+    before = c.running_mean.clone()
+    c.eval()
+    assert torch.allclose(c(z, "audio", 0), z - before[0, 0])  # eval: running mean, no update
+    assert torch.equal(c.running_mean, before)
+    s = ModalityCentre(levels=2, dim=4, momentum=1.0, scale=True).train()
+    out = s(3.0 * z, "video", 1)
+    assert out.pow(2).mean().item() == pytest.approx(1.0, rel=1e-5)  # unit RMS deviation
+    assert s.running_scale[1, 1].item() == pytest.approx((3.0 * (z - z.mean(dim=(0, 1)))).pow(2).mean().sqrt().item())
+    assert torch.allclose(s.eval()(3.0 * z, "video", 1), out, atol=1e-5)  # momentum 1: eval = last batch
+    cfg = ModelConfig.tiny("dcid")
+    assert cfg.semantic_centering and not cfg.faithful().semantic_centering
+    model = CrossModalModel(cfg)
+    assert "semantic_centre.running_mean" in model.encoder.state_dict()
+    assert "semantic_centre.running_mean" not in CrossModalModel(cfg.faithful()).encoder.state_dict()
+    model.train()  # encode never changes a buffer, even in train mode (dropout draws)
+    snap = model.buffers_snapshot()
+    model.encode(torch.randn(2, *model.expected_shape("audio")), "audio")
+    assert all(torch.equal(v, model.buffers_snapshot()[k]) for k, v in snap.items())
+
+
 def test_dead_modules_dropped_when_not_kept():
-    cfg = ModelConfig.tiny("dcid", keep_dead_modules=False)
+    cfg = ModelConfig.tiny("dcid", keep_dead_modules=False, semantic_centering=False)
     keys = list(CrossModalModel(cfg).encoder.state_dict())
     assert not [k for k in keys if ".encoder_layer." in k or "affine_video" in k or "ave_v_att" in k]
     assert len(keys) == 142 - 3 * 12 - 6
@@ -138,7 +168,7 @@ def test_wrong_input_shape_names_expected_shape():
 
 
 def test_forward_train_initial_loss_values_and_gradient_flow():
-    cfg = ModelConfig.tiny("dcid")
+    cfg = ModelConfig.tiny("dcid").faithful()  # uncentred features: the spec's LayerNorm scale
     torch.manual_seed(0)
     model = CrossModalModel(cfg).double().train()
     b = 6

@@ -45,7 +45,7 @@ def test_train_configs_quick_vs_full():
         assert (quick.epochs, quick.max_steps_per_epoch, quick.level2_start_epoch) == (2, notebook.QUICK_STEPS, 1)
         assert quick.epochs > quick.level2_start_epoch  # H-DCID's level-2 path runs in quick mode too
     text = notebook.describe_configs(True)
-    assert text.splitlines()[1].startswith("hdcid: ModelConfig.tiny - 2 level(s) x 64 codes")
+    assert text.splitlines()[1].startswith("hdcid: ModelConfig.tiny - 2 level(s) x 11 codes")
     assert f"max steps/epoch {notebook.QUICK_STEPS}" in text
 
 

@@ -150,6 +150,8 @@ def test_notebook_executes_in_quick_mode(name, quick_env):
         assert figures, f"{name} saved no figure named {name[:2]}-*.png"
     pngs = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert pngs >= 1, f"{name}: no figure was displayed"
+    if name in ("01_pretraining", "02_codebook_usage"):
+        _check_notebook_claims(name, nb, text)
     if name == "03_toc":
         assert "Invalid setting: choose_channel" in text and "probe accuracy" in text
     if name in ("05_ave", "06_avvp", "07_ave_to_avvp", "08_ucf_vggsound"):
@@ -157,3 +159,34 @@ def test_notebook_executes_in_quick_mode(name, quick_env):
     if name == "09_results":
         assert (quick_env / "out" / "results" / "results.md").exists()
         shutil.copy(quick_env / "out" / "results" / "results.md", OUT / "results.md")
+
+
+def _claims_lines(text: str) -> list:
+    return [json.loads(line[len("CLAIMS "):]) for line in text.splitlines() if line.startswith("CLAIMS ")]
+
+
+def _markdown_outputs(nb) -> str:
+    return "".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs)
+
+
+def _check_notebook_claims(name: str, nb, text: str) -> None:
+    """The summary a notebook displays must agree with the numbers it printed (issue 8): 01 prints
+    `analysis.agreement_claims` (words + numbers) and shows their sentences; 02 prints the held-out
+    audio-video agreement per model/level with the verdict it states."""
+    from hdcid import analysis
+
+    claims = _claims_lines(text)
+    assert claims, f"{name}: no CLAIMS line printed"
+    shown = _markdown_outputs(nb)
+    if name == "01_pretraining":
+        (c01,) = claims
+        assert len(c01) == 3  # DCID L1, H-DCID L1, L2
+        assert analysis.check_claims(c01) == []
+        for c in c01:
+            assert c["sentence"] in shown, f"{name}: the summary does not show {c['sentence']!r}"
+    else:
+        (c02,) = claims
+        for key, c in c02.items():
+            assert c["sharing"] == analysis.sharing_verdict(c["agreement"]), key
+            assert f"{key}: " in shown and f"{c['agreement']:.0%} of the foreground seconds ({c['sharing']})" in shown

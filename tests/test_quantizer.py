@@ -269,7 +269,7 @@ def test_nearest_first_index_on_ties_and_expanded_distances():
 # ------------------------------------------------------------------------------------------------
 def test_two_level_buffers_and_independence():
     torch.manual_seed(0)
-    q = UnifiedCodebook.from_config(ModelConfig.tiny("hdcid"))
+    q = UnifiedCodebook.from_config(ModelConfig.tiny("hdcid", n_codes=64))
     M, D = 64, 64
     assert q.embedding.shape == (2, M, D) and q.ema_weight.shape == (2, M, D)
     assert q.ema_count.shape == (2, M) and q.unactivated_count.shape == (2, M)
@@ -288,7 +288,7 @@ def test_two_level_buffers_and_independence():
 
 
 def test_config_constructors_agree():
-    cfg = ModelConfig.tiny("dcid")
+    cfg = ModelConfig.tiny("dcid", n_codes=64)
     a = UnifiedCodebook.from_config(cfg)
     b = UnifiedCodebook(cfg)
     assert a.embedding.shape == b.embedding.shape == (64, 64)

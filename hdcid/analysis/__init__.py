@@ -8,6 +8,7 @@ One concept per module, every public name re-exported here (`from hdcid import a
 
 - `usage`       how often each code is chosen: counts, perplexity, dead codes, ownership, over training
 - `agreement`   how codes relate: cross-modal agreement, level co-occurrence, entropy, MI, purity
+- `unified`     audio-video agreement (same second, same clip), usage and ownership, per-digit top codes
 - `probes`      pooled clip features, the centroid / cross-modal probe, TOC terms and sweep
 - `projection`  code points and their cached 2-D UMAP / PCA projection
 - `runs`        a pretrained model and its run: loss terms, parameter counts, codes per modality
@@ -25,6 +26,10 @@ from hdcid.analysis.predictions import (TaskPredictions, confusion_matrix, per_c
 from hdcid.analysis.probes import centroid_probe, cross_modal_probe, pool_codes, pool_levels, toc_sweep, toc_terms
 from hdcid.analysis.projection import Projection, code_points, project_codes
 from hdcid.analysis.runs import encode_modalities, loss_terms, model_sizes
+from hdcid.analysis.unified import (agreement_claims, agreement_over_epochs, check_claims, clip_agreement, clip_modes,
+                                    code_digit_readout,
+                                    code_shares, digit_top_codes, heldout_agreement, modality_usage,
+                                    same_second_agreement, sharing_verdict, trend_verdict, unified_summary)
 from hdcid.analysis.usage import (code_ownership, dead_codes, ownership_summary, perplexity, usage_counts,
                                   usage_matrix, usage_over_training, usage_summary)
 
@@ -36,6 +41,10 @@ __all__ = [
     # agreement and levels
     "agreement_matrix", "level_cooccurrence", "conditional_entropy", "mutual_information", "code_purity",
     "level_information",
+    # unified codes: audio-video agreement, usage per modality, per-digit top codes
+    "same_second_agreement", "clip_modes", "clip_agreement", "code_shares", "modality_usage", "digit_top_codes",
+    "unified_summary", "heldout_agreement", "agreement_over_epochs", "sharing_verdict", "trend_verdict",
+    "agreement_claims", "check_claims", "code_digit_readout",
     # probes and TOC
     "pool_codes", "pool_levels", "centroid_probe", "cross_modal_probe", "toc_terms", "toc_sweep",
     # projections

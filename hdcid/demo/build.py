@@ -26,7 +26,7 @@ from hdcid.demo.synthetic import DIGIT_WORDS, stand_in_audio_bank, stand_in_prom
 from hdcid.utils import demo_root, repo_root
 
 T = 10
-SIZES = {"pretrain": 2000, "ave": 1000, "avvp": 600, "ucf": 400, "vggsound": 400}
+SIZES = {"pretrain": 2000, "ave": 1000, "avvp": 2000, "ucf": 400, "vggsound": 400}  # issue 8: avvp was 600
 MIN_CLIPS = 20
 AVE_NAMES = [f"digit {w}" for w in DIGIT_WORDS]
 AVVP_NAMES = [w.capitalize() for w in DIGIT_WORDS]
@@ -219,9 +219,18 @@ def _splits(n: int, rng: np.random.Generator, fractions=(0.7, 0.15)) -> np.ndarr
     return s
 
 
-def compose_pretrain(root, rng, n, video, audio, prompts, prompt_variety=False) -> list[Path]:
+def compose_pretrain(root, rng, n, video, audio, prompts, prompt_variety=False, spans=True) -> list[Path]:
+    """spans=True (default since issue 8): each clip's event is one contiguous span of 3-10 seconds,
+    background elsewhere (as AVE), so the encoders learn that seconds of one clip differ;
+    spans=False: each second is background with probability 0.1 (before issue 8)."""
     cls = _balanced(n, rng)
-    rel = (rng.uniform(size=(n, T)) >= 0.1).astype(np.float32)  # occasional background seconds
+    if spans:
+        length = rng.integers(3, T + 1, size=n)
+        start = rng.integers(0, T - length + 1)
+        t = np.arange(T)[None]
+        rel = ((t >= start[:, None]) & (t < (start + length)[:, None])).astype(np.float32)  # (n, T)
+    else:
+        rel = (rng.uniform(size=(n, T)) >= 0.1).astype(np.float32)  # occasional background seconds
     seg = np.where(rel > 0, cls[:, None], -1)
     pools = np.full(n, "train")
     v, a = _by_pool(video, seg, pools, rng), _by_pool(audio, seg, pools, rng)
@@ -254,21 +263,35 @@ def compose_ave(root, rng, n, video, audio):
     return write_ave(root, v, a, labels, orders, classes=AVE_NAMES), split, cls
 
 
-def _events(rng, k_max=3):
+def _events(rng, k_max=3, overlap=False):
+    """1..k_max events (onset, offset, digit) in [0, T). overlap=False: disjoint events with at
+    least one second between them (2k distinct boundaries), so every second shows/says at most
+    one digit; True: independent onsets and lengths that may overlap (before issue 8)."""
     k = rng.integers(1, k_max + 1)
-    on = rng.integers(0, T, size=k)
-    off = np.minimum(T, on + rng.integers(1, T + 1, size=k))
+    if overlap:
+        on = rng.integers(0, T, size=k)
+        off = np.minimum(T, on + rng.integers(1, T + 1, size=k))
+    else:
+        cuts = np.sort(rng.choice(T + 1, size=2 * k, replace=False))
+        on, off = cuts[0::2], cuts[1::2]
     return [(int(a), int(b), int(c)) for a, b, c in zip(on, off, rng.integers(0, 10, size=k))]
 
 
-def compose_avvp(root, rng, n, video, audio):
-    """1-3 events per modality, audio and visual may differ and overlap. Returns files and rows."""
+def compose_avvp(root, rng, n, video, audio, overlap=False):
+    """1-3 events per modality; audio and visual events may differ. Returns files and rows.
+
+    overlap=False (default since issue 8): events of one modality never overlap, so each second's
+    audio is one spoken digit (or noise), as a listener would label it. overlap=True restores the
+    earlier composition, where overlapping digits were averaged into one second's audio features
+    (a mixture no class resembles) and pixel-max overlaid in the video; the segment heads then
+    predicted almost no event (micro F1 without background 0-17 %).
+    """
     ytids = [f"avvp{i:07d}" for i in range(n)]
     vis_ev, aud_ev = [], []
     for i in range(n):
-        ve, ae = _events(rng), _events(rng)
+        ve, ae = _events(rng, overlap=overlap), _events(rng, overlap=overlap)
         if i == 0:  # guarantee multi-event rows
-            ve, ae = ve + [(0, 3, 1)], ae + [(5, 9, 2)]
+            ve, ae = [(0, 3, 1), (5, 7, 4)], [(1, 4, 3), (5, 9, 2)]
         if rng.uniform() < 0.5:  # share the first visual event's class
             ae[0] = (ae[0][0], ae[0][1], ve[0][2])
         vis_ev.append(ve)

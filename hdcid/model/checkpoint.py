@@ -156,6 +156,7 @@ def _infer(enc: Mapping[str, torch.Tensor], lstm: Mapping[str, torch.Tensor] | N
     if se:
         got["se_reduction"] = max(1, vd // se)
     got["keep_dead_modules"] = any(".encoder_layer." in k for k in enc)
+    got["semantic_centering"] = "semantic_centre.running_mean" in enc  # hdcid extension (issue 8)
     if lstm:
         got["word_dim"] = _dim(lstm, "weight_ih_l0", 1)
         got["text_lstm_hidden"] = _dim(lstm, "weight_hh_l0", 1) or got.get("text_lstm_hidden")

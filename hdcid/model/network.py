@@ -75,6 +75,42 @@ class TrainOutputs:
     extra: dict = field(default_factory=dict)
 
 
+class ModalityCentre(nn.Module):
+    """Per-modality, per-level centring (and optional scaling) of semantic features
+    (`ModelConfig.semantic_centering` / `semantic_scaling`).
+
+    Buffers running_mean (L, 3, D) and running_scale (L, 3), MODALITIES order. Train mode: z minus
+    the mean of the batch over (B, T) (gradient flows through the mean, as in batch norm), divided
+    (scale=True) by the batch's root-mean-square deviation per dimension (one scalar per modality,
+    so each modality spreads equally over the codebook); the running statistics move by
+    `momentum` towards the batch's. Eval mode (or update=False): the running statistics, no buffer
+    changes.
+    """
+
+    def __init__(self, levels: int, dim: int, momentum: float = 0.1, scale: bool = False) -> None:
+        super().__init__()
+        self.momentum, self.scale = momentum, scale
+        self.register_buffer("running_mean", torch.zeros(levels, len(MODALITIES), dim))
+        self.register_buffer("running_scale", torch.ones(levels, len(MODALITIES)))
+
+    def forward(self, z: torch.Tensor, modality: str, level: int, update: bool = True) -> torch.Tensor:
+        """z (B, T, D) -> centred (and scaled) (B, T, D); update=False always uses the running stats."""
+        m = MODALITIES.index(modality)
+        if not (self.training and update):
+            out = z - self.running_mean[level, m].to(z.dtype)
+            return out / self.running_scale[level, m].to(z.dtype) if self.scale else out
+        mean = z.mean(dim=(0, 1))  # (D,)
+        out = z - mean
+        with torch.no_grad():
+            self.running_mean[level, m].lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+        if not self.scale:
+            return out
+        rms = out.pow(2).mean().clamp_min(1e-12).sqrt()  # scalar
+        with torch.no_grad():
+            self.running_scale[level, m].lerp_(rms.detach().to(self.running_scale.dtype), self.momentum)
+        return out / rms
+
+
 class Encoder(nn.Module):
     """The original `AVT_VQVAE_Encoder` (DCID) / `AVT_MLVQVAE_Encoder` (H-DCID) with its key names."""
 
@@ -91,6 +127,9 @@ class Encoder(nn.Module):
             )
             self.Text_encoder_2 = LinearReLU(cfg.text_specific_dim, cfg.text_specific_dim, "input_linear")
         self.Cross_quantizer = UnifiedCodebook.from_config(cfg)
+        if cfg.semantic_centering:  # hdcid extension (issue 8); absent in the original layout
+            self.semantic_centre = ModalityCentre(cfg.n_levels, cfg.hidden_dim, cfg.centering_momentum,
+                                                  scale=cfg.semantic_scaling)
         self.video_semantic_encoder = VSE(cfg)
         self.video_self_att = ITRM(cfg.video_dim, cfg)
         self.text_self_att = ITRM(cfg.text_dim, cfg)
@@ -129,7 +168,12 @@ class Encoder(nn.Module):
             levels.append(self._quantize(z2, s2, 1))
         return EncoderOutputs(levels=levels, video_spatial=s_v)
 
+    def _centre(self, z: torch.Tensor, modality: str, level: int, update: bool = True) -> torch.Tensor:
+        """The semantic feature handed to the codebook: centred per modality when switched on."""
+        return self.semantic_centre(z, modality, level, update) if self.cfg.semantic_centering else z
+
     def _quantize(self, z: dict, specific: dict, level: int) -> LevelOutputs:
+        z = {m: self._centre(v, m, level) for m, v in z.items()}
         q = self.Cross_quantizer(z["audio"], z["video"], z["text"], level=level)
         return LevelOutputs(
             semantic=z, quantized=q.quantized, indices=q.indices, specific=specific, quant=q
@@ -149,7 +193,7 @@ class Encoder(nn.Module):
             zs = [self.text_self_att(x)]
             if self.cfg.n_levels > 1:
                 zs.append(self.text_self_att_2(self.Text_encoder(x)))
-        return zs
+        return [self._centre(z, modality, lv, update=False) for lv, z in enumerate(zs)]
 
 
 def _mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -27,11 +27,11 @@ from hdcid.plots.downstream import (avvp_timelines, confusion_matrix_plot, group
 from hdcid.plots.projection import projection_scatter
 from hdcid.plots.speech import spectrogram_panels
 from hdcid.plots.toc import cosine_heatmaps, sweep_plot, toc_criterion
-from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, loss_curves
+from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, heldout_agreement_curve, loss_curves
 
 __all__ = [
     # pretraining
-    "NON_LOSS_COLUMNS", "loss_curves", "agreement_curve",
+    "NON_LOSS_COLUMNS", "loss_curves", "agreement_curve", "heldout_agreement_curve",
     # the method on 2-D toys
     "ema_trajectories", "reset_revival",
     # codebook

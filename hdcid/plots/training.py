@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from hdcid.plots._common import _new
 
@@ -76,4 +77,28 @@ def agreement_curve(history, column: str = "agreement",
     if len(_histories(history)) > 1:
         ax.legend()
     ax.set_title(title)
+    return fig
+
+
+def heldout_agreement_curve(per_epoch, columns: Sequence[str] = ("agreement", "clip_agreement"),
+                            title: str = "Audio-video code agreement on held-out clips, per epoch") -> Figure:
+    """One panel per column of `hdcid.analysis.agreement_over_epochs` (same-second and clip-level
+    agreement), one line per model and level. per_epoch: {model name: DataFrame with columns
+    epoch (0-based), level, and `columns`}. Epochs are drawn 1-based (nb 01)."""
+    fig, axes = _new(1, len(columns), size=(4.6, 3.2))
+    for ax, col in zip(axes.flat, columns):
+        j = 0
+        for name, df in dict(per_epoch).items():
+            for level, g in df.groupby("level"):
+                label = name if df["level"].nunique() == 1 else f"{name} level {level}"
+                ax.plot(g["epoch"].to_numpy() + 1, g[col].to_numpy(), marker="o", label=label, color=f"C{j}")
+                j += 1
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(col.replace("_", " "))
+        ax.set_ylim(0, 1)
+        ax.set_title({"agreement": "same second", "clip_agreement": "same clip (most frequent code)"}.get(col, col),
+                     fontsize=10)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
     return fig
