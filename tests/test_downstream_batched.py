@@ -1,0 +1,66 @@
+"""Batched heads (hdcid.downstream.batched) equal the sequential reference (fit_head), member by member."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hdcid.downstream.tasks import METRIC_COLUMNS, fit_task, run_task
+from hdcid.toc import TOCSettings
+
+_spec = importlib.util.spec_from_file_location("_fake_enc", Path(__file__).with_name("test_downstream_cache.py"))
+fake = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fake)
+
+
+def _data(task):
+    L = fake.learnable_clipset
+    if task == "ave":
+        return {"train": L(90, seed=0, name="ave/train"), "val": L(30, seed=1, name="ave/val"),
+                "test": L(30, seed=2, name="ave/test")}
+    return {"train": L(90, seed=5, name="ave_avvp/train", segment=True),
+            "visual": L(30, seed=6, name="avvp12/visual", segment=True),
+            "audio": L(30, seed=7, name="avvp12/audio", segment=True)}
+
+
+# candidates of three widths (16 = all dims, 6, 4): the batched fit pads them to one width
+TOCS = [None, TOCSettings(6, 1, 0), TOCSettings(4, 1, 1)]
+
+
+@pytest.mark.parametrize("task,protocol", [("ave", "honest"), ("ave_avvp", "honest"), ("ave", "original")])
+def test_batched_heads_equal_the_sequential_reference(tmp_path, task, protocol):
+    enc = fake.learnable_encoder()
+    kw = dict(toc=TOCS, protocol=protocol, seeds=(0, 1, 2), epochs=14, cache_dir=tmp_path,
+              fit={"lr": 3e-3, "batch_size": 16})  # 6 batches per epoch, the last one partial
+    seq = fit_task(task, "v2a", enc, _data(task), batched=False, **kw)
+    bat = fit_task(task, "v2a", enc, _data(task), batched=True, **kw)
+    assert set(seq.histories) == set(bat.histories) and len(seq.histories) == 9
+    for key, h_seq in seq.histories.items():
+        h_bat = bat.histories[key]
+        cols = list(h_bat.columns)  # train/loss and the selection split's headline metrics
+        assert "train/loss" in cols and len(cols) >= 2
+        np.testing.assert_allclose(h_bat[cols].to_numpy(), h_seq[cols].to_numpy(), rtol=0, atol=1e-4,
+                                   err_msg=str(key))
+    # the curves must move (a test that cannot fail proves nothing)
+    sel = [c for c in cols if c != "train/loss"][0]
+    assert max(h[sel].nunique() for h in seq.histories.values()) > 3
+    for seed in (0, 1, 2):
+        (r_s, t_s, _), (r_b, t_b, _) = seq.best[seed], bat.best[seed]
+        assert (r_s.epoch, t_s) == (r_b.epoch, t_b)
+        assert r_b.select_value == pytest.approx(r_s.select_value, abs=1e-4)
+        for k, v in r_s.head.state_dict().items():
+            np.testing.assert_allclose(r_b.head.state_dict()[k].numpy(), v.numpy(), atol=1e-4)
+
+
+def test_run_task_batched_rows_equal_reference_rows(tmp_path):
+    enc = fake.learnable_encoder()
+    kw = dict(data=_data("ave_avvp"), toc=TOCS, seeds=(0, 1), epochs=10, cache_dir=tmp_path, fit={"lr": 1e-2})
+    a = run_task("ave_avvp", "a2v", enc, batched=True, **kw)
+    b = run_task("ave_avvp", "a2v", enc, batched=False, **kw)
+    pd.testing.assert_frame_equal(a.drop(columns=["value", *METRIC_COLUMNS, "select_value"]),
+                                  b.drop(columns=["value", *METRIC_COLUMNS, "select_value"]))
+    np.testing.assert_allclose(a[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float),
+                               b[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float), atol=1e-4)
