@@ -64,3 +64,68 @@ def test_run_task_batched_rows_equal_reference_rows(tmp_path):
                                   b.drop(columns=["value", *METRIC_COLUMNS, "select_value"]))
     np.testing.assert_allclose(a[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float),
                                b[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float), atol=1e-4)
+
+
+# ------------------------------------------------------------------ bad arguments and splits (issue 11)
+def test_run_task_rejects_bad_epochs_and_seeds(tmp_path):
+    enc = fake.learnable_encoder()
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="epochs must be a positive integer"):
+            run_task("ave", "v2a", enc, data=_data("ave"), epochs=bad, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="seeds must name at least one seed"):
+        run_task("ave", "v2a", enc, data=_data("ave"), seeds=(), epochs=1, cache_dir=tmp_path)
+
+
+def test_quick_mode_is_an_argument_not_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("HDCID_QUICK", "1")
+    enc = fake.learnable_encoder()
+    df = run_task("ave", "v2a", enc, data=_data("ave"), seeds=(0, 1, 2), epochs=1, cache_dir=tmp_path)
+    assert sorted(set(df["seed"])) == [0, 1, 2] and set(df["mode"]) == {"full"}
+    df = run_task("ave", "v2a", enc, data=_data("ave"), seeds=(0, 1, 2), cache_dir=tmp_path, quick=True)
+    assert sorted(set(df["seed"])) == [0, 1] and set(df["mode"]) == {"quick"} and set(df["epochs"]) == {8}
+
+
+def test_overlapping_ave_orders_warn_and_are_refused_when_honest(tmp_path):
+    enc = fake.learnable_encoder()
+    data = _data("ave")
+    data["test"] = data["train"].subset(np.arange(12), name="ave/test")  # 12 clips of train as "test"
+    with pytest.raises(ValueError, match="test order shares 12 of its 12 clips with the train order"):
+        run_task("ave", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match="shares 12 of its 12 clips"):
+        run_task("ave", "v2a", enc, data=data, epochs=1, protocol="original", cache_dir=tmp_path)
+
+
+def test_empty_split_is_named(tmp_path):
+    enc = fake.learnable_encoder()
+    data = _data("ave")
+    data["val"] = data["val"].subset(np.arange(0), name="ave/val")
+    with pytest.raises(ValueError, match="'val' \\(ave/val\\) has no clips"):
+        run_task("ave", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+    data = _data("ave_avvp")
+    data["train"] = data["train"].subset(np.arange(0), name="ave_avvp/train")
+    with pytest.raises(ValueError, match="'train' \\(ave_avvp/train\\) has no clips"):
+        run_task("ave_avvp", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("task", ["ave", "avvp", "ave_avvp", "ucf_vgg"])
+def test_task_predictions_is_the_head_run_task_reports(tmp_path, small_demo_root, task):
+    """One fitting path: the head of analysis.task_predictions is run_task's (same epoch, same TOC
+    candidate, same cross-modal metrics), on every task (AVVP honest selects on ref_f1)."""
+    from hdcid import analysis
+    from hdcid.downstream import load_task_data
+    from hdcid.downstream.metrics import segment_metrics, video_targets, video_top1
+    from hdcid.downstream.tasks import TASKS
+
+    enc = fake.FakeEncoder(levels=2, n_codes=16, dim=8, video_dim=32, audio_dim=128)
+    data = load_task_data(task, small_demo_root)
+    tocs = [None, TOCSettings(4, 1, 1)]
+    df = run_task(task, "v2a", enc, data=data, toc=tocs, seeds=(1,), epochs=6, cache_dir=tmp_path)
+    pred = analysis.task_predictions(task, "v2a", enc, data, toc=tocs, seed=1, epochs=6, cache_dir=tmp_path)
+    cross = df[df["eval"] == "cross"].iloc[0]
+    assert cross["epoch"] == pred.epoch
+    if TASKS[task].kind == "video":
+        assert cross["value"] == pytest.approx(video_top1(pred.logits, video_targets(pred.labels)), abs=1e-4)
+    else:
+        m = segment_metrics(pred.logits, pred.labels)
+        for k in ("ref_precision", "ref_f1", "micro_f1", "event_f1"):
+            assert cross[k] == pytest.approx(m[k], abs=1e-4), k

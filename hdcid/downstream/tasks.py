@@ -41,6 +41,7 @@ training modality).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,6 +153,8 @@ def _carve(clipset, frac: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np
     stratified by video class (``round(frac * n_c)`` per class), topped up at random."""
     y = np.asarray(clipset.video_labels())
     N = len(y)
+    if N < 2:
+        raise ValueError(f"{clipset.name}: {N} clip(s), too few to hold out {frac:.0%} for validation")
     target = max(1, int(round(frac * N)))
     rng = np.random.default_rng(seed)
     held = [rng.permutation(np.flatnonzero(y == c))[: int(round(frac * (y == c).sum()))]
@@ -182,8 +185,40 @@ def _rows(clipset, part: dict, which: str) -> np.ndarray:
 
 
 def build_splits(task: str, direction: str, data: dict, protocol: str = "honest") -> dict[str, Split]:
-    """Splits ``train``, (``val``,) ``test_cross``, ``test_same`` of a task (see module docstring)."""
+    """Splits ``train``, (``val``,) ``test_cross``, ``test_same`` of a task (see module docstring).
+
+    Raises ValueError on an empty split; AVE splits whose orders share clips warn with the overlap
+    count, and are refused under "honest".
+    """
     _check(task, direction, protocol)
+    for key, cs in data.items():
+        if cs is not None and len(cs) == 0:
+            raise ValueError(f"{task}: the loaded ClipSet {key!r} ({getattr(cs, 'name', key)}) has no clips; "
+                             f"check the data under its reader (load_task_data)")
+    splits = _build_splits(task, direction, data, protocol)
+    for key, sp in splits.items():
+        if len(sp.clipset) == 0:
+            raise ValueError(f"{task} {direction} ({protocol}): the {key} split ({sp.name}) is empty; "
+                             f"check the data under its reader (load_task_data)")
+    if task == "ave":
+        _check_ave_orders(data, protocol)
+    return splits
+
+
+def _check_ave_orders(data: dict, protocol: str) -> None:
+    """Warn when AVE's train / val / test orders share clips; refuse under "honest"."""
+    ids = {k: set(map(str, data[k].ids)) for k in ("train", "val", "test") if k in data}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        if a in ids and b in ids and ids[a] & ids[b]:
+            n = len(ids[a] & ids[b])
+            msg = (f"AVE: the {b} order shares {n} of its {len(ids[b])} clips with the {a} order "
+                   f"({data[b].name} vs {data[a].name}; see the *_order.h5 files)")
+            if protocol == "honest":
+                raise ValueError(msg + "; the honest protocol needs disjoint splits")
+            warnings.warn(msg, stacklevel=3)
+
+
+def _build_splits(task: str, direction: str, data: dict, protocol: str) -> dict[str, Split]:
     src, tgt = DIRECTIONS[direction]
     honest = protocol == "honest"
     S = Split
