@@ -12,13 +12,16 @@ from hdcid.downstream.metrics import video_targets
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """(K, K) counts, rows = true class, columns = predicted class."""
+    """(K, K) counts, rows = true class, columns = predicted class (``sklearn.metrics.confusion_matrix``
+    over the labels 0..K-1; labels outside that range are an error, not silently dropped)."""
     t, p = _np(y_true).astype(np.int64).ravel(), _np(y_pred).astype(np.int64).ravel()
     if t.shape != p.shape:
         raise ValueError(f"y_true and y_pred differ in length: {t.shape} vs {p.shape}")
     if t.size and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= n_classes):
         raise ValueError(f"labels must lie in [0, {n_classes}), found [{min(t.min(), p.min())}, {max(t.max(), p.max())}]")
-    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+    return sk_confusion_matrix(t, p, labels=np.arange(n_classes))
 
 
 def per_class_accuracy(cm) -> np.ndarray:
