@@ -26,17 +26,44 @@ def _data(task):
             "audio": L(30, seed=7, name="avvp12/audio", segment=True)}
 
 
+_INIT = __import__("hdcid.downstream.batched", fromlist=["_Inputs"])._Inputs.__init__
+
+
+def _record(self, *a, calls, **k):
+    _INIT(self, *a, **k)
+    calls.insert(0, self.table)
+
+
 # candidates of three widths (16 = all dims, 6, 4): the batched fit pads them to one width
 TOCS = [None, TOCSettings(6, 1, 0), TOCSettings(4, 1, 1)]
 
 
-@pytest.mark.parametrize("task,protocol", [("ave", "honest"), ("ave_avvp", "honest"), ("ave", "original")])
-def test_batched_heads_equal_the_sequential_reference(tmp_path, task, protocol):
+@pytest.mark.parametrize("task,protocol,table", [("ave", "honest", None), ("ave_avvp", "honest", None),
+                                                  ("ave", "original", None), ("ave", "honest", False),
+                                                  ("ave_avvp", "original", False)])
+def test_batched_heads_equal_the_sequential_reference(tmp_path, monkeypatch, task, protocol, table):
+    """table None: the codes are codebook rows (11 distinct vectors), so the first layer runs on the
+    table of distinct codes; False forces the dense products."""
+    import functools
+
+    import hdcid.downstream.batched as batched
+    import hdcid.downstream.tasks as tasks
+
+    calls = []
+
+    def spy(*a, **k):
+        res = batched.fit_heads(*a, **k, table=table)
+        calls.append(k)
+        return res
+
+    monkeypatch.setattr(tasks, "fit_heads", spy)
+    monkeypatch.setattr(batched._Inputs, "__init__", functools.partialmethod(_record, calls=calls))
     enc = fake.learnable_encoder()
     kw = dict(toc=TOCS, protocol=protocol, seeds=(0, 1, 2), epochs=14, cache_dir=tmp_path,
               fit={"lr": 3e-3, "batch_size": 16})  # 6 batches per epoch, the last one partial
     seq = fit_task(task, "v2a", enc, _data(task), batched=False, **kw)
     bat = fit_task(task, "v2a", enc, _data(task), batched=True, **kw)
+    assert calls[0] == (table is None)  # the form that ran: table when auto, dense when forced
     assert set(seq.histories) == set(bat.histories) and len(seq.histories) == 9
     for key, h_seq in seq.histories.items():
         h_bat = bat.histories[key]

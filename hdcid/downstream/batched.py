@@ -67,14 +67,37 @@ def _init_params(kind: str, members, widths, K1: int, d_max: int) -> dict[str, t
     return {k: torch.stack(v) for k, v in out.items() if v}
 
 
-def _forward(kind: str, p: dict, x: torch.Tensor) -> torch.Tensor:
-    """x (M, B, T, d) -> logits (M, B, K) (video: max over T of the projection) or (M, B, T, K+1)."""
+def _project(p: dict, x) -> torch.Tensor:
+    """First layer ``x W1^T + b1`` of every member -> (M, B, T, d).
+
+    x is either dense codes (M, B, T, d), or ``("table", tables, rows)``: per code level l a table
+    (M, U_l, d) of the member's distinct input vectors of that level (zero outside the level's
+    columns) and their row numbers (M, B, T); the input is the sum over levels of the table rows, so
+    the projection is ``sum_l (tables_l W1^T)[rows_l]`` (U_l products instead of B*T).
+    """
+    if isinstance(x, tuple):
+        _, tables, rows = x
+        M = p["W1"].shape[0]
+        ar = torch.arange(M, device=p["W1"].device)[:, None, None]
+        h = p["b1"][:, None, None, :]
+        for tab, r in zip(tables, rows):
+            proj = torch.bmm(tab, p["W1"].transpose(1, 2))  # (M, U_l, d)
+            h = h + proj[ar, r]  # (M, B, T, d)
+        return h
     M, B, T, d = x.shape
     h = torch.baddbmm(p["b1"].unsqueeze(1), x.reshape(M, B * T, d), p["W1"].transpose(1, 2))  # (M, BT, d)
+    return h.reshape(M, B, T, d)
+
+
+def _forward(kind: str, p: dict, x) -> torch.Tensor:
+    """x (M, B, T, d) or a table input (``_project``) -> logits (M, B, K) (video: max over T of the
+    projection) or (M, B, T, K+1)."""
+    h = _project(p, x)  # (M, B, T, d)
+    M, B, T, d = h.shape
     if kind == "video":
-        h = h.reshape(M, B, T, d).max(dim=2).values  # (M, B, d)
+        h = h.max(dim=2).values  # (M, B, d)
         return torch.baddbmm(p["b2"].unsqueeze(1), h, p["W2"].transpose(1, 2))  # (M, B, K)
-    z = torch.baddbmm(p["b2"].unsqueeze(1), h, p["W2"].transpose(1, 2))  # (M, BT, K+1)
+    z = torch.baddbmm(p["b2"].unsqueeze(1), h.reshape(M, B * T, d), p["W2"].transpose(1, 2))  # (M, BT, K+1)
     return z.reshape(M, B, T, -1)
 
 
@@ -98,12 +121,6 @@ def _clip_(params: list[torch.Tensor], max_norm: float) -> None:
     coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
     for q in params:
         q.grad.mul_(coef.reshape(-1, *([1] * (q.ndim - 1))))
-
-
-@torch.no_grad()
-def _logits(kind: str, p: dict, x: torch.Tensor, cand: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """Logits of every member on its candidate's codes x (C, N, T, d): (M, N, K) or (M, N, T, K+1)."""
-    return torch.cat([_forward(kind, p, x[cand, s:s + chunk]) for s in range(0, x.shape[1], chunk)], dim=1)
 
 
 def _headline(kind: str, logits: torch.Tensor, labels: torch.Tensor, batch_size: int) -> dict:
@@ -143,14 +160,72 @@ def _member_head(kind: str, p: dict, m: int, d: int, K1: int, device) -> torch.n
     return head.to(device).eval()
 
 
-def fit_heads(kind: str, train_x: list[list[torch.Tensor]], train_labels: torch.Tensor,
-              select_x: list[torch.Tensor], select_labels: torch.Tensor, members: list[Member], *,
-              cfg, select_split: str, select_metric: str, device: torch.device):
+class _Inputs:
+    """The members' input codes: the TOC-selected codes of each candidate, zero-padded to d_max.
+
+    Built from codes (N, T, L, D) (a list: training draws) and per candidate the kept dims of each
+    level (``idx`` lists, None = all dims, concatenated level 0 first as ``apply_toc``). Dense form:
+    (C, N, T, d_max) tensors. Table form (when the codes take few distinct values per level, as
+    quantized codes do): per level the distinct vectors laid out in each candidate's columns
+    (C, U_l, d_max) and every (clip, second)'s row number (N, T), see ``_project``.
+    """
+
+    def __init__(self, sets: list[torch.Tensor], idx_lists: list, cand: torch.Tensor, d_max: int,
+                 table: bool | None, batch_rows: int, device):
+        L, D = sets[0].shape[2:]
+        self.cand, self.d_max = cand, d_max
+        sels = [[torch.arange(D) if idx is None else torch.as_tensor(idx[lv]).long() for lv in range(L)]
+                for idx in idx_lists]  # candidate -> level -> kept dims
+        uniq = [torch.unique(torch.cat([q[:, :, lv].reshape(-1, D) for q in sets]), dim=0, return_inverse=True)
+                for lv in range(L)]
+        self.table = (sum(u.shape[0] for u, _ in uniq) < batch_rows) if table is None else table
+        if self.table:
+            tabs = []
+            for lv, (u, _) in enumerate(uniq):
+                tab = torch.zeros(len(sels), u.shape[0], d_max)
+                for c, sel in enumerate(sels):
+                    off = sum(len(x) for x in sel[:lv])
+                    tab[c, :, off:off + len(sel[lv])] = u[:, sel[lv]]
+                tabs.append(tab[cand.cpu()].to(device))  # (M, U_l, d_max)
+            self.tabs = tabs
+            sizes = [q.shape[0] * q.shape[1] for q in sets]
+            self.rows = [[r.reshape(q.shape[:2]).to(device) for r, q in zip(inv.split(sizes), sets)]
+                         for _, inv in uniq]  # level -> set -> (N, T)
+        else:
+            self.x = [torch.stack([_pad(torch.cat([q[:, :, lv, sel[lv]] for lv in range(L)], -1), d_max)
+                                   for sel in sels]).to(device) for q in sets]  # set -> (C, N, T, d_max)
+
+    def batch(self, k: int, b: torch.Tensor):
+        """Inputs of set k at rows b (M, B) (each member its own rows), for ``_forward``."""
+        if self.table:
+            return ("table", self.tabs, [rows[k][b] for rows in self.rows])
+        return self.x[k][self.cand[:, None], b]
+
+    def chunk(self, k: int, s: int, e: int):
+        """Inputs of set k, rows s:e for every member."""
+        if self.table:
+            M = len(self.cand)
+            return ("table", self.tabs, [rows[k][s:e].expand(M, -1, -1) for rows in self.rows])
+        return self.x[k][self.cand, s:e]
+
+
+@torch.no_grad()
+def _logits(kind: str, p: dict, inp: _Inputs, k: int, n: int, chunk: int = 1024) -> torch.Tensor:
+    """Logits of every member on set k (n clips): (M, n, K) or (M, n, T, K+1)."""
+    return torch.cat([_forward(kind, p, inp.chunk(k, s, min(s + chunk, n))) for s in range(0, n, chunk)], dim=1)
+
+
+def fit_heads(kind: str, train_q: list[torch.Tensor], train_labels: torch.Tensor, select_q: torch.Tensor,
+              select_labels: torch.Tensor, idx_lists: list, members: list[Member], *, cfg, select_split: str,
+              select_metric: str, device: torch.device, table: bool | None = None):
     """Train ``len(members)`` heads as one batched model; each picks its epoch on the selection split.
 
-    train_x[c]: the training codes of candidate c, one (N, T, d_c) tensor per draw (epoch e uses draw
-    e % n_draws, as ``fit_head``). train_labels (N, T, K+1). select_x[c]: (Nv, T, d_c) codes of the
-    selection split; select_labels (Nv, T, K+1). cfg: ``FitConfig``.
+    train_q: the training codes (N, T, L, D), one tensor per draw (epoch e uses draw e % n_draws, as
+    ``fit_head``); train_labels (N, T, K+1). select_q (Nv, T, L, D) and select_labels (Nv, T, K+1): the
+    selection split. idx_lists[c]: candidate c's kept dims per level (``TOCSettings.select``) or None
+    (all dims). Member.cand indexes idx_lists. cfg: ``FitConfig``. table: None chooses the table form
+    of the first layer when the codes take fewer distinct values than a batch has rows (see
+    ``_project``); True / False force it.
     Returns one ``protocol.FitResult`` per member (history: ``train/loss`` and
     ``<select_split>/<metric>`` per epoch; head: the chosen epoch's head, eval mode).
     """
@@ -160,14 +235,13 @@ def fit_heads(kind: str, train_x: list[list[torch.Tensor]], train_labels: torch.
         raise ValueError(f"fit_heads: kind must be 'video' or 'segment', got {kind!r}")
     if not members:
         raise ValueError("fit_heads: no members to train")
-    widths = [xs[0].shape[-1] for xs in train_x]
+    L, D = train_q[0].shape[2:]
+    widths = [L * D if idx is None else sum(len(i) for i in idx) for idx in idx_lists]
     d_max, K1, M = max(widths), train_labels.shape[-1], len(members)
-    n_draws = len(train_x[0])
-    # (C, N, T, d_max) per draw, zero-padded
-    X = [torch.stack([_pad(train_x[c][k], d_max) for c in range(len(train_x))]).to(device, torch.float32)
-         for k in range(n_draws)]
-    Xs = torch.stack([_pad(x, d_max) for x in select_x]).to(device, torch.float32)  # (C, Nv, T, d_max)
+    n_draws, N, T = len(train_q), train_q[0].shape[0], train_q[0].shape[1]
     cand = torch.tensor([m.cand for m in members], device=device)  # (M,)
+    inp = _Inputs([q.float() for q in train_q] + [select_q.float()], idx_lists, cand, d_max, table,
+                  cfg.batch_size * T, device)
     if kind == "video":
         target = torch.as_tensor(video_targets(train_labels)).to(device)  # (N,)
     else:
@@ -179,18 +253,17 @@ def fit_heads(kind: str, train_x: list[list[torch.Tensor]], train_labels: torch.
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones), cfg.gamma)
     gens = [torch.Generator().manual_seed(m.seed) for m in members]
-    N = X[0].shape[1]
     best_val = torch.full((M,), -np.inf, dtype=torch.float64)
     best_epoch = torch.zeros(M, dtype=torch.int64)
     best = {k: p[k].detach().clone() for k in head_keys}
     rows = []
     for epoch in range(cfg.epochs):
-        x = X[epoch % n_draws]
+        k = epoch % n_draws
         perm = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)  # (M, N)
         total = torch.zeros(M, device=device)
         for s in range(0, N, cfg.batch_size):
             b = perm[:, s:s + cfg.batch_size]  # (M, B)
-            logits = _forward(kind, p, x[cand[:, None], b])
+            logits = _forward(kind, p, inp.batch(k, b))
             loss = _loss(kind, p, logits, target[b])  # (M,)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()  # members share no parameter: each gets its own gradient
@@ -199,7 +272,7 @@ def fit_heads(kind: str, train_x: list[list[torch.Tensor]], train_labels: torch.
             opt.step()
             total += loss.detach() * b.shape[1]
         sched.step()
-        m_sel = _headline(kind, _logits(kind, p, Xs, cand), select_labels, cfg.batch_size)
+        m_sel = _headline(kind, _logits(kind, p, inp, n_draws, select_q.shape[0]), select_labels, cfg.batch_size)
         rows.append({"epoch": epoch + 1, "train/loss": (total.double().cpu() / N).numpy(),
                      **{f"{select_split}/{k}": v.numpy() for k, v in m_sel.items()}})
         better = m_sel[select_metric] > best_val  # first maximum wins, as in fit_head

@@ -352,13 +352,14 @@ def fit_task(task: str, direction: str, model, data: dict, *, toc=None, protocol
                        "clip_alphas": spec.clip_alphas, **(fit or {})})
     sel_metric = select_metric or (spec.honest_select if protocol == "honest" else None) or spec.metric
     train_y = torch.from_numpy(train_codes.labels)
-    xs = [[_select(c, idx) for c in draws] for idx in idx_lists]  # candidate -> draws of (N, T, d)
+    xs = [[_select(c, idx) for c in draws] for idx in idx_lists] if not batched else None  # cand -> draws
     evals = [{k: EvalSet(_select(c, idx), labels[k]) for k, c in ev_codes.items()} for idx in idx_lists]
     members = [Member(c, s) for c in range(len(candidates)) for s in seeds]  # candidate-major
     if batched:
         split = selection_split(protocol)
         with _threads(cfg.cpu_threads, get_device(device)):
-            fits = fit_heads(spec.kind, xs, train_y, [e[split].x for e in evals], labels[split], members,
+            fits = fit_heads(spec.kind, [torch.from_numpy(c.quantized) for c in draws], train_y,
+                             torch.from_numpy(ev_codes[split].quantized), labels[split], idx_lists, members,
                              cfg=cfg, select_split=split, select_metric=sel_metric, device=get_device(device))
     else:
         fits = [fit_head(spec.kind, xs[m.cand], train_y, evals[m.cand], cfg=cfg, protocol=protocol,
