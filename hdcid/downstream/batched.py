@@ -67,36 +67,79 @@ def _init_params(kind: str, members, widths, K1: int, d_max: int) -> dict[str, t
     return {k: torch.stack(v) for k, v in out.items() if v}
 
 
-def _project(p: dict, x) -> torch.Tensor:
-    """First layer ``x W1^T + b1`` of every member -> (M, B, T, d).
+class _TableMax(torch.autograd.Function):
+    """``max_t sum_l proj[rows[:, t, l]]`` -> (R, d), with the gradient sent straight to ``proj``.
 
-    x is either dense codes (M, B, T, d), or ``("table", tables, rows)``: per code level l a table
-    (M, U_l, d) of the member's distinct input vectors of that level (zero outside the level's
-    columns) and their row numbers (M, B, T); the input is the sum over levels of the table rows, so
-    the projection is ``sum_l (tables_l W1^T)[rows_l]`` (U_l products instead of B*T).
+    proj (P, d) projected table rows; rows (R, T, L) int64 row numbers. Equals
+    ``embedding_bag(rows.reshape(-1, L), proj, mode="sum").reshape(R, T, d).max(1).values``; the
+    backward adds each output's gradient to the table rows of the (first) maximising t only, so no
+    (R, T, d) gradient is ever built.
+    """
+
+    @staticmethod
+    def forward(ctx, proj: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        R, T, L = rows.shape
+        rows_t = rows.transpose(0, 1).reshape(T * R, L)  # t-major: h[t] is contiguous
+        h = F.embedding_bag(rows_t, proj, mode="sum").reshape(T, R, -1)  # (T, R, d)
+        best = h.amax(0)  # (R, d)  (no-grad calls stop here)
+        ctx.n_rows = proj.shape[0]
+        if ctx.needs_input_grad[0]:
+            best, arg = h.max(0)  # (R, d) values and a maximising t (ties: equal rows, any is right)
+            ctx.save_for_backward(torch.stack([rows[..., lv].gather(1, arg) for lv in range(L)]))  # (L, R, d)
+        return best
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (idx,) = ctx.saved_tensors
+        d_proj = torch.zeros(ctx.n_rows, g.shape[-1], dtype=g.dtype, device=g.device)
+        for lv in range(idx.shape[0]):
+            d_proj.scatter_add_(0, idx[lv], g)  # d_proj[idx[r, j], j] += g[r, j]
+        return d_proj, None
+
+
+def _project(p: dict, x, max_over_t: bool = False) -> torch.Tensor:
+    """First layer ``x W1^T + b1`` of every member -> (M, B, T, d), or its max over T (M, B, d).
+
+    x is either dense codes (M, B, T, d), or ``("table", table, rows)``: a table (M, U, d) of each
+    member's distinct input vectors of every code level (zero outside the level's columns) and, per
+    (clip, second), the row of each level (M, B, T, L); the input is the sum over levels of its rows,
+    so the projection is ``sum_l (table W1^T)[rows_l]`` (U products instead of B*T, then a gather).
+    The bias is added after the max (the same value: rounding is monotonic).
     """
     if isinstance(x, tuple):
-        _, tables, rows = x
-        M = p["W1"].shape[0]
-        ar = torch.arange(M, device=p["W1"].device)[:, None, None]
-        h = p["b1"][:, None, None, :]
-        for tab, r in zip(tables, rows):
-            proj = torch.bmm(tab, p["W1"].transpose(1, 2))  # (M, U_l, d)
-            h = h + proj[ar, r]  # (M, B, T, d)
-        return h
+        _, table, rows = x
+        M, U, d = table.shape
+        _, B, T, L = rows.shape
+        proj = torch.bmm(table, p["W1"].transpose(1, 2)).reshape(M * U, d)  # (M*U, d)
+        flat = (rows + U * torch.arange(M, device=rows.device).reshape(M, 1, 1, 1)).reshape(M * B, T, L)
+        if max_over_t:
+            return _TableMax.apply(proj, flat).reshape(M, B, d) + p["b1"][:, None, :]
+        h = F.embedding_bag(flat.reshape(-1, L), proj, mode="sum")  # (M*B*T, d)
+        return h.reshape(M, B, T, d) + p["b1"][:, None, None, :]
     M, B, T, d = x.shape
     h = torch.baddbmm(p["b1"].unsqueeze(1), x.reshape(M, B * T, d), p["W1"].transpose(1, 2))  # (M, BT, d)
-    return h.reshape(M, B, T, d)
+    h = h.reshape(M, B, T, d)
+    return h.max(dim=2).values if max_over_t else h
 
 
 def _forward(kind: str, p: dict, x) -> torch.Tensor:
     """x (M, B, T, d) or a table input (``_project``) -> logits (M, B, K) (video: max over T of the
     projection) or (M, B, T, K+1)."""
+    if kind == "video":
+        h = _project(p, x, max_over_t=True)  # (M, B, d)
+        return torch.baddbmm(p["b2"].unsqueeze(1), h, p["W2"].transpose(1, 2))  # (M, B, K)
+    if isinstance(x, tuple):  # two affine layers fold into one: x (W2 W1)^T + (W2 b1 + b2), on the table
+        _, table, rows = x
+        M, U, _ = table.shape
+        _, B, T, L = rows.shape
+        Wc = torch.bmm(p["W2"], p["W1"])  # (M, K+1, d)
+        bc = torch.baddbmm(p["b2"].unsqueeze(-1), p["W2"], p["b1"].unsqueeze(-1)).squeeze(-1)  # (M, K+1)
+        proj = torch.bmm(table, Wc.transpose(1, 2)).reshape(M * U, -1)  # (M*U, K+1)
+        flat = (rows + U * torch.arange(M, device=rows.device).reshape(M, 1, 1, 1)).reshape(-1, L)
+        z = F.embedding_bag(flat, proj, mode="sum").reshape(M, B, T, -1)  # (M, B, T, K+1)
+        return z + bc[:, None, None, :]
     h = _project(p, x)  # (M, B, T, d)
     M, B, T, d = h.shape
-    if kind == "video":
-        h = h.max(dim=2).values  # (M, B, d)
-        return torch.baddbmm(p["b2"].unsqueeze(1), h, p["W2"].transpose(1, 2))  # (M, B, K)
     z = torch.baddbmm(p["b2"].unsqueeze(1), h.reshape(M, B * T, d), p["W2"].transpose(1, 2))  # (M, BT, K+1)
     return z.reshape(M, B, T, -1)
 
@@ -180,17 +223,16 @@ class _Inputs:
                 for lv in range(L)]
         self.table = (sum(u.shape[0] for u, _ in uniq) < batch_rows) if table is None else table
         if self.table:
-            tabs = []
+            U = [u.shape[0] for u, _ in uniq]
+            tab = torch.zeros(len(sels), sum(U), d_max)  # candidate -> every level's distinct rows
             for lv, (u, _) in enumerate(uniq):
-                tab = torch.zeros(len(sels), u.shape[0], d_max)
                 for c, sel in enumerate(sels):
                     off = sum(len(x) for x in sel[:lv])
-                    tab[c, :, off:off + len(sel[lv])] = u[:, sel[lv]]
-                tabs.append(tab[cand.cpu()].to(device))  # (M, U_l, d_max)
-            self.tabs = tabs
+                    tab[c, sum(U[:lv]):sum(U[:lv + 1]), off:off + len(sel[lv])] = u[:, sel[lv]]
+            self.tab = tab[cand.cpu()].to(device)  # (M, U, d_max)
             sizes = [q.shape[0] * q.shape[1] for q in sets]
-            self.rows = [[r.reshape(q.shape[:2]).to(device) for r, q in zip(inv.split(sizes), sets)]
-                         for _, inv in uniq]  # level -> set -> (N, T)
+            inv = torch.stack([inv + sum(U[:lv]) for lv, (_, inv) in enumerate(uniq)], -1)  # (rows, L)
+            self.rows = [r.reshape(*q.shape[:2], L).to(device) for r, q in zip(inv.split(sizes), sets)]
         else:
             self.x = [torch.stack([_pad(torch.cat([q[:, :, lv, sel[lv]] for lv in range(L)], -1), d_max)
                                    for sel in sels]).to(device) for q in sets]  # set -> (C, N, T, d_max)
@@ -198,14 +240,13 @@ class _Inputs:
     def batch(self, k: int, b: torch.Tensor):
         """Inputs of set k at rows b (M, B) (each member its own rows), for ``_forward``."""
         if self.table:
-            return ("table", self.tabs, [rows[k][b] for rows in self.rows])
+            return ("table", self.tab, self.rows[k][b])  # (M, B, T, L)
         return self.x[k][self.cand[:, None], b]
 
     def chunk(self, k: int, s: int, e: int):
         """Inputs of set k, rows s:e for every member."""
         if self.table:
-            M = len(self.cand)
-            return ("table", self.tabs, [rows[k][s:e].expand(M, -1, -1) for rows in self.rows])
+            return ("table", self.tab, self.rows[k][s:e].expand(len(self.cand), -1, -1, -1))
         return self.x[k][self.cand, s:e]
 
 

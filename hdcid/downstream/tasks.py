@@ -283,6 +283,23 @@ def _select(codes: Codes | np.ndarray, idx) -> torch.Tensor:
     return apply_toc(torch.from_numpy(q), idx).float()  # (N, T, d)
 
 
+def _code_rows(codes: Codes, codebooks: torch.Tensor) -> torch.Tensor:
+    """The codebook rows of ``codes.indices``: (N, T, L, D) float32.
+
+    The cached ``quantized`` vectors are these rows up to the straight-through estimator's rounding
+    (``z + (e - z)``, about 1e-7); the exact rows take at most n_codes distinct values per level,
+    which lets the batched heads' first layer work on a table of codes (``hdcid.downstream.batched``).
+    Falls back to the cached vectors if they are not codebook rows (an encoder of another kind).
+    """
+    q = torch.from_numpy(codes.quantized)
+    k = torch.from_numpy(codes.indices)
+    cb = codebooks.float()
+    rows = torch.stack([cb[lv][k[..., lv]] for lv in range(cb.shape[0])], dim=2)  # (N, T, L, D)
+    if rows.shape != q.shape or not torch.allclose(rows, q, rtol=1e-5, atol=1e-5):
+        return q
+    return rows
+
+
 @dataclass
 class TaskFit:
     """What ``fit_task`` trained: per seed the chosen candidate's FitResult, TOC setting and eval codes."""
@@ -358,8 +375,8 @@ def fit_task(task: str, direction: str, model, data: dict, *, toc=None, protocol
     if batched:
         split = selection_split(protocol)
         with _threads(cfg.cpu_threads, get_device(device)):
-            fits = fit_heads(spec.kind, [torch.from_numpy(c.quantized) for c in draws], train_y,
-                             torch.from_numpy(ev_codes[split].quantized), labels[split], idx_lists, members,
+            fits = fit_heads(spec.kind, [_code_rows(c, codebooks) for c in draws], train_y,
+                             _code_rows(ev_codes[split], codebooks), labels[split], idx_lists, members,
                              cfg=cfg, select_split=split, select_metric=sel_metric, device=get_device(device))
     else:
         fits = [fit_head(spec.kind, xs[m.cand], train_y, evals[m.cand], cfg=cfg, protocol=protocol,
