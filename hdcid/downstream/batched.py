@@ -151,7 +151,8 @@ def _loss(kind: str, p: dict, logits: torch.Tensor, target: torch.Tensor) -> tor
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
         return ce.reshape(M, -1).mean(1)
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").reshape(M, -1).mean(1)
-    logp = F.log_softmax(logits, dim=-1)  # (M, B, T, K+1)
+    K1 = logits.shape[-1]
+    logp = F.log_softmax(logits.reshape(-1, K1), dim=-1).reshape(logits.shape)  # (M, B, T, K+1); 2-d is faster
     w = torch.exp(-p["alpha"])[:, None, None, :]  # (M, 1, 1, K+1)
     exp_log = -(target * logp * w).sum(-1).reshape(M, -1).mean(1)
     return bce + exp_log
