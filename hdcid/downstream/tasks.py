@@ -60,7 +60,7 @@ __all__ = ["TASKS", "DIRECTIONS", "TaskSpec", "Split", "load_task_data", "build_
            "fit_task", "result_rows"]
 
 SPLIT_SEED = 0
-QUICK_EPOCHS = 8
+QUICK_HEAD_EPOCHS = 8  # head epochs in quick mode (pretraining has hdcid.notebook.QUICK_EPOCHS)
 METRIC_COLUMNS = ("top1", "ref_precision", "ref_recall", "ref_f1", "micro_precision", "micro_recall",
                   "micro_f1", "seg_f1", "event_f1")
 
@@ -329,7 +329,7 @@ def _epochs(spec: TaskSpec, epochs: int | None, quick: bool, protocol: str, mode
     src_epoch = getattr(model, "source_epoch", None)
     if protocol == "original" and not quick and isinstance(src_epoch, int):
         return max(1, spec.epochs - src_epoch - 1)  # the original's loop starts at ckpt epoch + 1
-    return QUICK_EPOCHS if quick else spec.epochs
+    return QUICK_HEAD_EPOCHS if quick else spec.epochs
 
 
 def _seeds(seeds, quick: bool) -> tuple:
