@@ -136,7 +136,7 @@ def _forward(kind: str, p: dict, x) -> torch.Tensor:
         bc = torch.baddbmm(p["b2"].unsqueeze(-1), p["W2"], p["b1"].unsqueeze(-1)).squeeze(-1)  # (M, K+1)
         proj = torch.bmm(table, Wc.transpose(1, 2)).reshape(M * U, -1)  # (M*U, K+1)
         flat = (rows + U * torch.arange(M, device=rows.device).reshape(M, 1, 1, 1)).reshape(-1, L)
-        z = F.embedding_bag(flat, proj, mode="sum").reshape(M, B, T, -1)  # (M, B, T, K+1)
+        z = sum(proj.index_select(0, flat[:, lv]) for lv in range(L)).reshape(M, B, T, -1)  # (M, B, T, K+1)
         return z + bc[:, None, None, :]
     h = _project(p, x)  # (M, B, T, d)
     M, B, T, d = h.shape
@@ -145,16 +145,25 @@ def _forward(kind: str, p: dict, x) -> torch.Tensor:
 
 
 def _loss(kind: str, p: dict, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-member mean loss (M,): CE (video, target (M, B)) or BCE + ExpLog (segment, (M, B, T, K+1))."""
+    """Per-member mean loss (M,): CE (video, target (M, B)) or BCE + ExpLog (segment, (M, B, T, K+1)).
+
+    ExpLog ``-mean_rows sum_c y_c w_c log_softmax(z)_c`` is computed as
+    ``-mean_rows (sum_c y_c w_c z_c - (sum_c y_c w_c) logsumexp(z))`` on a class-major view, where
+    the reductions over the K+1 classes are vectorised over rows (the same value as
+    ``losses.ExpLogLoss`` up to float rounding).
+    """
     M = logits.shape[0]
     if kind == "video":
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
         return ce.reshape(M, -1).mean(1)
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").reshape(M, -1).mean(1)
     K1 = logits.shape[-1]
-    logp = F.log_softmax(logits.reshape(-1, K1), dim=-1).reshape(logits.shape)  # (M, B, T, K+1); 2-d is faster
-    w = torch.exp(-p["alpha"])[:, None, None, :]  # (M, 1, 1, K+1)
-    exp_log = -(target * logp * w).sum(-1).reshape(M, -1).mean(1)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").reshape(M, -1).mean(1)
+    zT = logits.reshape(-1, K1).t().reshape(K1, M, -1)  # (K+1, M, R) view, R = B*T rows per member
+    yT = target.reshape(-1, K1).t().reshape(K1, M, -1)
+    mx = zT.detach().amax(0)  # (M, R)
+    lse = mx + (zT - mx).exp().sum(0).log()  # (M, R)
+    yw = yT * torch.exp(-p["alpha"]).t()[:, :, None]  # (K+1, M, R) = y_c * exp(-alpha_c)
+    exp_log = -((yw * zT).sum(0) - yw.sum(0) * lse).mean(1)  # (M,)
     return bce + exp_log
 
 
