@@ -84,7 +84,11 @@ class _TableMax(torch.autograd.Function):
         best = h.amax(0)  # (R, d)  (no-grad calls stop here)
         ctx.n_rows = proj.shape[0]
         if ctx.needs_input_grad[0]:
-            best, arg = h.max(0)  # (R, d) values and a maximising t (ties: equal rows, any is right)
+            if T < 256:  # first maximising t: amax of (T - t) over the maxima (3x faster than max(0))
+                w = torch.arange(T, 0, -1, dtype=torch.uint8, device=h.device).reshape(T, 1, 1)
+                arg = T - ((h == best).to(torch.uint8) * w).amax(0).long()  # (R, d)
+            else:
+                best, arg = h.max(0)
             ctx.save_for_backward(torch.stack([rows[..., lv].gather(1, arg) for lv in range(L)]))  # (L, R, d)
         return best
 
