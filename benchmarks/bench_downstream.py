@@ -15,6 +15,7 @@ call fills the code cache and is not timed):
 
 Uses only calls whose signature is the same before and after the batched heads, so it runs against an
 older checkout too (``PYTHONPATH=<old tree>``). Prints one line per task and repeat; quote medians.
+Target (issue 12): each task's total <= 20 s on a 2-core CPU, 1 torch thread (heads: ``FitConfig.cpu_threads``).
 """
 from __future__ import annotations
 
