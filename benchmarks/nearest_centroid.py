@@ -24,9 +24,14 @@ from hdcid.utils import demo_root  # noqa: E402
 
 
 def _nearest(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k: int) -> np.ndarray:
-    cent = np.stack([train_x[train_y == c].mean(axis=0) for c in range(k)])  # (K, F)
-    d = ((test_x[:, None, :] - cent[None]) ** 2).sum(axis=2)  # (n, K)
-    return d.argmin(axis=1)
+    """Class of the nearest (Euclidean) class centroid of the training points (every class of range(k)
+    must occur in train_y)."""
+    from sklearn.neighbors import NearestCentroid
+
+    missing = sorted(set(range(k)) - set(np.unique(train_y).tolist()))
+    if missing:
+        raise ValueError(f"nearest centroid: classes {missing} have no training point")
+    return NearestCentroid().fit(train_x, train_y).predict(test_x)
 
 
 def nearest_centroid(train: ClipSet, test: ClipSet, modality: str) -> dict[str, float]:

@@ -238,13 +238,17 @@ class Pretrainer:
         active = [0, 1] if level2 else [0]
         x_t = model.text_features(words)  # (B,T,2H), grad
         ll: dict[int, torch.Tensor] = {}
-        for i in range(tc.encoder_forwards_per_step - 1):  # original H-DCID: fresh forward per CLUB step
+        # original H-DCID: a fresh encoder forward per CLUB step. Its dropout-free part (video convs,
+        # VSE, specific branches) is the same in every forward of the step: computed once (with grad,
+        # for the main forward); the extra forwards skip the quantizer's loss/diagnostic terms.
+        shared = model.encoder.shared_features(video, audio, x_t) if tc.encoder_forwards_per_step > 1 else None
+        for i in range(tc.encoder_forwards_per_step - 1):
             with torch.no_grad():
-                enc = model.encoder(video, audio, x_t)
+                enc = model.encoder(video, audio, x_t, shared=shared, diagnostics=False)
             self._count_resets(enc, resets)
             if i < tc.club_steps:
                 ll = self._club_step(enc, active)
-        out = model.forward_train(video, audio, None, level2=level2, text_features=x_t)
+        out = model.forward_train(video, audio, None, level2=level2, text_features=x_t, shared=shared)
         self._count_resets(out.enc, resets)
         for _ in range(max(tc.club_steps - (tc.encoder_forwards_per_step - 1), 0)):
             ll = self._club_step(out.enc, active)

@@ -5,8 +5,6 @@ Shapes: `N` clips, `T` segments, `K` classes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
 from hdcid.analysis._arrays import _np
@@ -14,13 +12,16 @@ from hdcid.downstream.metrics import video_targets
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """(K, K) counts, rows = true class, columns = predicted class."""
+    """(K, K) counts, rows = true class, columns = predicted class (``sklearn.metrics.confusion_matrix``
+    over the labels 0..K-1; labels outside that range are an error, not silently dropped)."""
     t, p = _np(y_true).astype(np.int64).ravel(), _np(y_pred).astype(np.int64).ravel()
     if t.shape != p.shape:
         raise ValueError(f"y_true and y_pred differ in length: {t.shape} vs {p.shape}")
     if t.size and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= n_classes):
         raise ValueError(f"labels must lie in [0, {n_classes}), found [{min(t.min(), p.min())}, {max(t.max(), p.max())}]")
-    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+    return sk_confusion_matrix(t, p, labels=np.arange(n_classes))
 
 
 def per_class_accuracy(cm) -> np.ndarray:
@@ -60,41 +61,24 @@ class TaskPredictions:
 
 
 def task_predictions(task: str, direction: str, model, data: dict, toc=None, protocol: str = "honest",
-                     seed: int = 0, epochs: int | None = None, quick: bool | None = None,
+                     seed: int = 0, epochs: int | None = None, quick: bool = False,
                      cache_dir=None) -> TaskPredictions:
-    """Train one head exactly as `hdcid.downstream.run_task` does for one seed and one TOC
-    setting, and return its predictions on the cross-modal test split (for confusion matrices,
-    per-class accuracy and AVVP timelines). data: `load_task_data(task, root)`."""
-    import torch
-
-    from hdcid.downstream import cache as dcache
+    """The head `hdcid.downstream.run_task` trains for one seed and `toc` (None, one setting or a
+    list of candidates), through the same fitting path (`hdcid.downstream.fit_task`: same epoch
+    and candidate selection), and its predictions on the cross-modal test split (for confusion
+    matrices, per-class accuracy and AVVP timelines). data: `load_task_data(task, root)`."""
     from hdcid.downstream import protocol as dprot
-    from hdcid.downstream import tasks as dtasks
-    from hdcid.toc import apply_toc, select_or_all
-    from hdcid.utils import cache_dir as default_cache, is_quick
+    from hdcid.downstream.tasks import TASKS, fit_task
 
-    spec = dtasks.TASKS[task]
-    quick = is_quick() if quick is None else quick
-    splits = dtasks.build_splits(task, direction, data, protocol)
-    cdir = Path(cache_dir) if cache_dir is not None else default_cache() / "codes"
-    idx = select_or_all(toc, model.codebooks().detach().cpu())
-    dropout = protocol == "original"
-    tr = splits["train"]
-    train_codes = dcache.encode_cached(model, tr.clipset, tr.modality, cdir, train_mode=dropout)
-    draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
-    sel = lambda c: apply_toc(torch.from_numpy(c.quantized), idx).float()  # noqa: E731  (N, T, d)
-    ev_codes = {k: dcache.encode_cached(model, s.clipset, s.modality, cdir) for k, s in splits.items() if k != "train"}
-    evals = {k: dprot.EvalSet(sel(c), torch.from_numpy(c.labels)) for k, c in ev_codes.items()}
-    cfg = dprot.FitConfig(epochs=epochs or (dtasks.QUICK_EPOCHS if quick else spec.epochs), clip_alphas=spec.clip_alphas)
-    fit = dprot.fit_head(spec.kind, [sel(c) for c in draws], torch.from_numpy(train_codes.labels), evals,
-                         cfg=cfg, protocol=protocol, select_metric=spec.metric, seed=seed)
-    test = ev_codes["test_cross"]
-    logits = dprot.predict(fit.head, evals["test_cross"].x).numpy()
-    names = list(splits["test_cross"].clipset.classes)
-    if spec.kind == "segment":
-        names = names + ["background"]
-    return TaskPredictions(task, direction, spec.kind, names, list(test.ids), logits, test.labels,
-                           splits["test_cross"].name, fit.epoch)
+    tf = fit_task(task, direction, model, data, toc=toc, protocol=protocol, seeds=(seed,), epochs=epochs,
+                  quick=quick, cache_dir=cache_dir)
+    res, _, evals = tf.best[seed]
+    kind = TASKS[task].kind
+    test = tf.splits["test_cross"]
+    logits = dprot.predict(res.head, evals["test_cross"].x).numpy()
+    names = list(test.clipset.classes) + (["background"] if kind == "segment" else [])
+    return TaskPredictions(task, direction, kind, names, list(test.clipset.ids), logits,
+                           evals["test_cross"].labels.numpy(), test.name, res.epoch)
 
 
 def per_class_segment_f1(pred, true) -> np.ndarray:

@@ -9,16 +9,16 @@ from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import ExpLogLoss, SegmentLoss, segment_loss, video_loss
 from hdcid.downstream.protocol import PROTOCOLS, FitConfig, choose_epoch, fit_head
 from hdcid.downstream.tasks import (DIRECTIONS, TASKS, build_splits, default_toc_grid, load_task_data,
-                                    paper_toc, run_task)
+                                    fit_task, paper_toc, run_task)
 
 __all__ = [
     "Codes", "encode_cached", "SegmentHead", "VideoLevelHead", "ExpLogLoss", "SegmentLoss",
     "segment_loss", "video_loss", "PROTOCOLS", "FitConfig", "choose_epoch", "fit_head",
-    "markdown_table", "run_grid", "summarize", "write_results", "DIRECTIONS", "TASKS",
-    "build_splits", "default_toc_grid", "load_task_data", "paper_toc", "run_task",
+    "markdown_table", "run_grid", "run_paper_grid", "summarize", "write_results", "DIRECTIONS", "TASKS",
+    "build_splits", "default_toc_grid", "fit_task", "load_task_data", "paper_toc", "run_task",
 ]
 
-_RESULTS = ("markdown_table", "run_grid", "summarize", "write_results")
+_RESULTS = ("markdown_table", "run_grid", "run_paper_grid", "summarize", "write_results")
 
 
 def __getattr__(name):  # lazy, so `python -m hdcid.downstream.results` runs cleanly

@@ -8,7 +8,7 @@ Reference (what the published numbers mean, docs/method.md §5.5):
   the batch predicts nothing; epoch P and R = batch values averaged with weights ``T * bs``;
   ``F1 = 2PR / (P + R)`` from the averaged P and R. In %.
 
-Standard (reported beside them, never mixed up):
+Standard (reported beside them, never mixed up; accuracy and micro P/R/F1 from scikit-learn):
 
 * ``micro_prf``: global micro P/R/F1 over all segments x foreground classes (background excluded).
 * ``llp_segment_f1``: LLP segment-level F1: per video and class, F over the T segments for classes that
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 __all__ = [
     "video_targets", "video_top1", "reference_batch_pr", "reference_avvp_prf", "micro_prf",
@@ -44,11 +45,11 @@ def video_targets(labels) -> np.ndarray:
 
 
 def video_top1(logits, y) -> float:
-    """Top-1 accuracy in % of logits (N, K) against classes y (N,)."""
+    """Top-1 accuracy in % of logits (N, K) against classes y (N,) (``sklearn.metrics.accuracy_score``)."""
     logits, y = _np(logits), _np(y)
     if logits.shape[0] != y.shape[0]:
         raise ValueError(f"video_top1: {logits.shape[0]} logits rows for {y.shape[0]} targets")
-    return float(100.0 * (logits.argmax(-1) == y).mean())
+    return float(100.0 * accuracy_score(y, logits.argmax(-1)))
 
 
 def reference_batch_pr(pred, Y) -> tuple[float, float]:
@@ -79,14 +80,14 @@ def reference_avvp_prf(logits, Y, batch_size: int = 80) -> dict:
 
 
 def micro_prf(pred, Y, exclude_background: bool = True) -> dict:
-    """Global micro P/R/F1 in % over all entries of pred / Y (N, T, K+1); background column dropped."""
+    """Global micro P/R/F1 in % over all entries of pred / Y (N, T, K+1); background column dropped
+    (``sklearn.metrics.precision_recall_fscore_support(average="micro")``, 0 where undefined)."""
     pred, Y = _np(pred).astype(bool), _np(Y).astype(bool)
     if exclude_background:
         pred, Y = pred[..., :-1], Y[..., :-1]
-    tp, n_pred, n_true = (pred & Y).sum(), pred.sum(), Y.sum()
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_true if n_true else 0.0
-    f = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    K = Y.shape[-1]
+    p, r, f, _ = precision_recall_fscore_support(Y.reshape(-1, K), pred.reshape(-1, K), average="micro",
+                                                 zero_division=0)
     return {"micro_precision": 100 * float(p), "micro_recall": 100 * float(r), "micro_f1": 100 * float(f)}
 
 

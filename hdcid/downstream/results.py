@@ -20,9 +20,10 @@ import pandas as pd
 
 from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc, run_task
 from hdcid.published import PUBLISHED, PUBLISHED_SOURCE
+from hdcid.toc import TOCSettings
 from hdcid.utils import atomic_path
 
-__all__ = ["row_label", "summarize", "markdown_table", "write_results", "run_grid", "main"]
+__all__ = ["row_label", "summarize", "markdown_table", "write_results", "run_grid", "run_paper_grid", "main"]
 
 _ROW_ORDER = ["DCID", "DCID+TOC", "H-DCID", "H-DCID+TOC"]
 _DIR = {"v2a": "V→A", "a2v": "A→V"}
@@ -91,29 +92,35 @@ def write_results(df: pd.DataFrame, out_dir, original_data: bool = False) -> dic
     return paths
 
 
-def _toc_for(toc_settings, task, direction, model):
-    """Resolve run_grid's ``toc_settings`` to what run_task takes (None = no TOC row)."""
-    if toc_settings is None:
-        return None
-    if toc_settings == "paper":
-        return paper_toc(task, direction, getattr(model.cfg, "variant", "dcid"))
-    if toc_settings == "grid":
-        return default_toc_grid(int(model.codebooks().shape[-1]))
-    if callable(toc_settings):
-        return toc_settings(task, direction, model)
-    return toc_settings
-
-
 def run_grid(models: dict, tasks=tuple(TASKS), directions=tuple(DIRECTIONS), toc_settings=None, *,
              data_root=None, data: dict | None = None, progress: bool = True, **kwargs) -> pd.DataFrame:
     """run_task for every model x task x direction, without TOC and (if ``toc_settings``) with it.
 
     models: name -> model (the name is the row label, e.g. "DCID", "H-DCID").
-    toc_settings: None (no TOC rows), a TOCSettings or list of candidates, "paper" (docs/method.md §4.3 settings,
-    256-d codebooks), "grid" (``default_toc_grid``), or a callable (task, direction, model) -> those.
+    toc_settings: None (no TOC rows) or a list of TOCSettings candidates (one setting: a list of one),
+    the same for every cell; the per-cell settings of the papers: ``run_paper_grid``.
     data: task -> pre-loaded ClipSets (else read once per task from ``data_root``).
-    kwargs go to run_task (protocol, seeds, epochs, cache_dir, device, quick).
+    kwargs go to run_task (protocol, seeds, epochs, quick, cache_dir, device).
     """
+    if toc_settings is not None and (not isinstance(toc_settings, (list, tuple)) or not toc_settings
+                                     or not all(isinstance(t, TOCSettings) for t in toc_settings)):
+        raise TypeError("run_grid: toc_settings must be None or a non-empty list of TOCSettings, got "
+                        f"{toc_settings!r}")
+    return _grid(models, tasks, directions, lambda task, direction, model: toc_settings, data_root=data_root,
+                 data=data, progress=progress, **kwargs)
+
+
+def run_paper_grid(models: dict, tasks=tuple(TASKS), directions=tuple(DIRECTIONS), *, data_root=None,
+                   data: dict | None = None, progress: bool = True, **kwargs) -> pd.DataFrame:
+    """As ``run_grid``, the TOC rows with the original shell scripts' setting of each cell
+    (``paper_toc``: docs/method.md §4.3, meant for 256-d codebooks) for the model's variant."""
+    def paper(task, direction, model):
+        return [paper_toc(task, direction, getattr(model.cfg, "variant", "dcid"))]
+
+    return _grid(models, tasks, directions, paper, data_root=data_root, data=data, progress=progress, **kwargs)
+
+
+def _grid(models, tasks, directions, tocs_of, *, data_root, data, progress, **kwargs) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
     jobs = [(n, t, d) for t in tasks for d in directions for n in models]
@@ -123,8 +130,8 @@ def run_grid(models: dict, tasks=tuple(TASKS), directions=tuple(DIRECTIONS), toc
         if task not in loaded:
             loaded[task] = load_task_data(task, data_root)
         model = models[name]
-        tocs = [None] + ([] if toc_settings is None else [_toc_for(toc_settings, task, direction, model)])
-        for toc in tocs:
+        cands = tocs_of(task, direction, model)
+        for toc in [None] + ([] if cands is None else [list(cands)]):
             frames.append(run_task(task, direction, model, data=loaded[task], toc=toc, name=name, **kwargs))
     return pd.concat(frames, ignore_index=True)
 
@@ -160,9 +167,18 @@ def main(argv=None) -> int:
             if not sep:
                 p.error(f"--checkpoint expects NAME=PATH, got {item!r}")
             models[name] = load_model(path).eval()
-        df = run_grid(models, a.tasks, a.directions, None if a.toc == "none" else a.toc,
-                      data_root=a.data_root or demo_root(), protocol=a.protocol, seeds=a.seeds,
-                      epochs=a.epochs, quick=a.quick or None)
+        kw = dict(data_root=a.data_root or demo_root(), protocol=a.protocol, seeds=a.seeds, epochs=a.epochs,
+                  quick=a.quick)
+        if a.toc == "paper":
+            df = run_paper_grid(models, a.tasks, a.directions, **kw)
+        else:
+            grid = None
+            if a.toc == "grid":
+                widths = {int(m.codebooks().shape[-1]) for m in models.values()}
+                if len(widths) != 1:
+                    p.error(f"--toc grid needs codebooks of one width, got {sorted(widths)}; run them apart")
+                grid = default_toc_grid(widths.pop())
+            df = run_grid(models, a.tasks, a.directions, grid, **kw)
     paths = write_results(df, out, original_data=a.original_data)
     print(paths["md"].read_text(encoding="utf-8"))
     print(f"wrote {paths['csv']} and {paths['md']}")

@@ -139,42 +139,60 @@ class Encoder(nn.Module):
             self.text_self_att_2 = ITRM(cfg.text_specific_dim, cfg)
             self.audio_self_att_2 = ITRM(cfg.audio_specific_dim, cfg)
 
-    def forward(self, video: torch.Tensor, audio: torch.Tensor, text: torch.Tensor) -> EncoderOutputs:
-        """video (B,T,G,G,C), audio (B,T,A), text X_t (B,T,2H) -> EncoderOutputs.
+    def shared_features(self, video: torch.Tensor, audio: torch.Tensor, text: torch.Tensor) -> dict:
+        """The deterministic part of `forward` (no dropout, no buffer): video conv encoder S_v / C_v,
+        VSE, the specific branches of both levels. Equal for every forward of one batch with the same
+        weights, so a step with several encoder forwards computes it once (`forward(shared=...)`).
 
-        Runs the quantizer's stateful forward (MM-EMA in train mode, reset counters) per level.
+        Returns {"video_spatial" (B,T,S,S,Cc), "video_sem" (B,T,C), "specific": m -> (B,T,.),
+        "specific2": m -> (B,T,.) (H-DCID only), "audio", "text"}.
         """
         s_v, c_v = self.Video_encoder(video)  # (B,T,S,S,Cc), (B,T,Cv)
         s_a = self.Audio_encoder(audio)  # (B,T,Da)
         s_t = self.Text_encoder(text)  # (B,T,Dt)
-        z = {
-            "video": self.video_self_att(self.video_semantic_encoder(video)),  # (B,T,D)
-            "text": self.text_self_att(text),
-            "audio": self.audio_self_att(audio),
-        }
-        specific = {"audio": s_a, "video": c_v, "text": s_t}
-        levels = [self._quantize(z, specific, 0)]
+        out = {"video_spatial": s_v, "video_sem": self.video_semantic_encoder(video),
+               "specific": {"audio": s_a, "video": c_v, "text": s_t}, "audio": audio, "text": text}
         if self.cfg.n_levels > 1:
-            s2 = {
+            out["specific2"] = {
                 "video": self.Video_encoder_2(c_v),
                 "text": self.Text_encoder_2(s_t),
                 "audio": self.Audio_encoder_2(s_a),
             }
+        return out
+
+    def forward(self, video: torch.Tensor, audio: torch.Tensor, text: torch.Tensor, *,
+                shared: dict | None = None, diagnostics: bool = True) -> EncoderOutputs:
+        """video (B,T,G,G,C), audio (B,T,A), text X_t (B,T,2H) -> EncoderOutputs.
+
+        Runs the quantizer's stateful forward (MM-EMA in train mode, reset counters) per level.
+        shared: `shared_features` of these inputs, reused instead of recomputed (the self-attention
+        layers, which carry the dropout, and the quantizer always run). diagnostics: False skips the
+        quantizer's loss and diagnostic terms (for forwards whose losses are not used).
+        """
+        sh = self.shared_features(video, audio, text) if shared is None else shared
+        spec = sh["specific"]
+        z = {
+            "video": self.video_self_att(sh["video_sem"]),  # (B,T,D)
+            "text": self.text_self_att(sh["text"]),
+            "audio": self.audio_self_att(sh["audio"]),
+        }
+        levels = [self._quantize(z, spec, 0, diagnostics)]
+        if self.cfg.n_levels > 1:
             z2 = {
-                "video": self.video_self_att_2(c_v),
-                "text": self.text_self_att_2(s_t),
-                "audio": self.audio_self_att_2(s_a),
+                "video": self.video_self_att_2(spec["video"]),
+                "text": self.text_self_att_2(spec["text"]),
+                "audio": self.audio_self_att_2(spec["audio"]),
             }
-            levels.append(self._quantize(z2, s2, 1))
-        return EncoderOutputs(levels=levels, video_spatial=s_v)
+            levels.append(self._quantize(z2, sh["specific2"], 1, diagnostics))
+        return EncoderOutputs(levels=levels, video_spatial=sh["video_spatial"])
 
     def _centre(self, z: torch.Tensor, modality: str, level: int, update: bool = True) -> torch.Tensor:
         """The semantic feature handed to the codebook: centred per modality when switched on."""
         return self.semantic_centre(z, modality, level, update) if self.cfg.semantic_centering else z
 
-    def _quantize(self, z: dict, specific: dict, level: int) -> LevelOutputs:
+    def _quantize(self, z: dict, specific: dict, level: int, diagnostics: bool = True) -> LevelOutputs:
         z = {m: self._centre(v, m, level) for m, v in z.items()}
-        q = self.Cross_quantizer(z["audio"], z["video"], z["text"], level=level)
+        q = self.Cross_quantizer(z["audio"], z["video"], z["text"], level=level, diagnostics=diagnostics)
         return LevelOutputs(
             semantic=z, quantized=q.quantized, indices=q.indices, specific=specific, quant=q
         )
@@ -318,6 +336,7 @@ class CrossModalModel(nn.Module):
         text_words: Any,
         level2: bool = False,
         text_features: torch.Tensor | None = None,
+        shared: dict | None = None,
     ) -> TrainOutputs:
         """One training forward: BiLSTM, encoder (stateful quantizer), decoders and CPC per level.
 
@@ -325,13 +344,13 @@ class CrossModalModel(nn.Module):
         reuses an already computed X_t. Level-2 terms of H-DCID are always computed (the level-2
         codebook gets its EMA ticks as in the original); `level2` only marks whether the loop adds
         them to the loss. CLUB MI terms are computed by the loop (after its inner CLUB steps) with
-        `mi_terms`.
+        `mi_terms`. `shared`: the encoder's `shared_features` of these inputs, if already computed.
         """
         video = self._as_input(video, "video")
         audio = self._as_input(audio, "audio")
         if text_features is None:
             text_features = self.text_features(self._as_input(text_words, "text"))
-        enc = self.encoder(video, audio, text_features)
+        enc = self.encoder(video, audio, text_features, shared=shared)
         l1 = enc.levels[0]
         recs = [self.decoder(0, l1.quantized, {"audio": l1.specific["audio"],
                                                "video": enc.video_spatial,

@@ -295,11 +295,15 @@ class UnifiedCodebook(nn.Module):
         return z + (q - z).detach(), k
 
     # -- the training step ---------------------------------------------------------------------------
-    def forward(self, z_a: Tensor, z_v: Tensor, z_t: Tensor, level: int = 0) -> QuantizerOutput:
+    def forward(self, z_a: Tensor, z_v: Tensor, z_t: Tensor, level: int = 0, *,
+                diagnostics: bool = True) -> QuantizerOutput:
         """Quantize the three modalities' semantic features z_m (B, T, D) with codebook `level`.
 
         In train mode updates the codebook (MM-EMA) and the dead-code counters / resets; in eval
         mode changes no buffer unless `reset_in_eval`. Step order as docs/method.md §2.2-2.5 (module docstring).
+        diagnostics: False skips what only the loss and the log read (CMCM, commitment, agreement,
+        equal_num, perplexity: returned as zeros) for a forward whose losses are unused; codes,
+        indices, buffer updates and resets are the same.
         """
         self._check_input(z_a, "z_a")
         self._check_input(z_v, "z_v", z_a)
@@ -313,13 +317,14 @@ class UnifiedCodebook(nn.Module):
         # the same values as the original's two separate products), CMCM, assignment
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.use_cmcm):
             d = {m: squared_distances(z[m].reshape(B * T, D), E0) for m in MODALITIES}  # (BT, M)
-        if self.use_cmcm:
+        if self.use_cmcm and diagnostics:
             cmcm = _cmcm_from_distances(d["audio"], d["video"], d["text"], B=B, T=T)
         else:
             cmcm = z_a.new_zeros(())
         k = {m: torch.argmin(d[m].detach(), dim=1).reshape(B, T) for m in MODALITIES}  # (B, T)
         q = {m: E0[k[m]] for m in MODALITIES}  # m -> (B, T, D), pre-update codes
-        agreement, equal_num = code_agreement(k["audio"], k["video"], k["text"], self.n_codes)
+        if diagnostics:
+            agreement, equal_num = code_agreement(k["audio"], k["video"], k["text"], self.n_codes)
 
         reset = torch.zeros(self.n_codes, dtype=torch.bool, device=E.device)
         with torch.no_grad():
@@ -330,12 +335,17 @@ class UnifiedCodebook(nn.Module):
                 reset = self._dead_code_reset(E, W, c, u, torch.cat([k[m].reshape(-1) for m in MODALITIES]))
 
         # 6-7. commitment from pre-update codes, straight-through outputs
+        quantized = {m: z[m] + (q[m] - z[m]).detach() for m in MODALITIES}
+        if not diagnostics:
+            zero = z_a.new_zeros(())
+            return QuantizerOutput(quantized, k, {m: zero for m in MODALITIES}, cmcm, zero,
+                                   torch.zeros((), dtype=torch.long, device=z_a.device),
+                                   {m: zero for m in MODALITIES}, reset)
         own, other = 2.0 * self.commitment, 0.5 * self.commitment
         commitment = {
             m: own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in _PARTNERS[m])
             for m in MODALITIES
         }
-        quantized = {m: z[m] + (q[m] - z[m]).detach() for m in MODALITIES}
         perplexity = {m: usage_perplexity(k[m], self.n_codes, z_a.dtype) for m in MODALITIES}
         return QuantizerOutput(quantized, k, commitment, cmcm, agreement, equal_num, perplexity, reset)
 

@@ -100,21 +100,27 @@ def results_table(df: pd.DataFrame, title: str = "", float_fmt: str = "{:.1f}") 
 
 def grouped_bars(df: pd.DataFrame, x: str, y: str, hue: str, err: str | None = None,
                  title: str = "", ylabel: str | None = None, chance: float | None = None) -> Figure:
-    """Grouped bar chart of a tidy DataFrame (e.g. accuracy per direction, one bar per encoder),
-    with optional error bars from column `err` (nb 05-09)."""
+    """Grouped bar chart of a tidy summary DataFrame (one row per x, hue: e.g. mean accuracy per
+    direction, one bar per encoder): ``seaborn.barplot(hue=...)``, with error bars from column
+    `err` (e.g. the std over seeds) when given (nb 05-09)."""
+    import seaborn as sns
+
     xs = list(dict.fromkeys(df[x]))
     hs = list(dict.fromkeys(df[hue]))
-    width = 0.8 / max(len(hs), 1)
     fig, axes = _new(size=(max(5.0, 1.2 * len(xs) * max(1, len(hs)) / 2), 3.6))
     ax = axes[0, 0]
-    for j, h in enumerate(hs):
-        sub = df[df[hue] == h].set_index(x).reindex(xs)
-        pos = np.arange(len(xs)) + (j - (len(hs) - 1) / 2) * width
-        ax.bar(pos, sub[y].to_numpy(dtype=float), width, label=str(h), color=f"C{j}",
-               yerr=None if err is None else sub[err].fillna(0).to_numpy(dtype=float), capsize=3)
+    data = df.assign(**{x: df[x].astype(str), hue: df[hue].astype(str)})
+    sns.barplot(data=data, x=x, y=y, hue=hue, order=[str(v) for v in xs], hue_order=[str(h) for h in hs],
+                errorbar=None, ax=ax, palette=[f"C{j}" for j in range(len(hs))])
+    if err is not None:
+        for h, bars in zip(hs, ax.containers):  # one container per hue level, bars in x order
+            sub = df[df[hue] == h].set_index(x).reindex(xs)
+            centers = [b.get_x() + b.get_width() / 2 for b in bars]
+            ax.errorbar(centers, sub[y].to_numpy(dtype=float), yerr=sub[err].fillna(0).to_numpy(dtype=float),
+                        fmt="none", ecolor="k", capsize=3, lw=1)
     if chance is not None:
         ax.axhline(chance, ls="--", c="0.5", label="chance")
-    ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])
+    ax.set_xlabel(x)
     ax.set_ylabel(ylabel or y)
     ax.legend(fontsize=8)
     ax.set_title(title)

@@ -1,0 +1,87 @@
+"""Benchmark: the downstream workload of notebooks 05-08 (full mode), as the notebooks run it.
+
+    HDCID_CACHE=<checkpoints> HDCID_DEMO_ROOT=<demo corpus> PYTHONPATH=<tree> \\
+        python benchmarks/bench_downstream.py [--tasks ave avvp ave_avvp ucf_vgg] [--repeats 1] [--quick]
+
+Per task (notebook 05 ave, 06 avvp, 07 ave_avvp, 08 ucf_vgg) it times, with the tiny DCID and H-DCID
+checkpoints that notebook 01 caches (they must be there: pretrain them first by running notebook 01 or
+``hdcid.notebook.pretrained``; this script loads, never trains) and codes already cached (one warm-up
+call fills the code cache and is not timed):
+
+* ``run_grid`` of both models x both directions, without TOC and with the default TOC grid (9
+  candidates), 3 seeds, the honest protocol;
+* the protocol switch: ``run_task`` DCID v2a under the original protocol;
+* ``analysis.task_predictions`` H-DCID v2a, seed 0.
+
+Uses only calls whose signature is the same before and after the batched heads, so it runs against an
+older checkout too (``PYTHONPATH=<old tree>``). Prints one line per task and repeat; quote medians.
+Target (issue 12): each task's total <= 20 s on a 2-core CPU, 1 torch thread (heads: ``FitConfig.cpu_threads``).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+NOTEBOOK = {"ave": "05_ave", "avvp": "06_avvp", "ave_avvp": "07_ave_to_avvp", "ucf_vgg": "08_ucf_vggsound"}
+
+
+def workload(task: str, models: dict, data: dict, quick: bool) -> dict:
+    from hdcid import analysis
+    from hdcid.downstream import default_toc_grid, run_grid, run_task
+
+    D = models["DCID"].cfg.hidden_dim
+    grid = default_toc_grid(D)[:3] if quick else default_toc_grid(D)
+    seeds = [0, 1, 2]
+    t = {}
+    t0 = time.perf_counter()
+    df = run_grid(models, tasks=(task,), toc_settings=grid, data={task: data}, protocol="honest", seeds=seeds,
+                  epochs=None, quick=quick, progress=False)
+    t["grid"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run_task(task, "v2a", models["DCID"], data=data, protocol="original", seeds=seeds, epochs=None, quick=quick)
+    t["switch"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred = analysis.task_predictions(task, "v2a", models["H-DCID"], data, protocol="honest", seed=0, epochs=None,
+                                     quick=quick)
+    t["predictions"] = time.perf_counter() - t0
+    t["total"] = t["grid"] + t["switch"] + t["predictions"]
+    cross = df[df["eval"] == "cross"].groupby(["encoder", "toc", "direction"])["value"].mean().round(3)
+    return {"times": t, "cross": cross, "pred_epoch": pred.epoch}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tasks", nargs="+", default=list(NOTEBOOK), choices=list(NOTEBOOK))
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--show-results", action="store_true", help="print the mean cross-modal values")
+    a = p.parse_args(argv)
+    from hdcid.downstream import load_task_data
+    from hdcid.notebook import is_cached, pretrained, start
+
+    S = start("bench", quick=a.quick, verbose=False)
+    for v in ("dcid", "hdcid"):
+        if not is_cached(v, S):
+            p.error(f"no cached {v} checkpoint for this corpus and mode: run notebook 01 first")
+    models = {"DCID": pretrained("dcid", S).model, "H-DCID": pretrained("hdcid", S).model}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mode {'quick' if a.quick else 'full'}")
+    for task in a.tasks:
+        data = load_task_data(task, S.data_root)
+        workload(task, models, data, quick=True)  # warm-up: fills the code cache (all splits, draws)
+        totals = []
+        for r in range(a.repeats):
+            out = workload(task, models, data, a.quick)
+            totals.append(out["times"]["total"])
+            print(f"{NOTEBOOK[task]} repeat {r}: " + ", ".join(f"{k} {v:.1f} s" for k, v in out["times"].items())
+                  + f" | predictions epoch {out['pred_epoch']}", flush=True)
+            if a.show_results:
+                print(out["cross"].to_string())
+        print(f"{NOTEBOOK[task]}: median total {statistics.median(totals):.1f} s over {len(totals)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""Batched heads (hdcid.downstream.batched) equal the sequential reference (fit_head), member by member."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hdcid.downstream.tasks import METRIC_COLUMNS, fit_task, run_task
+from hdcid.toc import TOCSettings
+
+_spec = importlib.util.spec_from_file_location("_fake_enc", Path(__file__).with_name("test_downstream_cache.py"))
+fake = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fake)
+
+
+def _data(task):
+    L = fake.learnable_clipset
+    if task == "ave":
+        return {"train": L(90, seed=0, name="ave/train"), "val": L(30, seed=1, name="ave/val"),
+                "test": L(30, seed=2, name="ave/test")}
+    return {"train": L(90, seed=5, name="ave_avvp/train", segment=True),
+            "visual": L(30, seed=6, name="avvp12/visual", segment=True),
+            "audio": L(30, seed=7, name="avvp12/audio", segment=True)}
+
+
+_INIT = __import__("hdcid.downstream.batched", fromlist=["_Inputs"])._Inputs.__init__
+
+
+def _record(self, *a, calls, **k):
+    _INIT(self, *a, **k)
+    calls.insert(0, self.table)
+
+
+# candidates of three widths (16 = all dims, 6, 4): the batched fit pads them to one width
+TOCS = [None, TOCSettings(6, 1, 0), TOCSettings(4, 1, 1)]
+
+
+@pytest.mark.parametrize("task,protocol,table", [("ave", "honest", None), ("ave_avvp", "honest", None),
+                                                  ("ave", "original", None), ("ave", "honest", False),
+                                                  ("ave_avvp", "original", False)])
+def test_batched_heads_equal_the_sequential_reference(tmp_path, monkeypatch, task, protocol, table):
+    """table None: the codes are codebook rows (11 distinct vectors), so the first layer runs on the
+    table of distinct codes; False forces the dense products."""
+    import functools
+
+    import hdcid.downstream.batched as batched
+    import hdcid.downstream.tasks as tasks
+
+    calls = []
+
+    def spy(*a, **k):
+        res = batched.fit_heads(*a, **k, table=table)
+        calls.append(k)
+        return res
+
+    monkeypatch.setattr(tasks, "fit_heads", spy)
+    monkeypatch.setattr(batched._Inputs, "__init__", functools.partialmethod(_record, calls=calls))
+    enc = fake.learnable_encoder()
+    kw = dict(toc=TOCS, protocol=protocol, seeds=(0, 1, 2), epochs=14, cache_dir=tmp_path,
+              fit={"lr": 3e-3, "batch_size": 16})  # 6 batches per epoch, the last one partial
+    seq = fit_task(task, "v2a", enc, _data(task), batched=False, **kw)
+    bat = fit_task(task, "v2a", enc, _data(task), batched=True, **kw)
+    assert calls[0] == (table is None)  # the form that ran: table when auto, dense when forced
+    assert set(seq.histories) == set(bat.histories) and len(seq.histories) == 9
+    for key, h_seq in seq.histories.items():
+        h_bat = bat.histories[key]
+        cols = list(h_bat.columns)  # train/loss and the selection split's headline metrics
+        assert "train/loss" in cols and len(cols) >= 2
+        np.testing.assert_allclose(h_bat[cols].to_numpy(), h_seq[cols].to_numpy(), rtol=0, atol=1e-4,
+                                   err_msg=str(key))
+    # the curves must move (a test that cannot fail proves nothing)
+    sel = [c for c in cols if c != "train/loss"][0]
+    assert max(h[sel].nunique() for h in seq.histories.values()) > 3
+    for seed in (0, 1, 2):
+        (r_s, t_s, _), (r_b, t_b, _) = seq.best[seed], bat.best[seed]
+        assert (r_s.epoch, t_s) == (r_b.epoch, t_b)
+        assert r_b.select_value == pytest.approx(r_s.select_value, abs=1e-4)
+        for k, v in r_s.head.state_dict().items():
+            np.testing.assert_allclose(r_b.head.state_dict()[k].numpy(), v.numpy(), atol=1e-4)
+
+
+def test_run_task_batched_rows_equal_reference_rows(tmp_path):
+    enc = fake.learnable_encoder()
+    kw = dict(data=_data("ave_avvp"), toc=TOCS, seeds=(0, 1), epochs=10, cache_dir=tmp_path, fit={"lr": 1e-2})
+    a = run_task("ave_avvp", "a2v", enc, batched=True, **kw)
+    b = run_task("ave_avvp", "a2v", enc, batched=False, **kw)
+    pd.testing.assert_frame_equal(a.drop(columns=["value", *METRIC_COLUMNS, "select_value"]),
+                                  b.drop(columns=["value", *METRIC_COLUMNS, "select_value"]))
+    np.testing.assert_allclose(a[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float),
+                               b[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float), atol=1e-4)
+
+
+# ------------------------------------------------------------------ bad arguments and splits (issue 11)
+def test_run_task_rejects_bad_epochs_and_seeds(tmp_path):
+    enc = fake.learnable_encoder()
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="epochs must be a positive integer"):
+            run_task("ave", "v2a", enc, data=_data("ave"), epochs=bad, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="seeds must name at least one seed"):
+        run_task("ave", "v2a", enc, data=_data("ave"), seeds=(), epochs=1, cache_dir=tmp_path)
+
+
+def test_quick_mode_is_an_argument_not_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("HDCID_QUICK", "1")
+    enc = fake.learnable_encoder()
+    df = run_task("ave", "v2a", enc, data=_data("ave"), seeds=(0, 1, 2), epochs=1, cache_dir=tmp_path)
+    assert sorted(set(df["seed"])) == [0, 1, 2] and set(df["mode"]) == {"full"}
+    df = run_task("ave", "v2a", enc, data=_data("ave"), seeds=(0, 1, 2), cache_dir=tmp_path, quick=True)
+    assert sorted(set(df["seed"])) == [0, 1] and set(df["mode"]) == {"quick"} and set(df["epochs"]) == {8}
+
+
+def test_overlapping_ave_orders_warn_and_are_refused_when_honest(tmp_path):
+    enc = fake.learnable_encoder()
+    data = _data("ave")
+    data["test"] = data["train"].subset(np.arange(12), name="ave/test")  # 12 clips of train as "test"
+    with pytest.raises(ValueError, match="test order shares 12 of its 12 clips with the train order"):
+        run_task("ave", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match="shares 12 of its 12 clips"):
+        run_task("ave", "v2a", enc, data=data, epochs=1, protocol="original", cache_dir=tmp_path)
+
+
+def test_empty_split_is_named(tmp_path):
+    enc = fake.learnable_encoder()
+    data = _data("ave")
+    data["val"] = data["val"].subset(np.arange(0), name="ave/val")
+    with pytest.raises(ValueError, match="'val' \\(ave/val\\) has no clips"):
+        run_task("ave", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+    data = _data("ave_avvp")
+    data["train"] = data["train"].subset(np.arange(0), name="ave_avvp/train")
+    with pytest.raises(ValueError, match="'train' \\(ave_avvp/train\\) has no clips"):
+        run_task("ave_avvp", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("task", ["ave", "avvp", "ave_avvp", "ucf_vgg"])
+def test_task_predictions_is_the_head_run_task_reports(tmp_path, small_demo_root, task):
+    """One fitting path: the head of analysis.task_predictions is run_task's (same epoch, same TOC
+    candidate, same cross-modal metrics), on every task (AVVP honest selects on ref_f1)."""
+    from hdcid import analysis
+    from hdcid.downstream import load_task_data
+    from hdcid.downstream.metrics import segment_metrics, video_targets, video_top1
+    from hdcid.downstream.tasks import TASKS
+
+    enc = fake.FakeEncoder(levels=2, n_codes=16, dim=8, video_dim=32, audio_dim=128)
+    data = load_task_data(task, small_demo_root)
+    tocs = [None, TOCSettings(4, 1, 1)]
+    df = run_task(task, "v2a", enc, data=data, toc=tocs, seeds=(1,), epochs=6, cache_dir=tmp_path)
+    pred = analysis.task_predictions(task, "v2a", enc, data, toc=tocs, seed=1, epochs=6, cache_dir=tmp_path)
+    cross = df[df["eval"] == "cross"].iloc[0]
+    assert cross["epoch"] == pred.epoch
+    if TASKS[task].kind == "video":
+        assert cross["value"] == pytest.approx(video_top1(pred.logits, video_targets(pred.labels)), abs=1e-4)
+    else:
+        m = segment_metrics(pred.logits, pred.labels)
+        for k in ("ref_precision", "ref_f1", "micro_f1", "event_f1"):
+            assert cross[k] == pytest.approx(m[k], abs=1e-4), k

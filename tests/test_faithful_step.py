@@ -1,0 +1,56 @@
+"""The faithful H-DCID step (float64, 6 encoder forwards) computes the shared, dropout-free encoder part
+once and skips the quantizer's diagnostics in the 5 extra forwards: the step must equal the step that
+recomputes everything (weights, codebook buffers, logged row), with dropout on and resets happening."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hdcid.config import ModelConfig, TrainConfig
+from hdcid.data.clipset import ClipSet
+from hdcid.model.network import Encoder
+from hdcid.train import Pretrainer
+
+
+def _clipset(cfg, n, seed=0):
+    rng = np.random.default_rng(seed)
+    t, g = cfg.n_segments, cfg.video_grid
+    labels = np.zeros((n, t, 2), np.float32)
+    labels[:, :, 0] = 1
+    return ClipSet("x", [str(i) for i in range(n)], ["x"], labels,
+                   video=rng.random((n, t, g, g, cfg.video_dim), dtype=np.float32),
+                   audio=rng.standard_normal((n, t, cfg.audio_dim), dtype=np.float32),
+                   text=rng.standard_normal((n, t, cfg.word_dim), dtype=np.float32))
+
+
+def _run(tmp_path, recompute: bool, monkeypatch):
+    if recompute:  # the previous behaviour: every forward computes everything, with diagnostics
+        orig = Encoder.forward
+
+        def full(self, video, audio, text, *, shared=None, diagnostics=True):
+            return orig(self, video, audio, text)
+
+        monkeypatch.setattr(Encoder, "forward", full)
+    mc = ModelConfig.tiny("hdcid").replace(reset_after=2, donor_window=100)  # resets within 3 steps
+    tc = TrainConfig.tiny("hdcid").replace(dtype="float64", encoder_forwards_per_step=6, batch_size=4)
+    torch.manual_seed(0)
+    tr = Pretrainer(mc, tc, _clipset(mc, 4), tmp_path / ("a" if recompute else "b"), device="cpu")
+    batch = tr._batch(np.arange(4))
+    resets = [torch.zeros(mc.n_codes) for _ in range(mc.n_levels)]
+    rows = [tr.train_step(*batch, tc.level2_start_epoch, resets=resets) for _ in range(3)]
+    monkeypatch.undo()
+    return tr.model.state_dict(), rows, resets
+
+
+def test_shared_encoder_part_and_skipped_diagnostics_change_nothing(tmp_path, monkeypatch):
+    ref_state, ref_rows, ref_resets = _run(tmp_path, True, monkeypatch)
+    state, rows, resets = _run(tmp_path, False, monkeypatch)
+    assert sum(float(r.sum()) for r in ref_resets) > 0  # dead-code resets (RNG draws) took place
+    assert set(state) == set(ref_state)
+    for k, v in ref_state.items():
+        assert torch.equal(state[k], v), k
+    for a, b in zip(rows, ref_rows):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])), k
+    assert all(torch.equal(a, b) for a, b in zip(resets, ref_resets))
