@@ -15,6 +15,7 @@ cross- and same-modality on it every epoch) with an untrained tiny model (`--var
 Data: the demo corpus (``hdcid.utils.demo_root()``) if it is built, else a synthetic Gaussian set of
 the same size. Prints medians and the ratio baseline / cached (target >= 10x).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,10 @@ def _data():
     except Exception as err:  # noqa: BLE001 - fall back to synthetic data of the demo's size
         from hdcid.demo.synthetic import gaussian_clipset
 
-        sets = {s: gaussian_clipset(n=n, n_classes=10, seed=i, video_dim=32, name=f"ave/{s}")
-                for i, (s, n) in enumerate((("train", 700), ("val", 150), ("test", 150)))}
+        sets = {
+            s: gaussian_clipset(n=n, n_classes=10, seed=i, video_dim=32, name=f"ave/{s}")
+            for i, (s, n) in enumerate((("train", 700), ("val", 150), ("test", 150)))
+        }
         return sets, f"synthetic Gaussian clips (demo not readable: {type(err).__name__})"
 
 
@@ -67,7 +70,7 @@ def reencode_every_epoch(model, splits, epochs: int, seed: int = 0, protocol: st
         head.train()
         perm = torch.randperm(len(x), generator=gen)
         for s in range(0, len(x), cfg.batch_size):
-            b = perm[s:s + cfg.batch_size]
+            b = perm[s : s + cfg.batch_size]
             loss = video_loss(head(x[b]), y[b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -87,10 +90,18 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--baseline-repeats", type=int, default=1)
-    p.add_argument("--protocol", choices=("original", "honest"), default="original",
-                   help="original: 5 cached dropout draws of the training set; honest: one eval-mode encoding")
-    p.add_argument("--variant", choices=("dcid", "hdcid"), default="dcid",
-                   help="hdcid also runs the convolutional video encoder for level 2 when encoding")
+    p.add_argument(
+        "--protocol",
+        choices=("original", "honest"),
+        default="original",
+        help="original: 5 cached dropout draws of the training set; honest: one eval-mode encoding",
+    )
+    p.add_argument(
+        "--variant",
+        choices=("dcid", "hdcid"),
+        default="dcid",
+        help="hdcid also runs the convolutional video encoder for level 2 when encoding",
+    )
     a = p.parse_args(argv)
     data, source = _data()
     torch.manual_seed(0)
@@ -100,8 +111,17 @@ def main(argv=None) -> dict:
 
     def cached(cache_dir):
         t0 = time.perf_counter()
-        run_task("ave", "v2a", model, data=data, protocol=a.protocol, seeds=(0,), epochs=a.epochs,
-                 cache_dir=cache_dir, quick=False)
+        run_task(
+            "ave",
+            "v2a",
+            model,
+            data=data,
+            protocol=a.protocol,
+            seeds=(0,),
+            epochs=a.epochs,
+            cache_dir=cache_dir,
+            quick=False,
+        )
         return time.perf_counter() - t0
 
     cold, warm = [], []
@@ -114,17 +134,18 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         reencode_every_epoch(model, splits, a.epochs, protocol=a.protocol)
         base.append(time.perf_counter() - t0)
-    out = {"cold_s": statistics.median(cold), "warm_s": statistics.median(warm),
-           "baseline_s": statistics.median(base)}
+    out = {"cold_s": statistics.median(cold), "warm_s": statistics.median(warm), "baseline_s": statistics.median(base)}
     out["ratio_cold"] = out["baseline_s"] / out["cold_s"]
     out["ratio_warm"] = out["baseline_s"] / out["warm_s"]
-    print(f"AVE V->A, {a.protocol} protocol, {a.epochs} epochs, {n} training clips, tiny {a.variant}, "
-          f"{torch.get_num_threads()} threads; data: {source}")
-    print(f"  cached, cold cache : median {out['cold_s']:.2f} s over {a.repeats} (encode once{' + 5 dropout draws' if a.protocol == 'original' else ''})")
+    print(
+        f"AVE V->A, {a.protocol} protocol, {a.epochs} epochs, {n} training clips, tiny {a.variant}, "
+        f"{torch.get_num_threads()} threads; data: {source}"
+    )
+    draws = " + 5 dropout draws" if a.protocol == "original" else ""
+    print(f"  cached, cold cache : median {out['cold_s']:.2f} s over {a.repeats} (encode once{draws})")
     print(f"  cached, warm cache : median {out['warm_s']:.2f} s over {a.repeats}")
     print(f"  re-encode / epoch  : median {out['baseline_s']:.2f} s over {a.baseline_repeats}")
-    print(f"  ratio baseline/cold {out['ratio_cold']:.1f}x, baseline/warm {out['ratio_warm']:.1f}x "
-          f"(target >= 10x)")
+    print(f"  ratio baseline/cold {out['ratio_cold']:.1f}x, baseline/warm {out['ratio_warm']:.1f}x (target >= 10x)")
     return out
 
 

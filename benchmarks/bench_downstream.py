@@ -17,6 +17,7 @@ Uses only calls whose signature is the same before and after the batched heads, 
 older checkout too (``PYTHONPATH=<old tree>``). Prints one line per task and repeat; quote medians.
 Target (issue 12): each task's total <= 20 s on a 2-core CPU, 1 torch thread (heads: ``FitConfig.cpu_threads``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,15 +38,25 @@ def workload(task: str, models: dict, data: dict, quick: bool) -> dict:
     seeds = [0, 1, 2]
     t = {}
     t0 = time.perf_counter()
-    df = run_grid(models, tasks=(task,), toc_settings=grid, data={task: data}, protocol="honest", seeds=seeds,
-                  epochs=None, quick=quick, progress=False)
+    df = run_grid(
+        models,
+        tasks=(task,),
+        toc_settings=grid,
+        data={task: data},
+        protocol="honest",
+        seeds=seeds,
+        epochs=None,
+        quick=quick,
+        progress=False,
+    )
     t["grid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     run_task(task, "v2a", models["DCID"], data=data, protocol="original", seeds=seeds, epochs=None, quick=quick)
     t["switch"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pred = analysis.task_predictions(task, "v2a", models["H-DCID"], data, protocol="honest", seed=0, epochs=None,
-                                     quick=quick)
+    pred = analysis.task_predictions(
+        task, "v2a", models["H-DCID"], data, protocol="honest", seed=0, epochs=None, quick=quick
+    )
     t["predictions"] = time.perf_counter() - t0
     t["total"] = t["grid"] + t["switch"] + t["predictions"]
     cross = df[df["eval"] == "cross"].groupby(["encoder", "toc", "direction"])["value"].mean().round(3)
@@ -75,8 +86,12 @@ def main(argv=None) -> int:
         for r in range(a.repeats):
             out = workload(task, models, data, a.quick)
             totals.append(out["times"]["total"])
-            print(f"{NOTEBOOK[task]} repeat {r}: " + ", ".join(f"{k} {v:.1f} s" for k, v in out["times"].items())
-                  + f" | predictions epoch {out['pred_epoch']}", flush=True)
+            print(
+                f"{NOTEBOOK[task]} repeat {r}: "
+                + ", ".join(f"{k} {v:.1f} s" for k, v in out["times"].items())
+                + f" | predictions epoch {out['pred_epoch']}",
+                flush=True,
+            )
             if a.show_results:
                 print(out["cross"].to_string())
         print(f"{NOTEBOOK[task]}: median total {statistics.median(totals):.1f} s over {len(totals)}", flush=True)

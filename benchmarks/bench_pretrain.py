@@ -23,6 +23,7 @@ with the steps of both processes alternated, e.g. (one ratio process per tree, r
     (cd ../before && PYTHONPATH=$PWD python benchmarks/bench_pretrain.py --single "$SPEC")
     PYTHONPATH=$PWD python benchmarks/bench_pretrain.py --single "$SPEC"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,10 @@ def _fake_clipset(cfg: ModelConfig, n: int, seed: int = 0) -> ClipSet:
     labels = np.zeros((n, t, 2), np.float32)
     labels[:, :, 0] = 1
     return ClipSet(
-        "bench", [str(i) for i in range(n)], ["x"], labels,
+        "bench",
+        [str(i) for i in range(n)],
+        ["x"],
+        labels,
         video=rng.random((n, t, g, g, cfg.video_dim), dtype=np.float32),
         audio=rng.standard_normal((n, t, cfg.audio_dim), dtype=np.float32),
         text=rng.standard_normal((n, t, cfg.word_dim), dtype=np.float32),
@@ -64,7 +68,8 @@ def run_one(spec: dict) -> dict:
     preset = getattr(ModelConfig, spec["preset"])
     mc = preset(spec["variant"])
     tc = getattr(TrainConfig, spec["preset"])(spec["variant"]).replace(
-        dtype=spec["dtype"], encoder_forwards_per_step=spec["forwards"], batch_size=spec["batch"])
+        dtype=spec["dtype"], encoder_forwards_per_step=spec["forwards"], batch_size=spec["batch"]
+    )
     ds = _fake_clipset(mc, spec["batch"])
     trainer = Pretrainer(mc, tc, ds, "/nonexistent-bench-dir", device=device)
     batch = trainer._batch(np.arange(spec["batch"]))
@@ -81,8 +86,7 @@ def run_one(spec: dict) -> dict:
         if i >= spec["warmup"]:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    out = dict(spec, step_s=med, clips_per_s=spec["batch"] / med, total_loss=row["total"],
-               baseline_mb=base_rss)
+    out = dict(spec, step_s=med, clips_per_s=spec["batch"] / med, total_loss=row["total"], baseline_mb=base_rss)
     if device.type == "cuda":
         out["peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         out["memory"] = "cuda max_memory_allocated"
@@ -101,8 +105,7 @@ def run_ratio(spec: dict) -> dict:
     ds = _fake_clipset(mc, spec["batch"])
     trainers = {}
     for name, dtype, fwd in (("ours", "float32", 1), ("original", "float64", 6)):
-        tc = TrainConfig.paper("hdcid").replace(dtype=dtype, encoder_forwards_per_step=fwd,
-                                                batch_size=spec["batch"])
+        tc = TrainConfig.paper("hdcid").replace(dtype=dtype, encoder_forwards_per_step=fwd, batch_size=spec["batch"])
         tr = Pretrainer(mc, tc, ds, "/nonexistent-bench-dir", device=device)
         trainers[name] = (tr, tr._batch(np.arange(spec["batch"])), tc.level2_start_epoch)
     times: dict[str, list[float]] = {"ours": [], "original": []}
@@ -119,8 +122,7 @@ def run_ratio(spec: dict) -> dict:
 
 
 def _in_subprocess(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--single", json.dumps(spec)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, "--single", json.dumps(spec)], capture_output=True, text=True)
     if proc.returncode != 0:
         return dict(spec, error=proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -156,29 +158,50 @@ def main(argv: list[str] | None = None) -> dict:
     for s in specs:
         r = _in_subprocess(s)
         rows.append(r)
-        print(f"  done {s['preset']} {s['variant']} {s['dtype']} x{s['forwards']}: "
-              f"{r.get('step_s', float('nan')):.3f} s/step {r.get('error', '')}", file=sys.stderr, flush=True)
+        print(
+            f"  done {s['preset']} {s['variant']} {s['dtype']} x{s['forwards']}: "
+            f"{r.get('step_s', float('nan')):.3f} s/step {r.get('error', '')}",
+            file=sys.stderr,
+            flush=True,
+        )
     rspec = dict(common, ratio=True, batch=paper_b, steps=max(steps, 3))
     rat = _in_subprocess(rspec) if not args.skip_paper else {"ratio": float("nan")}
     ratio = rat.get("ratio", float("nan"))
-    lines = [f"device: {device}, torch {torch.__version__}, threads {args.threads}, "
-             f"{'quick' if args.quick else 'full'}; median of {steps} steps after {warm} warm-up",
-             "", "| preset | variant | dtype | encoder forwards | B | s/step | clips/s | peak MB | memory |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"device: {device}, torch {torch.__version__}, threads {args.threads}, "
+        f"{'quick' if args.quick else 'full'}; median of {steps} steps after {warm} warm-up",
+        "",
+        "| preset | variant | dtype | encoder forwards | B | s/step | clips/s | peak MB | memory |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['preset']} | {r['variant']} | {r['dtype']} | {r['forwards']} | {r['batch']} "
-                         f"| error: {r['error']} | | | |")
+            lines.append(
+                f"| {r['preset']} | {r['variant']} | {r['dtype']} | {r['forwards']} | {r['batch']} "
+                f"| error: {r['error']} | | | |"
+            )
         else:
-            lines.append(f"| {r['preset']} | {r['variant']} | {r['dtype']} | {r['forwards']} | {r['batch']} "
-                         f"| {r['step_s']:.3f} | {r['clips_per_s']:.1f} | {r['peak_mb']:.0f} | {r['memory']} |")
-    lines += ["", f"paper H-DCID step (B={paper_b}), original settings (float64, 6 forwards) / hdcid "
-                  f"defaults (float32, 1 forward), steps alternated in one process: **{ratio:.2f}x** "
-                  f"({rat.get('original_s', float('nan')):.3f} s vs {rat.get('ours_s', float('nan')):.3f} s, "
-                  f"median of {rspec['steps']}) {rat.get('error', '')}"]
+            lines.append(
+                f"| {r['preset']} | {r['variant']} | {r['dtype']} | {r['forwards']} | {r['batch']} "
+                f"| {r['step_s']:.3f} | {r['clips_per_s']:.1f} | {r['peak_mb']:.0f} | {r['memory']} |"
+            )
+    lines += [
+        "",
+        f"paper H-DCID step (B={paper_b}), original settings (float64, 6 forwards) / hdcid "
+        f"defaults (float32, 1 forward), steps alternated in one process: **{ratio:.2f}x** "
+        f"({rat.get('original_s', float('nan')):.3f} s vs {rat.get('ours_s', float('nan')):.3f} s, "
+        f"median of {rspec['steps']}) {rat.get('error', '')}",
+    ]
     print("\n".join(lines))
-    result = {"device": device, "torch": torch.__version__, "quick": args.quick, "threads": args.threads,
-              "rows": rows, "hdcid_paper_speedup_vs_original": ratio, "ratio_run": rat}
+    result = {
+        "device": device,
+        "torch": torch.__version__,
+        "quick": args.quick,
+        "threads": args.threads,
+        "rows": rows,
+        "hdcid_paper_speedup_vs_original": ratio,
+        "ratio_run": rat,
+    }
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))

@@ -8,6 +8,7 @@ the original's loop style (docs/method.md §2.3-2.4 and §6), at equal settings
 Before timing, checks on the same input that both give the same indices, losses and buffers
 (no reset), and the same set of reset codes when some codes are due for a reset.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ class OriginalLoopCodebook(nn.Module):
 
     def _dist(self, x_flat):
         E = self.embedding
-        return torch.addmm(torch.sum(E**2, dim=1) + torch.sum(x_flat**2, dim=1, keepdim=True),
-                           x_flat, E.t(), alpha=-2.0, beta=1.0)
+        return torch.addmm(
+            torch.sum(E**2, dim=1) + torch.sum(x_flat**2, dim=1, keepdim=True), x_flat, E.t(), alpha=-2.0, beta=1.0
+        )
 
     def _cmcm_pair(self, pH_x, pH_y, B):
         S = pH_x @ torch.log(pH_y.t() + 1e-10) + pH_y @ torch.log(pH_x.t() + 1e-10)
@@ -59,10 +61,12 @@ class OriginalLoopCodebook(nn.Module):
         flat_g = {m: x.reshape(-1, D) for m, x in (("a", audio), ("v", video), ("t", text))}
         dist = {m: self._dist(flat[m]) for m in "avt"}
         # CMCM (no clamp before sqrt, as the original)
-        pH = {m: F.softmax(-torch.sqrt(self._dist(flat_g[m])), dim=1).reshape(B, T, M).mean(dim=1)
-              for m in "avt"}
-        cmcm = 0.5 * (self._cmcm_pair(pH["a"], pH["v"], B) + self._cmcm_pair(pH["a"], pH["t"], B)
-                      + self._cmcm_pair(pH["t"], pH["v"], B))
+        pH = {m: F.softmax(-torch.sqrt(self._dist(flat_g[m])), dim=1).reshape(B, T, M).mean(dim=1) for m in "avt"}
+        cmcm = 0.5 * (
+            self._cmcm_pair(pH["a"], pH["v"], B)
+            + self._cmcm_pair(pH["a"], pH["t"], B)
+            + self._cmcm_pair(pH["t"], pH["v"], B)
+        )
         idx = {m: torch.argmin(dist[m], dim=-1) for m in "avt"}
         enc = {m: F.one_hot(idx[m], M).to(audio.dtype) for m in "avt"}
         q = {m: F.embedding(idx[m], self.embedding).view_as(audio) for m in "avt"}
@@ -78,8 +82,12 @@ class OriginalLoopCodebook(nn.Module):
                 dw = torch.matmul(enc[m].t(), flat[m])
                 dw1 = torch.matmul(enc[m].t(), flat[o1])
                 dw2 = torch.matmul(enc[m].t(), flat[o2])
-                self.ema_weight = (self.decay * self.ema_weight + 0.5 * (1 - self.decay) * dw
-                                   + 0.25 * (1 - self.decay) * dw1 + 0.25 * (1 - self.decay) * dw2)
+                self.ema_weight = (
+                    self.decay * self.ema_weight
+                    + 0.5 * (1 - self.decay) * dw
+                    + 0.25 * (1 - self.decay) * dw1
+                    + 0.25 * (1 - self.decay) * dw2
+                )
                 self.embedding = self.ema_weight / self.ema_count.unsqueeze(-1)
         # reset bookkeeping (the original also runs it in eval mode)
         self.unactivated_count += 1
@@ -96,13 +104,17 @@ class OriginalLoopCodebook(nn.Module):
         donors = F.embedding(torch.tensor(activated, dtype=torch.long, device=audio.device), self.embedding)
         for i in unactivated:
             self.embedding[i] = donors[random.randint(0, len(activated) - 1)] + torch.empty(
-                D, dtype=self.embedding.dtype, device=audio.device).uniform_(-1 / 1024, 1 / 1024)
+                D, dtype=self.embedding.dtype, device=audio.device
+            ).uniform_(-1 / 1024, 1 / 1024)
         z = {"a": audio, "v": video, "t": text}
         partners = {"a": "vt", "v": "at", "t": "av"}
         beta = self.commitment_cost
-        commit = {m: 2 * beta * F.mse_loss(z[m], q[m].detach())
-                  + 0.5 * beta * F.mse_loss(z[m], q[partners[m][0]].detach())
-                  + 0.5 * beta * F.mse_loss(z[m], q[partners[m][1]].detach()) for m in "avt"}
+        commit = {
+            m: 2 * beta * F.mse_loss(z[m], q[m].detach())
+            + 0.5 * beta * F.mse_loss(z[m], q[partners[m][0]].detach())
+            + 0.5 * beta * F.mse_loss(z[m], q[partners[m][1]].detach())
+            for m in "avt"
+        }
         st = {m: z[m] + (q[m] - z[m]).detach() for m in "avt"}
         probs = {m: torch.mean(enc[m], dim=0) for m in "avt"}
         perplexity = {m: torch.exp(-torch.sum(p * torch.log(p + 1e-10))) for m, p in probs.items()}
@@ -119,8 +131,7 @@ def _pair(dtype, device, seed=0):
 
 def _inputs(dtype, device, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(80, 10, 256, generator=g, dtype=dtype).to(device).requires_grad_(True)
-            for _ in range(3)]
+    return [torch.randn(80, 10, 256, generator=g, dtype=dtype).to(device).requires_grad_(True) for _ in range(3)]
 
 
 def sanity_check(device) -> dict:
@@ -138,8 +149,9 @@ def sanity_check(device) -> dict:
         torch.testing.assert_close(o.cmcm, cmcm, rtol=1e-12, atol=1e-14)
         for n in ("embedding", "ema_weight", "ema_count", "unactivated_count"):
             torch.testing.assert_close(getattr(ours, n), getattr(base, n), rtol=1e-9, atol=1e-12)
-        report[f"call{call}"] = dict(cmcm=o.cmcm.item(), commit_a=o.commitment["audio"].item(),
-                                     equal_num=(int(o.equal_num), equal_num))
+        report[f"call{call}"] = dict(
+            cmcm=o.cmcm.item(), commit_a=o.commitment["audio"].item(), equal_num=(int(o.equal_num), equal_num)
+        )
     # make some codes due for a reset: both reset exactly the same codes
     # inputs exactly on codes 100..109 (so codes 0..49 are not used) and codes 0..49 due for a reset
     zr = ours.embedding[100:110].detach()[torch.arange(800) % 10].reshape(80, 10, 256)
@@ -177,8 +189,10 @@ def main(argv=None) -> list[dict]:
         torch.set_num_threads(args.threads)
     device = get_device(args.device)
     repeats = args.repeats or (5 if args.quick else 30)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"B=80 T=10 M=400 D=256, median of {repeats} repeats (after 2 warm-up calls)")
+    print(
+        f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"B=80 T=10 M=400 D=256, median of {repeats} repeats (after 2 warm-up calls)"
+    )
     print("sanity:", sanity_check(device))
     rows = []
     for dtype in (torch.float64, torch.float32):
@@ -186,10 +200,16 @@ def main(argv=None) -> list[dict]:
         z = _inputs(dtype, device)
         for q in (ours, base):
             q(*z), q(*z)  # warm-up
-        t_ours = _time(lambda: ours(*z), repeats, device)
-        t_base = _time(lambda: base(*z), repeats, device)
-        rows.append(dict(dtype=str(dtype).replace("torch.", ""), loop_ms=1e3 * t_base,
-                         vectorised_ms=1e3 * t_ours, speedup=t_base / t_ours))
+        t_ours = _time(lambda q=ours, z=z: q(*z), repeats, device)
+        t_base = _time(lambda q=base, z=z: q(*z), repeats, device)
+        rows.append(
+            dict(
+                dtype=str(dtype).replace("torch.", ""),
+                loop_ms=1e3 * t_base,
+                vectorised_ms=1e3 * t_ours,
+                speedup=t_base / t_ours,
+            )
+        )
     print(f"{'dtype':<8} {'original loops (ms)':>20} {'hdcid vectorised (ms)':>22} {'speed-up':>9}")
     for r in rows:
         print(f"{r['dtype']:<8} {r['loop_ms']:>20.2f} {r['vectorised_ms']:>22.2f} {r['speedup']:>8.1f}x")

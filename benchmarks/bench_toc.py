@@ -7,6 +7,7 @@ literal double-loop scores (O(M^2*D), timed on fewer repeats), their ratio (targ
 checks that both select the same ordered indices. The closed form must fit a slider callback
 (well under ~50 ms).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,9 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
-    E = torch.randn(a.codes, a.dim, generator=g, dtype=torch.float64) + torch.linspace(-1, 1, a.dim,
-                                                                                     dtype=torch.float64)
+    E = torch.randn(a.codes, a.dim, generator=g, dtype=torch.float64) + torch.linspace(
+        -1, 1, a.dim, dtype=torch.float64
+    )
     setting = (128, 3, 1)
     closed = toc_select(E, *setting)
     loop = _loop_select(E, *setting)
@@ -53,10 +55,18 @@ def main(argv=None) -> dict:
     toc_select(E, *setting)  # warm-up
     t_closed = _median_time(lambda: toc_select(E, *setting), a.repeats)
     t_loop = _median_time(lambda: _loop_select(E, *setting), a.loop_repeats)
-    out = {"codebook": f"{a.codes}x{a.dim}", "setting": setting, "closed_ms": 1e3 * t_closed,
-           "loop_s": t_loop, "ratio": t_loop / t_closed, "same_indices": same}
-    print(f"TOC selection on a {a.codes}x{a.dim} float64 codebook, setting C={setting[0]} "
-          f"max:min={setting[1]}:{setting[2]} (1 thread)")
+    out = {
+        "codebook": f"{a.codes}x{a.dim}",
+        "setting": setting,
+        "closed_ms": 1e3 * t_closed,
+        "loop_s": t_loop,
+        "ratio": t_loop / t_closed,
+        "same_indices": same,
+    }
+    print(
+        f"TOC selection on a {a.codes}x{a.dim} float64 codebook, setting C={setting[0]} "
+        f"max:min={setting[1]}:{setting[2]} (1 thread)"
+    )
     print(f"  closed form : median {1e3 * t_closed:.3f} ms over {a.repeats} repeats")
     print(f"  double loop : median {t_loop:.3f} s over {a.loop_repeats} repeats")
     print(f"  ratio       : {t_loop / t_closed:,.0f}x (target >= 1000x)")

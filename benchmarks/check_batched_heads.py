@@ -9,6 +9,7 @@ the task's full epoch count, once with ``batched=True`` and once with ``batched=
 differences of the selection curves and of the reported rows' metrics. Uses the tiny checkpoints that
 notebook 01 caches (never trains).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,17 +42,28 @@ def main(argv=None) -> int:
             t[batched] = time.perf_counter() - t0
         b, s = out[True], out[False]
         same_epochs = all(b.best[k][0].epoch == s.best[k][0].epoch and b.best[k][1] == s.best[k][1] for k in s.best)
-        curve = max(float(np.abs(b.histories[k].to_numpy() - s.histories[k][b.histories[k].columns].to_numpy()).max())
-                    for k in s.histories)
-        member_epochs = [(k, int(b.histories[k][b.best[0][0].select_column].idxmax()),
-                          int(s.histories[k][s.best[0][0].select_column].idxmax())) for k in s.histories]
+        curve = max(
+            float(np.abs(b.histories[k].to_numpy() - s.histories[k][b.histories[k].columns].to_numpy()).max())
+            for k in s.histories
+        )
+        member_epochs = [
+            (
+                k,
+                int(b.histories[k][b.best[0][0].select_column].idxmax()),
+                int(s.histories[k][s.best[0][0].select_column].idxmax()),
+            )
+            for k in s.histories
+        ]
         rb, rs = result_rows(b, "x"), result_rows(s, "x")
         cols = ["value", "select_value", *METRIC_COLUMNS]
         rows = float(np.nanmax(np.abs(rb[cols].to_numpy(float) - rs[cols].to_numpy(float))))
-        print(f"{task} {a.variant} {a.direction}: {len(s.histories)} members x {s.epochs} epochs | batched "
-              f"{t[True]:.1f} s, sequential {t[False]:.1f} s | every member's chosen epoch equal: "
-              f"{all(x == y for _, x, y in member_epochs)} | per-seed choice (epoch, TOC) equal: {same_epochs} | "
-              f"max |diff| selection curves {curve:.2e}, reported metrics {rows:.2e}", flush=True)
+        print(
+            f"{task} {a.variant} {a.direction}: {len(s.histories)} members x {s.epochs} epochs | batched "
+            f"{t[True]:.1f} s, sequential {t[False]:.1f} s | every member's chosen epoch equal: "
+            f"{all(x == y for _, x, y in member_epochs)} | per-seed choice (epoch, TOC) equal: {same_epochs} | "
+            f"max |diff| selection curves {curve:.2e}, reported metrics {rows:.2e}",
+            flush=True,
+        )
     return 0
 
 

@@ -10,6 +10,7 @@ same-seed runs identical, stop-and-resume identical to an uninterrupted run, `en
 
     python benchmarks/gpu_check.py [--out gpu_check.json] [--batch 80] [--steps 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,13 @@ from hdcid.config import ModelConfig, TrainConfig  # noqa: E402
 from hdcid.train import Pretrainer  # noqa: E402
 
 
-def _measure(preset: str, variant: str, dtype: str, forwards: int, batch: int, warm: int, steps: int,
-             device: torch.device) -> dict:
+def _measure(
+    preset: str, variant: str, dtype: str, forwards: int, batch: int, warm: int, steps: int, device: torch.device
+) -> dict:
     mc = getattr(ModelConfig, preset)(variant)
-    tc = getattr(TrainConfig, preset)(variant).replace(dtype=dtype, encoder_forwards_per_step=forwards,
-                                                       batch_size=batch)
+    tc = getattr(TrainConfig, preset)(variant).replace(
+        dtype=dtype, encoder_forwards_per_step=forwards, batch_size=batch
+    )
     while True:
         try:
             trainer = Pretrainer(mc, tc, _fake_clipset(mc, batch), "/nonexistent-gpu-check", device=device)
@@ -60,9 +63,18 @@ def _measure(preset: str, variant: str, dtype: str, forwards: int, batch: int, w
             print(f"  out of memory: retrying {variant} {dtype} with batch {batch}", flush=True)
     med = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
-    out = dict(preset=preset, variant=variant, dtype=dtype, forwards=forwards, batch=batch,
-               step_s=med, steps_per_s=1 / med, clips_per_s=batch / med, peak_gib=peak,
-               total_loss=row["total"])
+    out = dict(
+        preset=preset,
+        variant=variant,
+        dtype=dtype,
+        forwards=forwards,
+        batch=batch,
+        step_s=med,
+        steps_per_s=1 / med,
+        clips_per_s=batch / med,
+        peak_gib=peak,
+        total_loss=row["total"],
+    )
     del trainer, data
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -78,8 +90,9 @@ def resume_check(device: torch.device) -> dict:
 
     ds = gaussian_clipset(n=16, n_classes=4, seed=0, video_dim=32, audio_dim=128, word_dim=384)
     mc = ModelConfig.tiny("hdcid")
-    tc = TrainConfig.tiny("hdcid", epochs=2, batch_size=8, max_steps_per_epoch=2, level2_start_epoch=1,
-                          encoder_forwards_per_step=2)
+    tc = TrainConfig.tiny(
+        "hdcid", epochs=2, batch_size=8, max_steps_per_epoch=2, level2_start_epoch=1, encoder_forwards_per_step=2
+    )
     same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))  # noqa: E731
     with tempfile.TemporaryDirectory() as d:
         full = Pretrainer(mc, tc, ds, f"{d}/full", device=device).fit(progress=False)
@@ -90,8 +103,12 @@ def resume_check(device: torch.device) -> dict:
     before = model.buffers_snapshot()
     enc = model.encode(ds.video, "video")
     pure = all(torch.equal(before[k], v) for k, v in model.buffers_snapshot().items())
-    return {"same_seed_identical": same(full.model, twin.model), "resume_identical": same(full.model, resumed.model),
-            "encode_buffers_unchanged": pure, "encode_device": str(enc.indices[1].device)}
+    return {
+        "same_seed_identical": same(full.model, twin.model),
+        "resume_identical": same(full.model, resumed.model),
+        "encode_buffers_unchanged": pure,
+        "encode_device": str(enc.indices[1].device),
+    }
 
 
 def main() -> None:
@@ -112,20 +129,27 @@ def main() -> None:
     for variant, dtype, forwards in (("dcid", "float32", 1), ("hdcid", "float32", 1), ("hdcid", "float64", 6)):
         r = _measure(preset, variant, dtype, forwards, batch, warm, steps, device)
         rows.append(r)
-        print(f"  {variant} {dtype} x{forwards}: {r['step_s']:.3f} s/step, peak {r['peak_gib']:.2f} GiB "
-              f"({time.perf_counter() - t_start:.0f} s elapsed)", flush=True)
+        print(
+            f"  {variant} {dtype} x{forwards}: {r['step_s']:.3f} s/step, peak {r['peak_gib']:.2f} GiB "
+            f"({time.perf_counter() - t_start:.0f} s elapsed)",
+            flush=True,
+        )
     ratio = rows[2]["step_s"] / rows[1]["step_s"]
     print("\n| preset | variant | dtype | encoder forwards | B | s/step | steps/s | clips/s | peak GiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['preset']} | {r['variant']} | {r['dtype']} | {r['forwards']} | {r['batch']} | "
-              f"{r['step_s']:.3f} | {r['steps_per_s']:.2f} | {r['clips_per_s']:.1f} | {r['peak_gib']:.2f} |")
+        print(
+            f"| {r['preset']} | {r['variant']} | {r['dtype']} | {r['forwards']} | {r['batch']} | "
+            f"{r['step_s']:.3f} | {r['steps_per_s']:.2f} | {r['clips_per_s']:.1f} | {r['peak_gib']:.2f} |"
+        )
     print(f"\nH-DCID original settings / hdcid defaults: {ratio:.2f}x")
     checks = resume_check(device)
     print(f"checks on {device}: {checks}")
     print(f"total wall {time.perf_counter() - t_start:.0f} s")
     if args.out:
-        Path(args.out).write_text(json.dumps({"device": name, "rows": rows, "ratio": ratio, "checks": checks}, indent=2))
+        Path(args.out).write_text(
+            json.dumps({"device": name, "rows": rows, "ratio": ratio, "checks": checks}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ training statistics. Centroids per class come from the training split; we report
   clip_all: the mean of all 10 segments (no localisation) vs. centroids of training clip means.
 Cross-modal transfer is meaningless for raw features (different spaces) and is skipped.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -20,6 +20,7 @@ Prints one table (mean over held-out speakers and per speaker) and writes it as 
 Full mode: tiny presets (TrainConfig.tiny), corpus scale 1.0. --quick: scale 0.25, 2x8 steps.
 Corpora and checkpoints go under --work (default outputs/speech_transfer, git-ignored).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,9 @@ def model_for(work: Path, name: str, root: Path, variant: str, quick: bool):
     mcfg, tcfg = train_configs(variant, quick)
     t0 = time.perf_counter()
     seed_everything(0)
-    res = load_or_pretrain(mcfg, tcfg, read_pretrain(root), work / name / f"{variant}-{'quick' if quick else 'full'}",
-                           progress=False)
+    res = load_or_pretrain(
+        mcfg, tcfg, read_pretrain(root), work / name / f"{variant}-{'quick' if quick else 'full'}", progress=False
+    )
     print(f"model {name}: {time.perf_counter() - t0:.1f} s", flush=True)
     return res.model
 
@@ -69,8 +71,7 @@ def transfer(model, root: Path, human: dict, speakers, seeds, quick: bool, codes
         d = dict(data)
         if sp != "heldout voices":
             d["test"] = with_human_audio(data["test"], human, sp, np.random.default_rng(0))
-        df = run_task("ave", "v2a", model, data=d, protocol="honest", seeds=seeds, quick=quick,
-                      cache_dir=codes)
+        df = run_task("ave", "v2a", model, data=d, protocol="honest", seeds=seeds, quick=quick, cache_dir=codes)
         out[sp] = float(df[df["eval"] == "cross"]["value"].mean())
     return out
 
@@ -83,12 +84,22 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     p.add_argument("--work", default=None)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--speakers", nargs="+", default=None, help="held-out speakers (default: all)")
-    p.add_argument("--corpora", nargs="+", default=["default", "fsdd"], choices=["default", "fsdd"],
-                   help="which corpora to pretrain on (split a long run over processes; merge the CSVs)")
-    p.add_argument("--fsdd-speakers", nargs="+", default=None,
-                   help="held-out speakers of the --fsdd corpora (default: --speakers)")
-    p.add_argument("--human-share", type=float, default=0.3,
-                   help="--fsdd corpora: probability that a second is human (build_demo's human_share)")
+    p.add_argument(
+        "--corpora",
+        nargs="+",
+        default=["default", "fsdd"],
+        choices=["default", "fsdd"],
+        help="which corpora to pretrain on (split a long run over processes; merge the CSVs)",
+    )
+    p.add_argument(
+        "--fsdd-speakers", nargs="+", default=None, help="held-out speakers of the --fsdd corpora (default: --speakers)"
+    )
+    p.add_argument(
+        "--human-share",
+        type=float,
+        default=0.3,
+        help="--fsdd corpora: probability that a second is human (build_demo's human_share)",
+    )
     p.add_argument("--out", default=None)
     p.add_argument("--merge", nargs="*", default=[], help="CSVs of other runs to include in the table")
     a = p.parse_args(argv)
@@ -108,31 +119,60 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for sp in speakers + ["heldout voices"]:
         rows.append({"measure": "raw nearest-centroid", "corpus": "synthetic bank", "held_out": sp, "value": nc[sp]})
         if sp != "heldout voices":
-            rows.append({"measure": "raw nearest-centroid", "corpus": "bank + other speakers",
-                         "held_out": sp, "value": nc_h[sp]})
+            rows.append(
+                {
+                    "measure": "raw nearest-centroid",
+                    "corpus": "bank + other speakers",
+                    "held_out": sp,
+                    "value": nc_h[sp],
+                }
+            )
     if "default" in a.corpora:
         root = corpus(work, "default", scale)
-        res = transfer(model_for(work, "default", root, a.variant, a.quick), root, human, speakers, a.seeds,
-                       a.quick, work / "codes")
+        res = transfer(
+            model_for(work, "default", root, a.variant, a.quick),
+            root,
+            human,
+            speakers,
+            a.seeds,
+            a.quick,
+            work / "codes",
+        )
         rows += [{"measure": "V->A transfer", "corpus": "default", "held_out": k, "value": v} for k, v in res.items()]
     for sp in (a.fsdd_speakers or speakers) if "fsdd" in a.corpora else []:
         assignment = {s: ("exclude" if s == sp else "train") for s in speech.speakers}
         name = f"fsdd-without-{sp}"
         root = corpus(work, name, scale, fsdd=speech, assignment=assignment, human_share=a.human_share)
-        res = transfer(model_for(work, name, root, a.variant, a.quick), root, human, [sp], a.seeds, a.quick,
-                       work / "codes")
-        rows += [{"measure": "V->A transfer", "corpus": "--fsdd (X excluded)",
-                  "held_out": k if k == sp else f"heldout voices ({sp} run)", "value": v} for k, v in res.items()]
+        res = transfer(
+            model_for(work, name, root, a.variant, a.quick), root, human, [sp], a.seeds, a.quick, work / "codes"
+        )
+        rows += [
+            {
+                "measure": "V->A transfer",
+                "corpus": "--fsdd (X excluded)",
+                "held_out": k if k == sp else f"heldout voices ({sp} run)",
+                "value": v,
+            }
+            for k, v in res.items()
+        ]
     df = pd.DataFrame(rows)
     if a.merge:
         df = pd.concat([df] + [pd.read_csv(f)[df.columns] for f in a.merge]).drop_duplicates(
-            ["measure", "corpus", "held_out"], keep="last")
+            ["measure", "corpus", "held_out"], keep="last"
+        )
     human_rows = ~df["held_out"].str.startswith("heldout voices")
-    summary = (df.assign(kind=np.where(human_rows, "held-out human speakers (mean)", "held-out synthetic voices"))
-               .groupby(["measure", "corpus", "kind"], sort=False)["value"].mean().unstack("kind").round(1))
+    summary = (
+        df.assign(kind=np.where(human_rows, "held-out human speakers (mean)", "held-out synthetic voices"))
+        .groupby(["measure", "corpus", "kind"], sort=False)["value"]
+        .mean()
+        .unstack("kind")
+        .round(1)
+    )
     mode = "quick" if a.quick else "full"
-    print(f"\nspeech transfer ({a.variant}, tiny presets, {mode} mode, honest protocol, seeds {a.seeds}, "
-          f"speakers {speakers}; {time.perf_counter() - t0:.0f} s)")
+    print(
+        f"\nspeech transfer ({a.variant}, tiny presets, {mode} mode, honest protocol, seeds {a.seeds}, "
+        f"speakers {speakers}; {time.perf_counter() - t0:.0f} s)"
+    )
     print(summary.to_string())
     print("\nper held-out speaker:")
     per = df.pivot_table(index=["measure", "corpus"], columns="held_out", values="value", sort=False)

@@ -17,6 +17,7 @@ Prints the table and writes everything as JSON (--out, default outputs/bench/uni
 Self-contained: builds the demo corpus if --data-root holds none. Checkpoints go to a temporary
 folder. Use `OMP_NUM_THREADS=1` on a shared machine; times are wall-clock.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,14 +34,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hdcid.analysis.unified import agreement_over_epochs, code_digit_readout  # noqa: E402
-from hdcid.downstream.cache import encode_clipset  # noqa: E402
 from hdcid.data import read_ave  # noqa: E402
+from hdcid.downstream.cache import encode_clipset  # noqa: E402
 from hdcid.notebook import corpus_is_built, train_configs  # noqa: E402
 from hdcid.train import Pretrainer  # noqa: E402
 from hdcid.utils import demo_root, output_dir  # noqa: E402
 
-TARGETS = {"agreement": 0.5, "clip_agreement": 0.8, "max_share": 0.5, "avvp_micro_f1": 40.0,
-           "pretrain_s_both": 300.0}
+TARGETS = {"agreement": 0.5, "clip_agreement": 0.8, "max_share": 0.5, "avvp_micro_f1": 40.0, "pretrain_s_both": 300.0}
 
 
 def _value(s: str):
@@ -70,8 +70,9 @@ def train_max_share(usage: list[dict]) -> pd.DataFrame:
         for lv, per in enumerate(snap["counts"]):
             for m, c in per.items():
                 c = np.asarray(c, np.float64)
-                rows.append(dict(epoch=int(snap["epoch"]), level=lv + 1, modality=m,
-                                 max_share=float(c.max() / max(c.sum(), 1))))
+                rows.append(
+                    dict(epoch=int(snap["epoch"]), level=lv + 1, modality=m, max_share=float(c.max() / max(c.sum(), 1)))
+                )
     return pd.DataFrame(rows)
 
 
@@ -82,14 +83,28 @@ def _digits(clipset) -> np.ndarray:
 
 def readout(model, ave_train, ave_test) -> list[dict]:
     """`code_digit_readout` per level: code -> digit map from AVE train, scored on AVE test."""
-    codes = {s: {m: encode_clipset(model, cs.features(m), m)[1] for m in ("audio", "video")}
-             for s, cs in (("train", ave_train), ("test", ave_test))}
+    codes = {
+        s: {m: encode_clipset(model, cs.features(m), m)[1] for m in ("audio", "video")}
+        for s, cs in (("train", ave_train), ("test", ave_test))
+    }
     out = []
     for lv in range(codes["test"]["audio"].shape[-1]):
-        pick = lambda d: {m: v[..., lv] for m, v in d.items()}  # noqa: E731
-        out.append(dict(level=lv + 1, **code_digit_readout(pick(codes["train"]), _digits(ave_train),
-                                                           pick(codes["test"]), _digits(ave_test),
-                                                           int(model.codebooks().shape[1]))))
+
+        def pick(d, lv=lv):
+            return {m: v[..., lv] for m, v in d.items()}
+
+        out.append(
+            dict(
+                level=lv + 1,
+                **code_digit_readout(
+                    pick(codes["train"]),
+                    _digits(ave_train),
+                    pick(codes["test"]),
+                    _digits(ave_test),
+                    int(model.codebooks().shape[1]),
+                ),
+            )
+        )
     return out
 
 
@@ -104,8 +119,17 @@ def run_one(variant: str, seed: int, args, pretrain, ave_test, workdir: Path, av
     per_epoch = agreement_over_epochs(res.checkpoints, ave_test)
     share = train_max_share(res.usage)
     ro = readout(res.model, ave_train, ave_test) if ave_train is not None else []
-    return dict(variant=variant, seed=seed, seconds=seconds, model=res.model, model_cfg=mcfg.to_dict(),
-                train_cfg=tcfg.to_dict(), per_epoch=per_epoch, train_share=share, readout=ro)
+    return dict(
+        variant=variant,
+        seed=seed,
+        seconds=seconds,
+        model=res.model,
+        model_cfg=mcfg.to_dict(),
+        train_cfg=tcfg.to_dict(),
+        per_epoch=per_epoch,
+        train_share=share,
+        readout=ro,
+    )
 
 
 def avvp_f1(model, data, cache: Path) -> dict:
@@ -115,9 +139,12 @@ def avvp_f1(model, data, cache: Path) -> dict:
     for d in ("v2a", "a2v"):
         df = run_task("avvp", d, model, data=data, protocol="honest", quick=False, cache_dir=cache)
         cross = df[df["eval"] == "cross"]
-        out[d] = dict(micro_f1=float(cross["micro_f1"].mean()), ref_precision=float(cross["ref_precision"].mean()),
-                      micro_precision=float(cross["micro_precision"].mean()),
-                      micro_recall=float(cross["micro_recall"].mean()))
+        out[d] = dict(
+            micro_f1=float(cross["micro_f1"].mean()),
+            ref_precision=float(cross["ref_precision"].mean()),
+            micro_precision=float(cross["micro_precision"].mean()),
+            micro_recall=float(cross["micro_recall"].mean()),
+        )
     return out
 
 
@@ -137,8 +164,13 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-root", default=None, help="corpus folder (default: hdcid.utils.demo_root())")
     p.add_argument("--variants", nargs="+", default=["dcid", "hdcid"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[43, 44, 45],
-                   help="pretraining seeds (43 = TrainConfig's default, the notebooks' model)")
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[43, 44, 45],
+        help="pretraining seeds (43 = TrainConfig's default, the notebooks' model)",
+    )
     p.add_argument("--model", nargs="*", help="ModelConfig overrides k=v (e.g. n_codes=64)")
     p.add_argument("--train", nargs="*", help="TrainConfig overrides k=v (e.g. epochs=12)")
     p.add_argument("--no-avvp", action="store_true", help="skip the AVVP heads")
@@ -167,15 +199,26 @@ def main(argv=None) -> dict:
                 pe, ts = r["per_epoch"], r["train_share"]
                 last = pe[pe["epoch"] == pe["epoch"].max()]
                 for _, row in last.iterrows():
-                    summary.append(dict(variant=variant, seed=seed, level=int(row["level"]),
-                                        agreement=row["agreement"], clip_agreement=row["clip_agreement"],
-                                        used_a=row["used_a"], used_v=row["used_b"],
-                                        max_share_heldout=float(pe.loc[pe["level"] == row["level"],
-                                                                       ["max_share_a", "max_share_b"]].max().max()),
-                                        max_share_train=float(ts.loc[(ts["level"] == row["level"]) &
-                                                                     ts["modality"].isin(["audio", "video"]),
-                                                                     "max_share"].max()),
-                                        seconds=r["seconds"]))
+                    summary.append(
+                        dict(
+                            variant=variant,
+                            seed=seed,
+                            level=int(row["level"]),
+                            agreement=row["agreement"],
+                            clip_agreement=row["clip_agreement"],
+                            used_a=row["used_a"],
+                            used_v=row["used_b"],
+                            max_share_heldout=float(
+                                pe.loc[pe["level"] == row["level"], ["max_share_a", "max_share_b"]].max().max()
+                            ),
+                            max_share_train=float(
+                                ts.loc[
+                                    (ts["level"] == row["level"]) & ts["modality"].isin(["audio", "video"]), "max_share"
+                                ].max()
+                            ),
+                            seconds=r["seconds"],
+                        )
+                    )
                 rec = {k: v for k, v in r.items() if k not in ("model", "per_epoch", "train_share")}
                 rec["per_epoch"] = pe.to_dict("records")
                 rec["train_share"] = ts.to_dict("records")
@@ -188,37 +231,69 @@ def main(argv=None) -> dict:
                 if i == 0 and a.transfer:
                     rec["transfer"] = transfer(r["model"], root, tmp / "codes")
                 results.append(rec)
-                print(f"{variant} seed {seed}: {r['seconds']:.1f} s; last epoch:\n"
-                      f"{last.to_string(index=False)}\ncode -> digit readout (AVE train -> test, foreground):\n"
-                      f"{pd.DataFrame(r['readout']).to_string(index=False, float_format=lambda x: f'{x:.3f}')}",
-                      flush=True)
+                print(
+                    f"{variant} seed {seed}: {r['seconds']:.1f} s; last epoch:\n"
+                    f"{last.to_string(index=False)}\ncode -> digit readout (AVE train -> test, foreground):\n"
+                    f"{pd.DataFrame(r['readout']).to_string(index=False, float_format=lambda x: f'{x:.3f}')}",
+                    flush=True,
+                )
     df = pd.DataFrame(summary)
     ro = pd.DataFrame([dict(variant=r["variant"], **x) for r in results for x in r["readout"]])
-    df = df.merge(ro.groupby(["variant", "level"]).mean(numeric_only=True).reset_index()[
-        ["variant", "level", "acc_audio", "acc_video", "class_agreement"]], on=["variant", "level"], how="left")
-    agg = df.groupby(["variant", "level"]).agg(
-        agreement=("agreement", "mean"), agreement_sd=("agreement", "std"),
-        clip_agreement=("clip_agreement", "mean"), used_a=("used_a", "mean"), used_v=("used_v", "mean"),
-        max_share_heldout=("max_share_heldout", "max"), max_share_train=("max_share_train", "max"),
-        acc_a=("acc_audio", "mean"), acc_v=("acc_video", "mean"), class_agreement=("class_agreement", "mean"),
-        pretrain_s=("seconds", "median"), seeds=("seed", "count")).reset_index()
+    df = df.merge(
+        ro.groupby(["variant", "level"])
+        .mean(numeric_only=True)
+        .reset_index()[["variant", "level", "acc_audio", "acc_video", "class_agreement"]],
+        on=["variant", "level"],
+        how="left",
+    )
+    agg = (
+        df.groupby(["variant", "level"])
+        .agg(
+            agreement=("agreement", "mean"),
+            agreement_sd=("agreement", "std"),
+            clip_agreement=("clip_agreement", "mean"),
+            used_a=("used_a", "mean"),
+            used_v=("used_v", "mean"),
+            max_share_heldout=("max_share_heldout", "max"),
+            max_share_train=("max_share_train", "max"),
+            acc_a=("acc_audio", "mean"),
+            acc_v=("acc_video", "mean"),
+            class_agreement=("class_agreement", "mean"),
+            pretrain_s=("seconds", "median"),
+            seeds=("seed", "count"),
+        )
+        .reset_index()
+    )
     pd.set_option("display.width", 200)
-    print(f"\nAV-Digits, AVE test foreground seconds, eval mode, mean over pretraining seeds {a.seeds}"
-          f" (max share: max over seeds, epochs and audio/video)\nmodel overrides {_overrides(a.model)}, "
-          f"train overrides {_overrides(a.train)}")
+    print(
+        f"\nAV-Digits, AVE test foreground seconds, eval mode, mean over pretraining seeds {a.seeds}"
+        f" (max share: max over seeds, epochs and audio/video)\nmodel overrides {_overrides(a.model)}, "
+        f"train overrides {_overrides(a.train)}"
+    )
     print(agg.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     per_var = df.groupby("variant")["seconds"].median()
-    print(f"pretraining time, median over seeds: " + ", ".join(f"{v} {s:.1f} s" for v, s in per_var.items())
-          + f"; both: {per_var.sum():.1f} s (target < {TARGETS['pretrain_s_both']:.0f} s in the main job)")
+    print(
+        "pretraining time, median over seeds: "
+        + ", ".join(f"{v} {s:.1f} s" for v, s in per_var.items())
+        + f"; both: {per_var.sum():.1f} s (target < {TARGETS['pretrain_s_both']:.0f} s in the main job)"
+    )
     for rec in results:
         if "avvp" in rec:
-            print(f"AVVP {rec['variant']} (seed {rec['seed']}), honest, no TOC, micro F1 w/o background: "
-                  + ", ".join(f"{d} {v['micro_f1']:.1f} % (P {v['micro_precision']:.1f}, R {v['micro_recall']:.1f}; "
-                              f"ref precision {v['ref_precision']:.1f})" for d, v in rec["avvp"].items()))
+            print(
+                f"AVVP {rec['variant']} (seed {rec['seed']}), honest, no TOC, micro F1 w/o background: "
+                + ", ".join(
+                    f"{d} {v['micro_f1']:.1f} % (P {v['micro_precision']:.1f}, R {v['micro_recall']:.1f}; "
+                    f"ref precision {v['ref_precision']:.1f})"
+                    for d, v in rec["avvp"].items()
+                )
+            )
         if "transfer" in rec:
             t = rec["transfer"]
-            print(f"transfer {rec['variant']} (seed {rec['seed']}), honest, no TOC, cross: "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + f"; mean {np.mean(list(t.values())):.1f}")
+            print(
+                f"transfer {rec['variant']} (seed {rec['seed']}), honest, no TOC, cross: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in t.items())
+                + f"; mean {np.mean(list(t.values())):.1f}"
+            )
     path = Path(a.out) if a.out else output_dir("bench") / "unified_codes.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(args=vars(a), summary=agg.to_dict("records"), runs=results, targets=TARGETS)

@@ -3,6 +3,7 @@
 The public names below are imported lazily, so `import hdcid` stays fast and a notebook that only
 needs the TOC does not pay for the model or the data readers.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -8,6 +8,7 @@ Switches where the original code's behaviour changes numbers are fields with the
 as default; `TrainConfig.faithful()` / `ModelConfig.faithful()` flip them to the original's.
 See README, section "Faithful vs default behaviour".
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -119,14 +120,14 @@ class ModelConfig(_Serializable):
     def __post_init__(self) -> None:
         _check_types(self)
         if not 0 <= self.dropout < 1 or not 0 <= self.ema_decay <= 1 or self.ema_eps <= 0:
-            raise ValueError(f"ModelConfig: need 0 <= dropout < 1, 0 <= ema_decay <= 1, ema_eps > 0; got "
-                             f"{self.dropout}, {self.ema_decay}, {self.ema_eps}")
+            raise ValueError(
+                f"ModelConfig: need 0 <= dropout < 1, 0 <= ema_decay <= 1, ema_eps > 0; got "
+                f"{self.dropout}, {self.ema_decay}, {self.ema_eps}"
+            )
         if self.variant not in _VARIANTS:
             raise ValueError(f"ModelConfig.variant must be one of {_VARIANTS}, got {self.variant!r}")
         if self.hidden_dim % self.n_heads:
-            raise ValueError(
-                f"hidden_dim ({self.hidden_dim}) must be divisible by n_heads ({self.n_heads})"
-            )
+            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by n_heads ({self.n_heads})")
         if self.n_segments < 3:
             raise ValueError(f"n_segments must be >= 3 for CPC, got {self.n_segments}")
 
@@ -150,12 +151,12 @@ class ModelConfig(_Serializable):
         return self.n_segments - 2
 
     @classmethod
-    def paper(cls, variant: str = "dcid", **overrides: Any) -> "ModelConfig":
+    def paper(cls, variant: str = "dcid", **overrides: Any) -> ModelConfig:
         """The published sizes (video 10x7x7x512, audio 10x128, text 10x768, D=256, 400 codes)."""
         return cls(variant=variant, **overrides)
 
     @classmethod
-    def tiny(cls, variant: str = "dcid", **overrides: Any) -> "ModelConfig":
+    def tiny(cls, variant: str = "dcid", **overrides: Any) -> ModelConfig:
         """A model for the AV-Digits demo corpus that trains in minutes on a 2-core CPU."""
         sizes = dict(
             video_dim=32,
@@ -181,7 +182,7 @@ class ModelConfig(_Serializable):
         sizes.update(overrides)
         return cls(variant=variant, **sizes)
 
-    def faithful(self) -> "ModelConfig":
+    def faithful(self) -> ModelConfig:
         """The original code's behaviour where it differs from our default."""
         return dataclasses.replace(self, reset_updates_ema=False, semantic_centering=False, semantic_scaling=False)
 
@@ -230,24 +231,21 @@ class TrainConfig(_Serializable):
         return torch.float64 if self.dtype == "float64" else torch.float32
 
     @classmethod
-    def paper(cls, variant: str = "dcid", **overrides: Any) -> "TrainConfig":
+    def paper(cls, variant: str = "dcid", **overrides: Any) -> TrainConfig:
         """Published schedule: DCID 6 epochs, H-DCID 5 epochs with level 2 from epoch 3."""
         base = dict(variant=variant, epochs=6 if variant == "dcid" else 5)
         base.update(overrides)
         return cls(**base)
 
     @classmethod
-    def tiny(cls, variant: str = "dcid", **overrides: Any) -> "TrainConfig":
+    def tiny(cls, variant: str = "dcid", **overrides: Any) -> TrainConfig:
         """Minutes on a 2-core CPU on the demo corpus. H-DCID's level 2 trains from epoch 0
         (published: 3, `TrainConfig.paper`): before its loss starts, level 2 is untrained and in
         eval mode all video seconds fell on one code (issue 8)."""
-        base = dict(variant=variant, epochs=6 if variant == "dcid" else 5, batch_size=32, lr=1e-3,
-                    level2_start_epoch=0)
+        base = dict(variant=variant, epochs=6 if variant == "dcid" else 5, batch_size=32, lr=1e-3, level2_start_epoch=0)
         base.update(overrides)
         return cls(**base)
 
-    def faithful(self) -> "TrainConfig":
+    def faithful(self) -> TrainConfig:
         """The original's precision and, for H-DCID, its 6 encoder forwards per step."""
-        return dataclasses.replace(
-            self, dtype="float64", encoder_forwards_per_step=6 if self.variant == "hdcid" else 1
-        )
+        return dataclasses.replace(self, dtype="float64", encoder_forwards_per_step=6 if self.variant == "hdcid" else 1)

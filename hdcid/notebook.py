@@ -11,25 +11,26 @@ name, size and mtime of every feature zip), so a rebuilt corpus never reuses a s
 Used by every notebook in notebooks/ (sources: notebooks/NN_name.py, jupytext); tested in
 tests/test_notebook_helpers.py. Nothing else in hdcid imports this module.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from hdcid.config import ModelConfig, TrainConfig
 from hdcid.data import DataFormatError, read_pretrain
 from hdcid.data.pretrain import PRETRAIN_DIR
-from hdcid.train import PretrainResult, Pretrainer, load_or_pretrain
 from hdcid.demo.build import check_scale, check_seed
-from hdcid.utils import (cache_dir, data_dir, demo_root, get_device, is_quick, output_dir, parse_bool,
-                         seed_everything)
+from hdcid.train import Pretrainer, PretrainResult, load_or_pretrain
+from hdcid.utils import cache_dir, data_dir, demo_root, get_device, is_quick, output_dir, parse_bool, seed_everything
 
 VARIANTS = ("dcid", "hdcid")
 QUICK_EPOCHS = 2  # quick mode: 2 epochs, H-DCID's level 2 from epoch 1, so every code path runs
@@ -64,8 +65,15 @@ def corpus_is_built(data_root: str | Path) -> bool:
     return (root / _FIRST).exists() and (root / _LAST).exists()
 
 
-def start(nb: str, quick: bool | None = None, seed: int = 0, data_root: str | Path | None = None,
-          demo_scale: float | None = None, verbose: bool = True, fsdd: str | Path | None = None) -> Session:
+def start(
+    nb: str,
+    quick: bool | None = None,
+    seed: int = 0,
+    data_root: str | Path | None = None,
+    demo_scale: float | None = None,
+    verbose: bool = True,
+    fsdd: str | Path | None = None,
+) -> Session:
     """Resolve a notebook's parameters and prepare its run.
 
     quick: None reads `HDCID_QUICK` (`hdcid.utils.is_quick`; both go through `parse_bool`);
@@ -97,8 +105,15 @@ def start(nb: str, quick: bool | None = None, seed: int = 0, data_root: str | Pa
             f"Only the default demo location {default} (HDCID_DEMO_ROOT) is built automatically; "
             f"fix the path, pass data_root=None, or build it with `python -m hdcid.demo.build --root {root}`"
         )
-    session = Session(nb=nb, quick=quick, seed=seed, data_root=root, device=get_device(), t_start=t0,
-                      fsdd=Path(fsdd) if fsdd else None)
+    session = Session(
+        nb=nb,
+        quick=quick,
+        seed=seed,
+        data_root=root,
+        device=get_device(),
+        t_start=t0,
+        fsdd=Path(fsdd) if fsdd else None,
+    )
     seed_everything(seed)
     if not corpus_is_built(root):
         from hdcid.demo.build import build_demo, report
@@ -110,11 +125,14 @@ def start(nb: str, quick: bool | None = None, seed: int = 0, data_root: str | Pa
     if sources is not None:
         session.audio_sources = sources["text"]
         if fsdd and sources.get("human") is None:
-            print(f"note: FSDD = {fsdd!r} was given but the corpus at {root} was built without human "
-                  "speech; delete it (or pick another DATA_ROOT) to rebuild with it")
+            print(
+                f"note: FSDD = {fsdd!r} was given but the corpus at {root} was built without human "
+                "speech; delete it (or pick another DATA_ROOT) to rebuild with it"
+            )
     if verbose:
-        print(f"notebook {nb} | device: {session.device} | quick mode: {quick} | seed: {seed} | "
-              f"torch {torch.__version__}")
+        print(
+            f"notebook {nb} | device: {session.device} | quick mode: {quick} | seed: {seed} | torch {torch.__version__}"
+        )
         print(f"audio: {session.audio_sources}")
         print(f"data: {root}\ncache: {cache_dir()}\nfigures: {output_dir('figures')}")
     return session
@@ -122,8 +140,10 @@ def start(nb: str, quick: bool | None = None, seed: int = 0, data_root: str | Pa
 
 def finished(session: Session) -> str:
     """The closing line: '<nb> finished in <seconds> s (quick|full mode)'."""
-    return (f"{session.nb} finished in {time.perf_counter() - session.t_start:.1f} s "
-            f"({'quick' if session.quick else 'full'} mode)")
+    return (
+        f"{session.nb} finished in {time.perf_counter() - session.t_start:.1f} s "
+        f"({'quick' if session.quick else 'full'} mode)"
+    )
 
 
 def train_configs(variant: str, quick: bool) -> tuple[ModelConfig, TrainConfig]:
@@ -132,8 +152,9 @@ def train_configs(variant: str, quick: bool) -> tuple[ModelConfig, TrainConfig]:
     of the full schedule still runs."""
     mcfg = ModelConfig.tiny(variant)
     if quick:
-        return mcfg, TrainConfig.tiny(variant, epochs=QUICK_EPOCHS, level2_start_epoch=1,
-                                      max_steps_per_epoch=QUICK_STEPS)
+        return mcfg, TrainConfig.tiny(
+            variant, epochs=QUICK_EPOCHS, level2_start_epoch=1, max_steps_per_epoch=QUICK_STEPS
+        )
     return mcfg, TrainConfig.tiny(variant)
 
 
@@ -142,9 +163,11 @@ def describe_configs(quick: bool, variants: tuple[str, ...] = VARIANTS) -> str:
     lines = []
     for v in variants:
         m, t = train_configs(v, quick)
-        lines.append(f"{v}: ModelConfig.tiny - {m.n_levels} level(s) x {m.n_codes} codes x {m.hidden_dim} dims | "
-                     f"TrainConfig.tiny - {t.epochs} epochs, batch {t.batch_size}, lr {t.lr}, "
-                     f"max steps/epoch {t.max_steps_per_epoch}, level 2 from epoch {t.level2_start_epoch}, {t.dtype}")
+        lines.append(
+            f"{v}: ModelConfig.tiny - {m.n_levels} level(s) x {m.n_codes} codes x {m.hidden_dim} dims | "
+            f"TrainConfig.tiny - {t.epochs} epochs, batch {t.batch_size}, lr {t.lr}, "
+            f"max steps/epoch {t.max_steps_per_epoch}, level 2 from epoch {t.level2_start_epoch}, {t.dtype}"
+        )
     return "\n".join(lines)
 
 
@@ -183,8 +206,10 @@ def cache_key(variant: str, session: Session) -> str:
         mcfg, tcfg = train_configs(variant, session.quick)
         if "fingerprint" not in session.cache:
             session.cache["fingerprint"] = corpus_fingerprint(session.data_root)
-        key = json.dumps([mcfg.to_dict(), tcfg.to_dict(), str(session.data_root.resolve()),
-                          session.cache["fingerprint"]], sort_keys=True)
+        key = json.dumps(
+            [mcfg.to_dict(), tcfg.to_dict(), str(session.data_root.resolve()), session.cache["fingerprint"]],
+            sort_keys=True,
+        )
         memo[variant] = hashlib.sha1(key.encode()).hexdigest()[:10]
     return memo[variant]
 
@@ -216,8 +241,9 @@ def pretrain_set(session: Session) -> Any:
     return session.cache["pretrain_set"]
 
 
-def pretrained(variant: str, session: Session, callback: Callable[[dict], Any] | None = None,
-               progress: bool = True) -> PretrainResult:
+def pretrained(
+    variant: str, session: Session, callback: Callable[[dict], Any] | None = None, progress: bool = True
+) -> PretrainResult:
     """The tiny `variant` ("dcid" or "hdcid") model: loaded from `checkpoint_dir` when its final
     checkpoint exists, else pretrained now on `pretrain_set(session)` (resuming from any earlier
     epoch there) and cached. callback(row) is called after every training step (see
@@ -230,4 +256,5 @@ def pretrained(variant: str, session: Session, callback: Callable[[dict], Any] |
         return load_or_pretrain(mcfg, tcfg, None, out, device=session.device)
     print(f"{variant}: pretraining {tcfg.epochs} epochs -> {out}")
     return Pretrainer(mcfg, tcfg, pretrain_set(session), out, device=session.device).fit(
-        progress=progress, callback=callback)
+        progress=progress, callback=callback
+    )

@@ -4,6 +4,7 @@ Source: the CMG paper (NeurIPS 2023), Table 3: audio-visual-text DCID pretrained
 evaluated with the ORIGINAL protocol (best epoch on the test data; AVE evaluated on its training
 split). Keys are ``(task, direction)`` with the task / direction names of ``hdcid.downstream``.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -12,8 +13,16 @@ __all__ = ["PUBLISHED", "PUBLISHED_SOURCE", "TOC_HDCID_GAINS", "CHANCE", "publis
 
 PUBLISHED_SOURCE = "CMG paper (NeurIPS 2023) Table 3, original protocol"
 
-_COLUMNS = [("ave", "v2a"), ("ave", "a2v"), ("avvp", "v2a"), ("avvp", "a2v"),
-            ("ave_avvp", "v2a"), ("ave_avvp", "a2v"), ("ucf_vgg", "v2a"), ("ucf_vgg", "a2v")]
+_COLUMNS = [
+    ("ave", "v2a"),
+    ("ave", "a2v"),
+    ("avvp", "v2a"),
+    ("avvp", "a2v"),
+    ("ave_avvp", "v2a"),
+    ("ave_avvp", "a2v"),
+    ("ucf_vgg", "v2a"),
+    ("ucf_vgg", "a2v"),
+]
 _NAN = float("nan")
 _ROWS = {
     "DCID": [54.1, 55.0, 63.4, 71.0, 53.0, 52.4, 67.1, 60.6],
@@ -36,5 +45,8 @@ CHANCE = {"ave": 100 / 28, "ucf_vgg": 100 / 16}
 
 def published_table() -> pd.DataFrame:
     """The published table: rows = variants, columns = MultiIndex (task, direction)."""
-    return pd.DataFrame([_ROWS[k] for k in _ROWS], index=list(_ROWS),
-                        columns=pd.MultiIndex.from_tuples(_COLUMNS, names=["task", "direction"]))
+    return pd.DataFrame(
+        [_ROWS[k] for k in _ROWS],
+        index=list(_ROWS),
+        columns=pd.MultiIndex.from_tuples(_COLUMNS, names=["task", "direction"]),
+    )

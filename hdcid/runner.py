@@ -6,6 +6,7 @@ with papermill, writes the executed copies to `<outputs>/notebooks/`, and prints
 every notebook's runtime line is generated. Notebooks share the checkpoint cache, so the first one
 that needs a pretrained model trains it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,9 @@ def run_notebook(path: Path, quick: bool, out_dir: Path, timeout: int | None = N
     return NotebookRun(path.stem, time.perf_counter() - start, out)
 
 
-def run_all(quick: bool, only: list[str] | None = None, timeout: int | None = None,
-            record: bool = False) -> list[NotebookRun]:
+def run_all(
+    quick: bool, only: list[str] | None = None, timeout: int | None = None, record: bool = False
+) -> list[NotebookRun]:
     """Execute the notebooks in order; with `record`, store each runtime in docs/runtimes.json."""
     out_dir = output_dir("notebooks")
     runs = []
@@ -69,8 +71,12 @@ def run_all(quick: bool, only: list[str] | None = None, timeout: int | None = No
         if record:
             from hdcid import runtimes
 
-            runtimes.record(run.name, "quick" if quick else "full", run.seconds,
-                            command="python -m hdcid.runner" + (" --quick" if quick else ""))
+            runtimes.record(
+                run.name,
+                "quick" if quick else "full",
+                run.seconds,
+                command="python -m hdcid.runner" + (" --quick" if quick else ""),
+            )
         runs.append(run)
     return runs
 
@@ -80,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="quick mode (HDCID_QUICK=1)")
     parser.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
-    parser.add_argument("--record", action="store_true",
-                        help="store the measured seconds in docs/runtimes.json (then `python -m hdcid.runtimes` "
-                             "rewrites the notebooks' runtime lines)")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="store the measured seconds in docs/runtimes.json (then `python -m hdcid.runtimes` "
+        "rewrites the notebooks' runtime lines)",
+    )
     args = parser.parse_args(argv)
     try:
         quick = args.quick or is_quick()  # the one boolean parser of hdcid.utils

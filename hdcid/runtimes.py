@@ -11,6 +11,7 @@ it is generated from `docs/runtimes.json`, which holds the measured seconds per 
 `make notebooks-sync` runs the rewrite before `jupytext --sync`; `tests/test_notebooks.py` checks that
 every line agrees with the json. Nothing in hdcid imports this module except `hdcid.runner`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,23 @@ def load(path: str | Path | None = None) -> dict:
         return {"about": "", "notebooks": {}}
     data = json.loads(path.read_text())
     if not isinstance(data, dict) or not isinstance(data.get("notebooks"), dict):
-        raise ValueError(f"{path}: expected a JSON object with a 'notebooks' object, found {type(data).__name__} "
-                         f"with keys {sorted(data) if isinstance(data, dict) else '-'}")
+        raise ValueError(
+            f"{path}: expected a JSON object with a 'notebooks' object, found {type(data).__name__} "
+            f"with keys {sorted(data) if isinstance(data, dict) else '-'}"
+        )
     return data
 
 
-def record(name: str, mode: str, seconds: float, *, path: str | Path | None = None, command: str = "",
-           machine: str = DEFAULT_MACHINE, note: str | None = None) -> dict:
+def record(
+    name: str,
+    mode: str,
+    seconds: float,
+    *,
+    path: str | Path | None = None,
+    command: str = "",
+    machine: str = DEFAULT_MACHINE,
+    note: str | None = None,
+) -> dict:
     """Store the measured `seconds` of notebook `name` in `mode` ("quick" / "full"); atomic write."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -56,8 +67,12 @@ def record(name: str, mode: str, seconds: float, *, path: str | Path | None = No
     entry = data["notebooks"].setdefault(name, {"note": ""})
     if note is not None:
         entry["note"] = note
-    entry[mode] = {"seconds": round(float(seconds), 1), "command": command, "machine": machine,
-                   "date": _dt.date.today().isoformat()}
+    entry[mode] = {
+        "seconds": round(float(seconds), 1),
+        "command": command,
+        "machine": machine,
+        "date": _dt.date.today().isoformat(),
+    }
     data["notebooks"] = dict(sorted(data["notebooks"].items()))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -65,8 +80,14 @@ def record(name: str, mode: str, seconds: float, *, path: str | Path | None = No
     return data
 
 
-def merge(source: str | Path, mode: str = "quick", *, path: str | Path | None = None, command: str = "",
-          machine: str = DEFAULT_MACHINE) -> list[str]:
+def merge(
+    source: str | Path,
+    mode: str = "quick",
+    *,
+    path: str | Path | None = None,
+    command: str = "",
+    machine: str = DEFAULT_MACHINE,
+) -> list[str]:
     """Record every `{name: seconds}` of `source` (the notebook tests' runtimes.json) in `mode`."""
     found = json.loads(Path(source).read_text())
     if not isinstance(found, dict) or not all(isinstance(v, (int, float)) for v in found.values()):
@@ -86,13 +107,17 @@ def runtime_line(name: str, data: dict | None = None) -> str:
     data = load() if data is None else data
     entry = data["notebooks"].get(name)
     if entry is None or not all(m in entry for m in MODES):
-        raise KeyError(f"docs/runtimes.json has no quick and full measurement for {name!r}; run "
-                       f"`python -m hdcid.runner --record` (full) and `--quick --record`")
+        raise KeyError(
+            f"docs/runtimes.json has no quick and full measurement for {name!r}; run "
+            f"`python -m hdcid.runner --record` (full) and `--quick --record`"
+        )
     machines = [entry[m].get("machine", DEFAULT_MACHINE) for m in MODES]
     label = {"quick": "quick (`HDCID_QUICK=1`)", "full": "full"}
     same = len(set(machines)) == 1
-    parts = "; ".join(f"{label[m]}: {format_seconds(entry[m]['seconds'])}" + ("" if same else f" ({mach})")
-                      for m, mach in zip(MODES, machines))
+    parts = "; ".join(
+        f"{label[m]}: {format_seconds(entry[m]['seconds'])}" + ("" if same else f" ({mach})")
+        for m, mach in zip(MODES, machines)
+    )
     where = f" on {machines[0]}" if same else ""
     note = f", {entry['note']}" if entry.get("note") else ""
     return f"**Runtime** — {parts}; measured{where}{note} (see `docs/runtimes.json`)."

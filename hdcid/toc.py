@@ -21,6 +21,7 @@ concatenated level 0 first (``apply_toc``).
 
 Notebook: the TOC notebook shows the scores, the selection slider and the cosine views.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,8 +52,10 @@ def _as_codebook(E, name: str = "codebook") -> torch.Tensor:
     bad = ~torch.isfinite(E)
     if bad.any():
         rows = torch.nonzero(bad.any(dim=1)).flatten().tolist()
-        raise ValueError(f"{name}: expected a finite codebook, found NaN/inf in {len(rows)} code row(s) "
-                         f"(first: code {rows[0]}); TOC would rank such dimensions arbitrarily")
+        raise ValueError(
+            f"{name}: expected a finite codebook, found NaN/inf in {len(rows)} code row(s) "
+            f"(first: code {rows[0]}); TOC would rank such dimensions arbitrarily"
+        )
     return E
 
 
@@ -96,10 +99,14 @@ def settings_problem(D: int, choose_channel, toc_max_num, toc_min_num, w_sim=0.7
     The one place TOC settings are validated: `TOCSettings`, `toc_select` and the notebook 03 sliders
     (`hdcid.widgets.render_toc`) all use it.
     """
-    for name, v in (("choose_channel", choose_channel), ("toc_max_num", toc_max_num),
-                    ("toc_min_num", toc_min_num)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float, np.floating)) or not np.isfinite(v) \
-                or int(v) != v or v < 0:
+    for name, v in (("choose_channel", choose_channel), ("toc_max_num", toc_max_num), ("toc_min_num", toc_min_num)):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, np.integer, float, np.floating))
+            or not np.isfinite(v)
+            or int(v) != v
+            or v < 0
+        ):
             return f"{name} must be a non-negative integer, got {v!r}."
     for name, v in (("w_sim", w_sim), ("w_var", w_var)):
         if not isinstance(v, (int, float, np.floating, np.integer)) or not np.isfinite(v) or v < 0:
@@ -113,8 +120,10 @@ def settings_problem(D: int, choose_channel, toc_max_num, toc_min_num, w_sim=0.7
     if c % parts:
         lo = c - c % parts
         near = [v for v in (lo, lo + parts) if 0 < v <= D]
-        return (f"choose_channel = {c} is not divisible by toc_max_num + toc_min_num = {parts}; "
-                f"the original code would crash here. Nearest valid budgets: {near}.")
+        return (
+            f"choose_channel = {c} is not divisible by toc_max_num + toc_min_num = {parts}; "
+            f"the original code would crash here. Nearest valid budgets: {near}."
+        )
     return None
 
 
@@ -127,8 +136,9 @@ def _check_counts(D: int, choose_channel: int, toc_max_num: int, toc_min_num: in
     return q * int(toc_max_num), q * int(toc_min_num)
 
 
-def toc_select(E, choose_channel: int, toc_max_num: int, toc_min_num: int,
-               w_sim: float = 0.7, w_var: float = 0.3) -> torch.LongTensor:
+def toc_select(
+    E, choose_channel: int, toc_max_num: int, toc_min_num: int, w_sim: float = 0.7, w_var: float = 0.3
+) -> torch.LongTensor:
     """Indices of the kept dimensions of ``E (M, D)``, in the order the head sees them.
 
     Returns a LongTensor (choose_channel,): the ``k_max`` best dims by descending score, then the
@@ -142,8 +152,9 @@ def toc_select(E, choose_channel: int, toc_max_num: int, toc_min_num: int,
     return torch.cat([top, bot]).long()
 
 
-def toc_select_levels(codebooks, choose_channel: int, toc_max_num: int, toc_min_num: int,
-                      w_sim: float = 0.7, w_var: float = 0.3) -> list[torch.LongTensor]:
+def toc_select_levels(
+    codebooks, choose_channel: int, toc_max_num: int, toc_min_num: int, w_sim: float = 0.7, w_var: float = 0.3
+) -> list[torch.LongTensor]:
     """Per-level selection for codebooks (L, M, D) (a 2-D (M, D) is taken as L = 1).
 
     Returns L LongTensors of length ``choose_channel``, level 0 first.
@@ -153,8 +164,9 @@ def toc_select_levels(codebooks, choose_channel: int, toc_max_num: int, toc_min_
         cb = cb[None]
     if cb.dim() != 3:
         raise ValueError(f"codebooks: expected shape (L, M, D), got {tuple(cb.shape)}")
-    return [toc_select(cb[level], choose_channel, toc_max_num, toc_min_num, w_sim, w_var)
-            for level in range(cb.shape[0])]
+    return [
+        toc_select(cb[level], choose_channel, toc_max_num, toc_min_num, w_sim, w_var) for level in range(cb.shape[0])
+    ]
 
 
 def apply_toc(codes, idx_list: list | None):
@@ -224,15 +236,17 @@ class TOCSettings:
 
     def __post_init__(self) -> None:
         # everything that does not depend on D is checked here (D is checked in select)
-        problem = settings_problem(10**9, self.choose_channel, self.toc_max_num, self.toc_min_num,
-                                   self.w_sim, self.w_var)
+        problem = settings_problem(
+            10**9, self.choose_channel, self.toc_max_num, self.toc_min_num, self.w_sim, self.w_var
+        )
         if problem:
             raise ValueError(f"TOC: {problem}")
 
     def select(self, codebooks) -> list[torch.LongTensor]:
         """Per-level index lists for codebooks (L, M, D)."""
-        return toc_select_levels(codebooks, self.choose_channel, self.toc_max_num,
-                                 self.toc_min_num, self.w_sim, self.w_var)
+        return toc_select_levels(
+            codebooks, self.choose_channel, self.toc_max_num, self.toc_min_num, self.w_sim, self.w_var
+        )
 
     @property
     def label(self) -> str:

@@ -15,14 +15,16 @@ optimizers, RNG states, history and usage; `fit()` on a folder with checkpoints 
 latest (only `epochs` may differ, and only grow: a finished run can be extended). Shown in
 notebooks 01_pretraining and 04_hierarchical_alignment.
 """
+
 from __future__ import annotations
 
 import math
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,8 +59,12 @@ def get_rng_state() -> dict:
     py_state = random.getstate()
     out = {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached": float(np_state[4]),
+        },
         "python": [py_state[0], list(py_state[1]), py_state[2]],
     }
     if torch.cuda.is_available():
@@ -81,8 +87,11 @@ def config_differences(stored: dict, wanted: dict, what: str) -> list[str]:
     """'<what>.<field>: <stored> -> <wanted>' for every field that differs (missing = <absent>)."""
     keys = list(wanted) + [k for k in stored if k not in wanted]
     fmt = lambda d, k: repr(d[k]) if k in d else "<absent>"  # noqa: E731
-    return [f"{what}.{k}: {fmt(stored, k)} -> {fmt(wanted, k)}" for k in keys
-            if stored.get(k, object) != wanted.get(k, object)]
+    return [
+        f"{what}.{k}: {fmt(stored, k)} -> {fmt(wanted, k)}"
+        for k in keys
+        if stored.get(k, object) != wanted.get(k, object)
+    ]
 
 
 def list_checkpoints(out_dir: str | Path) -> list[Path]:
@@ -106,8 +115,10 @@ def _check_dataset(dataset: Any, cfg: ModelConfig) -> None:
         if x is None:
             raise ValueError(f"{name}: pretraining needs {m} features of shape (N, {shape}), found none")
         if tuple(x.shape[1:]) != shape:
-            raise ValueError(f"{name}: {m} features must be (N, {', '.join(map(str, shape))}) for this "
-                             f"ModelConfig, got {tuple(x.shape)}")
+            raise ValueError(
+                f"{name}: {m} features must be (N, {', '.join(map(str, shape))}) for this "
+                f"ModelConfig, got {tuple(x.shape)}"
+            )
     if len(dataset) == 0:
         raise ValueError(f"{name}: empty dataset")
     _check_finite_features(dataset)
@@ -129,10 +140,14 @@ def _stop_if_nonfinite(values: list[float], labels: list[str], step: int, epoch:
     before gradient norms in `labels`, so a NaN loss is named rather than the NaN gradients it makes)."""
     bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
     if bad:
-        others = f" (also non-finite: {', '.join(labels[i] for i in bad[1:6])}{' ...' if len(bad) > 6 else ''})" \
-            if len(bad) > 1 else ""
-        raise NonFiniteTrainingError(f"step {step} (epoch {epoch}): non-finite {labels[bad[0]]} = "
-                                     f"{values[bad[0]]}{others}")
+        others = (
+            f" (also non-finite: {', '.join(labels[i] for i in bad[1:6])}{' ...' if len(bad) > 6 else ''})"
+            if len(bad) > 1
+            else ""
+        )
+        raise NonFiniteTrainingError(
+            f"step {step} (epoch {epoch}): non-finite {labels[bad[0]]} = {values[bad[0]]}{others}"
+        )
 
 
 def _check_finite_features(dataset: Any) -> None:
@@ -140,21 +155,33 @@ def _check_finite_features(dataset: Any) -> None:
     name = getattr(dataset, "name", "dataset")
     for m in MODALITIES:
         x = getattr(dataset, m)
-        bad = np.concatenate([~np.isfinite(np.asarray(x[i:i + 256]).reshape(min(256, len(x) - i), -1)).all(axis=1)
-                              for i in range(0, len(x), 256)])  # (N,), 256 clips at a time
+        bad = np.concatenate(
+            [
+                ~np.isfinite(np.asarray(x[i : i + 256]).reshape(min(256, len(x) - i), -1)).all(axis=1)
+                for i in range(0, len(x), 256)
+            ]
+        )  # (N,), 256 clips at a time
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             ids = getattr(dataset, "ids", None)
             cid = f"clip id {ids[i]!r} (row {i})" if ids is not None else f"row {i}"
-            raise ValueError(f"{name}: {m} features hold NaN/inf in {int(bad.sum())} clip(s), first {cid}; "
-                             "pretraining on them would make every loss and the codebook NaN")
+            raise ValueError(
+                f"{name}: {m} features hold NaN/inf in {int(bad.sum())} clip(s), first {cid}; "
+                "pretraining on them would make every loss and the codebook NaN"
+            )
 
 
 class Pretrainer:
     """Pretrain a `CrossModalModel` on a `ClipSet` with video, audio and text (word) features."""
 
-    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: Any,
-                 out_dir: str | Path, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        dataset: Any,
+        out_dir: str | Path,
+        device: str | torch.device | None = None,
+    ) -> None:
         _check_dataset(dataset, model_cfg)
         self.model_cfg, self.train_cfg, self.dataset = model_cfg, train_cfg, dataset
         self.out_dir = Path(out_dir)
@@ -166,7 +193,8 @@ class Pretrainer:
         self.main_opt = torch.optim.Adam(main_params, lr=train_cfg.lr)
         self.club_opts = {
             (lv, m): torch.optim.Adam(self.model.club[lv][m].parameters(), lr=train_cfg.mi_lr)
-            for lv in range(model_cfg.n_levels) for m in ("video", "text", "audio")
+            for lv in range(model_cfg.n_levels)
+            for m in ("video", "text", "audio")
         }
         self.rows: list[dict] = []
         self.usage: list[dict] = []
@@ -181,9 +209,15 @@ class Pretrainer:
 
     def _save(self, epoch: int) -> Path:
         return save_checkpoint(
-            self.out_dir / f"epoch-{epoch}.pt", self.model, train_cfg=self.train_cfg,
-            optimizers=self._optimizers(), step=self.step, epoch=epoch, history=self.rows,
-            rng_state=get_rng_state(), extra={"usage": self.usage, "n_clips": len(self.dataset)},
+            self.out_dir / f"epoch-{epoch}.pt",
+            self.model,
+            train_cfg=self.train_cfg,
+            optimizers=self._optimizers(),
+            step=self.step,
+            epoch=epoch,
+            history=self.rows,
+            rng_state=get_rng_state(),
+            extra={"usage": self.usage, "n_clips": len(self.dataset)},
         )
 
     def _resume(self, path: Path) -> None:
@@ -210,8 +244,9 @@ class Pretrainer:
     # ------------------------------------------------------------------ one step
     def _batch(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
         ds = self.dataset
-        return tuple(torch.as_tensor(np.asarray(x[idx])).to(self.device, self.dtype)
-                     for x in (ds.video, ds.audio, ds.text))
+        return tuple(
+            torch.as_tensor(np.asarray(x[idx])).to(self.device, self.dtype) for x in (ds.video, ds.audio, ds.text)
+        )
 
     def _club_step(self, enc: EncoderOutputs, levels: list[int]) -> dict[int, torch.Tensor]:
         """One likelihood step of every active CLUB estimator on detached pairs (video, text, audio)."""
@@ -230,8 +265,15 @@ class Pretrainer:
             ll[lv] = total
         return ll
 
-    def train_step(self, video: torch.Tensor, audio: torch.Tensor, words: torch.Tensor, epoch: int,
-                   counts: list[dict] | None = None, resets: list | None = None) -> dict[str, float]:
+    def train_step(
+        self,
+        video: torch.Tensor,
+        audio: torch.Tensor,
+        words: torch.Tensor,
+        epoch: int,
+        counts: list[dict] | None = None,
+        resets: list | None = None,
+    ) -> dict[str, float]:
         """One optimizer step on a batch; returns the logged row (floats)."""
         model, tc, cfg = self.model, self.train_cfg, self.model_cfg
         level2 = cfg.n_levels > 1 and epoch >= tc.level2_start_epoch
@@ -286,11 +328,19 @@ class Pretrainer:
         logged = torch.stack([terms[k].detach().reshape(()).to(torch.float64) for k in names])  # (n_terms,)
         self.main_opt.zero_grad(set_to_none=True)
         total.backward()
-        norms = torch.stack([torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)  # per module
-                             for mod in model.main_modules()]).to(torch.float64)  # (n_modules,)
+        norms = torch.stack(
+            [
+                torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)  # per module
+                for mod in model.main_modules()
+            ]
+        ).to(torch.float64)  # (n_modules,)
         values = torch.cat([logged, norms]).tolist()  # the step's one host sync
-        _stop_if_nonfinite(values, [f"loss term {k!r}" for k in names]
-                           + [f"gradient norm of {k!r}" for k in _module_names(model)], self.step + 1, epoch)
+        _stop_if_nonfinite(
+            values,
+            [f"loss term {k!r}" for k in names] + [f"gradient norm of {k!r}" for k in _module_names(model)],
+            self.step + 1,
+            epoch,
+        )
         self.main_opt.step()
         return dict(zip(names, values[: len(names)]), level2=float(level2))
 
@@ -301,8 +351,9 @@ class Pretrainer:
                 resets[lv] += lo.quant.reset.to(resets[lv].dtype)
 
     # ------------------------------------------------------------------ the loop
-    def fit(self, progress: bool = True, callback: Callable[[dict], Any] | None = None,
-            stop_after_epoch: int | None = None) -> PretrainResult:
+    def fit(
+        self, progress: bool = True, callback: Callable[[dict], Any] | None = None, stop_after_epoch: int | None = None
+    ) -> PretrainResult:
         """Train (or resume from the latest `epoch-{k}.pt` in out_dir) up to `train_cfg.epochs`.
 
         stop_after_epoch: return after finishing that 0-based epoch (its checkpoint written), e.g.
@@ -320,11 +371,12 @@ class Pretrainer:
             batches = [perm[i : i + tc.batch_size] for i in range(0, n, tc.batch_size)]
             if tc.max_steps_per_epoch is not None:
                 batches = batches[: tc.max_steps_per_epoch]
-            counts = [{m: torch.zeros(cfg.n_codes, dtype=torch.long, device=self.device) for m in MODALITIES}
-                      for _ in range(cfg.n_levels)]
+            counts = [
+                {m: torch.zeros(cfg.n_codes, dtype=torch.long, device=self.device) for m in MODALITIES}
+                for _ in range(cfg.n_levels)
+            ]
             resets = [torch.zeros(cfg.n_codes, dtype=torch.long, device=self.device) for _ in range(cfg.n_levels)]
-            bar = tqdm(batches, desc=f"{cfg.variant} epoch {epoch + 1}/{tc.epochs}", disable=not progress,
-                       leave=False)
+            bar = tqdm(batches, desc=f"{cfg.variant} epoch {epoch + 1}/{tc.epochs}", disable=not progress, leave=False)
             for idx in bar:
                 try:
                     row = self.train_step(*self._batch(idx), epoch, counts, resets)
@@ -343,21 +395,30 @@ class Pretrainer:
                 bar.set_postfix(total=f"{row['total']:.3f}", agree=f"{row['agreement']:.2f}")
                 if callback is not None:
                     callback(row)
-            self.usage.append({
-                "epoch": epoch,
-                "counts": [{m: c[m].cpu() for m in MODALITIES} for c in counts],
-                "resets": [r.cpu() for r in resets],
-            })
+            self.usage.append(
+                {
+                    "epoch": epoch,
+                    "counts": [{m: c[m].cpu() for m in MODALITIES} for c in counts],
+                    "resets": [r.cpu() for r in resets],
+                }
+            )
             self._save(epoch)
             self.next_epoch = epoch + 1
             if stop_after_epoch is not None and epoch >= stop_after_epoch:
                 break
-        return PretrainResult(self.model.eval(), pd.DataFrame(self.rows), list(self.usage),
-                              list_checkpoints(self.out_dir))
+        return PretrainResult(
+            self.model.eval(), pd.DataFrame(self.rows), list(self.usage), list_checkpoints(self.out_dir)
+        )
 
 
-def load_or_pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: Any, out_dir: str | Path,
-                     progress: bool = True, device: str | torch.device | None = None) -> PretrainResult:
+def load_or_pretrain(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    dataset: Any,
+    out_dir: str | Path,
+    progress: bool = True,
+    device: str | torch.device | None = None,
+) -> PretrainResult:
     """For notebooks: the final checkpoint in `out_dir` if it exists with the same configs, else
     train (resuming from the latest checkpoint there). Raises if out_dir holds other configs."""
     out_dir = Path(out_dir)
@@ -366,6 +427,5 @@ def load_or_pretrain(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: An
         ck = load_checkpoint(final)
         if ck["model_config"] == model_cfg.to_dict() and ck["train_config"] == train_cfg.to_dict():
             model = ck["model"].to(get_device(device)).eval()
-            return PretrainResult(model, ck["history"], list(ck["extra"].get("usage", [])),
-                                  list_checkpoints(out_dir))
+            return PretrainResult(model, ck["history"], list(ck["extra"].get("usage", [])), list_checkpoints(out_dir))
     return Pretrainer(model_cfg, train_cfg, dataset, out_dir, device=device).fit(progress=progress)

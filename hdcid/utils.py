@@ -1,4 +1,5 @@
 """Seeding, device selection, quick mode, project paths and atomic file writes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,8 +8,9 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch

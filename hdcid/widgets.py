@@ -4,12 +4,13 @@
 `umap_explorer` only wire sliders and dropdowns to them. Widgets never train anything and never
 call `display()`: the notebook shows the returned widget (notebooks 03 and 04).
 """
+
 from __future__ import annotations
 
 import html
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import ipywidgets as W
 import numpy as np
@@ -47,8 +48,10 @@ class TOCState:
         for name in ("q_train", "q_test"):
             arr = analysis.as_numpy(getattr(self, name))
             if arr.ndim != 4 or arr.shape[2:] != (L, D):
-                raise ValueError(f"TOCState.{name}: expected (N, T, {L}, {D}) to match codebooks "
-                                 f"{tuple(self.codebooks.shape)}, got {arr.shape}")
+                raise ValueError(
+                    f"TOCState.{name}: expected (N, T, {L}, {D}) to match codebooks "
+                    f"{tuple(self.codebooks.shape)}, got {arr.shape}"
+                )
             setattr(self, name, arr)
         self.all_dims_acc = self.probe(None)
 
@@ -61,8 +64,9 @@ class TOCState:
         return analysis.cross_modal_probe(self.q_train, self.y_train, self.q_test, self.y_test, dims)
 
 
-def render_toc(state: TOCState, choose_channel: int, toc_max_num: int, toc_min_num: int, w_sim: float = 0.7,
-               fast: bool = True) -> tuple[str, Figure | None, float | None]:
+def render_toc(
+    state: TOCState, choose_channel: int, toc_max_num: int, toc_min_num: int, w_sim: float = 0.7, fast: bool = True
+) -> tuple[str, Figure | None, float | None]:
     """One slider position -> (readout text, cosine heatmaps before/after, probe accuracy %).
 
     Invalid combinations (`hdcid.toc.settings_problem`) return (message, None, None) instead of raising.
@@ -78,15 +82,22 @@ def render_toc(state: TOCState, choose_channel: int, toc_max_num: int, toc_min_n
     acc = state.probe(dims)
     c, a, b = settings.choose_channel, settings.toc_max_num, settings.toc_min_num
     q = c // (a + b)
-    lines = [f"{state.direction}: keep {c} of {state.n_dims} dims per level = {q * a} best + {q * b} worst "
-             f"(w_sim = {settings.w_sim:.2f}, w_var = {w_var:.2f})"]
+    lines = [
+        f"{state.direction}: keep {c} of {state.n_dims} dims per level = {q * a} best + {q * b} worst "
+        f"(w_sim = {settings.w_sim:.2f}, w_var = {w_var:.2f})"
+    ]
     for l, d in enumerate(dims):
         shown = ", ".join(str(int(i)) for i in analysis.as_numpy(d)[:12])
         lines.append(f"level {l + 1} dims: [{shown}{', ...' if len(d) > 12 else ''}]")
     lines.append(f"probe accuracy {acc:.1f} % (all {state.n_dims} dims: {state.all_dims_acc:.1f} %)")
     before, after = cosine_views(state.codebooks[state.level], dims[state.level])
-    fig = plots.cosine_heatmaps(before, after, fast=fast, size=(3.6, 3.0),
-                                title=f"Level {state.level + 1} code cosine similarity, {c} dims kept")
+    fig = plots.cosine_heatmaps(
+        before,
+        after,
+        fast=fast,
+        size=(3.6, 3.0),
+        title=f"Level {state.level + 1} code cosine similarity, {c} dims kept",
+    )
     return "\n".join(lines), fig, acc
 
 
@@ -102,9 +113,14 @@ class TOCExplorer(W.VBox):
         s = settings or TOCSettings(choose_channel=state.n_dims // 2, toc_max_num=1, toc_min_num=0)
         D = state.n_dims
         self.state = state
+
         def opts(name: str) -> dict:
-            return dict(description=name, continuous_update=False, style={"description_width": "110px"},
-                        layout=W.Layout(width="460px"))
+            return dict(
+                description=name,
+                continuous_update=False,
+                style={"description_width": "110px"},
+                layout=W.Layout(width="460px"),
+            )
 
         self.choose_channel = W.IntSlider(s.choose_channel, min=1, max=D, **opts("choose_channel"))
         self.toc_max_num = W.IntSlider(s.toc_max_num, min=0, max=4, **opts("toc_max_num"))
@@ -119,16 +135,16 @@ class TOCExplorer(W.VBox):
         self.seconds = 0.0
         for w in (self.choose_channel, self.toc_max_num, self.toc_min_num, self.w_sim):
             w.observe(self._on_change, names="value")
-        super().__init__([self.choose_channel, self.toc_max_num, self.toc_min_num, self.w_sim,
-                          self.readout, self.image])
+        super().__init__(
+            [self.choose_channel, self.toc_max_num, self.toc_min_num, self.w_sim, self.readout, self.image]
+        )
         self.add_class("hdcid-toc-explorer")
         self.update()
 
     @property
     def values(self) -> tuple[int, int, int, float]:
         """The sliders as (choose_channel, toc_max_num, toc_min_num, w_sim)."""
-        return (self.choose_channel.value, self.toc_max_num.value, self.toc_min_num.value,
-                float(self.w_sim.value))
+        return (self.choose_channel.value, self.toc_max_num.value, self.toc_min_num.value, float(self.w_sim.value))
 
     def _on_change(self, _change) -> None:
         self.update()
@@ -145,9 +161,16 @@ class TOCExplorer(W.VBox):
         self.seconds = time.perf_counter() - t0
 
 
-def toc_explorer(codebooks, codes_train, codes_test, labels_train, labels_test,
-                 direction: str = "video -> audio", settings: TOCSettings | None = None,
-                 level: int = 0) -> TOCExplorer:
+def toc_explorer(
+    codebooks,
+    codes_train,
+    codes_test,
+    labels_train,
+    labels_test,
+    direction: str = "video -> audio",
+    settings: TOCSettings | None = None,
+    level: int = 0,
+) -> TOCExplorer:
     """Build the TOC explorer from cached codes.
 
     codebooks (L, M, D) (`model.codebooks()`); codes_train / codes_test: `Codes` objects or
@@ -156,14 +179,22 @@ def toc_explorer(codebooks, codes_train, codes_test, labels_train, labels_test,
     """
     q_tr = getattr(codes_train, "quantized", codes_train)
     q_te = getattr(codes_test, "quantized", codes_test)
-    state = TOCState(codebooks, q_tr, analysis.as_numpy(labels_train).astype(np.int64), q_te,
-                     analysis.as_numpy(labels_test).astype(np.int64), direction, level)
+    state = TOCState(
+        codebooks,
+        q_tr,
+        analysis.as_numpy(labels_train).astype(np.int64),
+        q_te,
+        analysis.as_numpy(labels_test).astype(np.int64),
+        direction,
+        level,
+    )
     return TOCExplorer(state, settings)
 
 
 # ----------------------------------------------------------------------------------- projection
-def render_projection(xy, points: pd.DataFrame, level="all", modality="all", colour_by: str = "class",
-                      note: str = "") -> Figure:
+def render_projection(
+    xy, points: pd.DataFrame, level="all", modality="all", colour_by: str = "class", note: str = ""
+) -> Figure:
     """Scatter of the segments' code vectors filtered by level / modality (nb 04).
 
     xy (U, 2) projection of `analysis.code_points` vectors; points its per-segment table.
@@ -198,12 +229,12 @@ class ProjectionExplorer(W.VBox):
         self.update()
 
     def update(self) -> None:
-        fig = render_projection(self.xy, self.points, self.level.value, self.modality.value,
-                                self.colour_by.value, self.note)
+        fig = render_projection(
+            self.xy, self.points, self.level.value, self.modality.value, self.colour_by.value, self.note
+        )
         self.image.value = plots.figure_png(fig, dpi=72)
 
 
 def umap_explorer(xy, points: pd.DataFrame, note: str = "UMAP") -> ProjectionExplorer:
     """Build the projection explorer from `analysis.project_codes(...).xy` and `code_points`."""
     return ProjectionExplorer(xy, points, note)
-

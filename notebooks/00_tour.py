@@ -29,11 +29,11 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
-QUICK = None       # None: read HDCID_QUICK from the environment (1 = quick mode)
+QUICK = None  # None: read HDCID_QUICK from the environment (1 = quick mode)
 SEED = 0
-DATA_ROOT = None   # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
+DATA_ROOT = None  # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
 DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when building the corpus)
-FSDD = None        # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
+FSDD = None  # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
 REAL_DATA_ROOT = "data/real"  # the original release layout (AVE-ECCV18-master/, AVVP/, ...)
 RELEASED_CHECKPOINT = "checkpoints/released/nips2023_AVT_vgg40k_size400.pt"  # DCID (CMG release)
 
@@ -47,9 +47,9 @@ from IPython.display import display
 
 import hdcid
 from hdcid import analysis, plots
-from hdcid.config import ModelConfig, TrainConfig
+from hdcid.config import ModelConfig
 from hdcid.notebook import finished, start
-from hdcid.utils import cache_dir, output_dir
+from hdcid.utils import output_dir
 
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
 S = start("00_tour", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE, fsdd=FSDD)
@@ -84,9 +84,14 @@ digits = DigitVideo()
 images = np.stack([digits.images[digits.pools["train"][c][0]] for c in range(4)])  # example digit images
 prompts = read_prompts(DATA_ROOT)
 prompt_list = list(prompts.values())[:4]
-fig = plots.clip_gallery(images, ave.video[picks], ave.audio[picks],
-                         [ave.classes[y[i]] for i in picks], prompts=prompt_list,
-                         title=f"A few demo clips\naudio: {S.audio_sources}")
+fig = plots.clip_gallery(
+    images,
+    ave.video[picks],
+    ave.audio[picks],
+    [ave.classes[y[i]] for i in picks],
+    prompts=prompt_list,
+    title=f"A few demo clips\naudio: {S.audio_sources}",
+)
 plots.save_figure(fig, NB, "clips")
 fig
 
@@ -102,10 +107,14 @@ for name, prompt in list(prompts.items())[:3]:
 # Built on PyTorch's `meta` device, so counting the 80-million-parameter paper model costs no memory.
 
 # %%
-sizes = analysis.model_sizes({
-    "DCID paper": ModelConfig.paper("dcid"), "H-DCID paper": ModelConfig.paper("hdcid"),
-    "DCID tiny": ModelConfig.tiny("dcid"), "H-DCID tiny": ModelConfig.tiny("hdcid"),
-})
+sizes = analysis.model_sizes(
+    {
+        "DCID paper": ModelConfig.paper("dcid"),
+        "H-DCID paper": ModelConfig.paper("hdcid"),
+        "DCID tiny": ModelConfig.tiny("dcid"),
+        "H-DCID tiny": ModelConfig.tiny("hdcid"),
+    }
+)
 sizes.round(3)
 
 # %% [markdown]
@@ -122,7 +131,9 @@ sizes.round(3)
 # %%
 from hdcid.utils import repo_root
 
-real_root, released = (p if p.is_absolute() else repo_root() / p for p in (Path(REAL_DATA_ROOT), Path(RELEASED_CHECKPOINT)))
+real_root, released = (
+    p if p.is_absolute() else repo_root() / p for p in (Path(REAL_DATA_ROOT), Path(RELEASED_CHECKPOINT))
+)
 if released.exists():
     model = hdcid.load_original_checkpoint(released)
     print(f"loaded {released}: variant {model.cfg.variant}, codebooks {tuple(model.codebooks().shape)}")
@@ -161,8 +172,10 @@ with np.load(assets_dir() / "example_seven.npz") as z:
 fsdd_dir = Path(FSDD) if FSDD else default_fsdd_dir()
 speech = None
 if fsdd_dir is None or not Path(fsdd_dir).exists():
-    print(f"human speech skipped: no FSDD recordings found (FSDD = {FSDD!r}; looked at "
-          f"{fsdd_dir or '$HDCID_FSDD and <repo>/../shared/data/fsdd'}); only the synthetic examples are shown")
+    print(
+        f"human speech skipped: no FSDD recordings found (FSDD = {FSDD!r}; looked at "
+        f"{fsdd_dir or '$HDCID_FSDD and <repo>/../shared/data/fsdd'}); only the synthetic examples are shown"
+    )
 else:
     speech = read_speech(fsdd_dir)
     if QUICK:  # quick mode: 10 recordings per digit and speaker
@@ -207,21 +220,29 @@ if speech is not None:
             d["test"] = with_human_audio(ave_data["test"], human, sp, np.random.default_rng(0))
         res = run_task("ave", "v2a", dcid, data=d, protocol="honest", seeds=seeds, quick=QUICK)
         v2a[sp] = float(res[res["eval"] == "cross"]["value"].mean())
-    table = pd.DataFrame({"raw nearest-centroid (synthetic bank centroids) %": {k: nc[k] for k in v2a},
-                          "V->A transfer, DCID tiny, honest %": v2a}).round(1)
+    table = pd.DataFrame(
+        {
+            "raw nearest-centroid (synthetic bank centroids) %": {k: nc[k] for k in v2a},
+            "V->A transfer, DCID tiny, honest %": v2a,
+        }
+    ).round(1)
     display(table)
     mean_h = table.drop(index="heldout voices").mean()
-    display(Markdown(
-        f"On this corpus ({S.audio_sources}; {'quick' if QUICK else 'full'} mode, head seed 0), over the "
-        f"{len(unseen)} human speaker(s) it never trained on, raw nearest-centroid reaches "
-        f"{mean_h.iloc[0]:.1f} % and V->A transfer {mean_h.iloc[1]:.1f} % (chance 10 %); held-out "
-        f"synthetic voices: {v2a['heldout voices']:.1f} %. `python benchmarks/speech_transfer.py` repeats "
-        "this leave-one-speaker-out for a corpus built without and with `--fsdd`."))
+    display(
+        Markdown(
+            f"On this corpus ({S.audio_sources}; {'quick' if QUICK else 'full'} mode, head seed 0), over the "
+            f"{len(unseen)} human speaker(s) it never trained on, raw nearest-centroid reaches "
+            f"{mean_h.iloc[0]:.1f} % and V->A transfer {mean_h.iloc[1]:.1f} % (chance 10 %); held-out "
+            f"synthetic voices: {v2a['heldout voices']:.1f} %. `python benchmarks/speech_transfer.py` repeats "
+            "this leave-one-speaker-out for a corpus built without and with `--fsdd`."
+        )
+    )
     bench = output_dir("speech_transfer") / "speech_transfer_full.csv"
     if bench.exists():
         b = pd.read_csv(bench)
-        b["held_out"] = np.where(b["held_out"].str.startswith("heldout voices"), "held-out synthetic voices",
-                                 "held-out human speakers")
+        b["held_out"] = np.where(
+            b["held_out"].str.startswith("heldout voices"), "held-out synthetic voices", "held-out human speakers"
+        )
         print(f"from {bench} (full mode):")
         display(b.groupby(["measure", "corpus", "held_out"], sort=False)["value"].mean().unstack().round(1))
 

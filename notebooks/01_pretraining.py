@@ -27,25 +27,21 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
-QUICK = None       # None: read HDCID_QUICK from the environment (1 = quick mode)
+QUICK = None  # None: read HDCID_QUICK from the environment (1 = quick mode)
 SEED = 0
-DATA_ROOT = None   # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
+DATA_ROOT = None  # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
 DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when building the corpus)
-FSDD = None        # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
+FSDD = None  # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
 
 # %%
 # %matplotlib inline
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-import hdcid
 from hdcid import analysis, plots
-from hdcid.config import ModelConfig, TrainConfig
 from hdcid.notebook import finished, start
-from hdcid.utils import cache_dir, output_dir
 
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
 S = start("01_pretraining", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE, fsdd=FSDD)
@@ -77,9 +73,9 @@ from hdcid.model.quantizer import UnifiedCodebook, cmcm_loss, nearest_codes, squ
 MODS = ("audio", "video", "text")
 PARTNERS = {"audio": ("video", "text"), "video": ("audio", "text"), "text": ("audio", "video")}
 g = torch.Generator().manual_seed(SEED)
-B, T, D, M = 3, 4, 2, 5                         # 3 clips x 4 seconds, 2-D features, 5 codes
+B, T, D, M = 3, 4, 2, 5  # 3 clips x 4 seconds, 2-D features, 5 codes
 z = {m: torch.randn(B, T, D, generator=g) for m in MODS}  # m -> (B, T, D)
-E0 = torch.randn(M, D, generator=g)             # (M, D) a codebook to quantize against
+E0 = torch.randn(M, D, generator=g)  # (M, D) a codebook to quantize against
 print({m: tuple(v.shape) for m, v in z.items()}, "codebook", tuple(E0.shape))
 
 # %% [markdown]
@@ -88,9 +84,9 @@ print({m: tuple(v.shape) for m, v in z.items()}, "codebook", tuple(E0.shape))
 # Every feature is replaced by its nearest code; the expanded form costs one matrix product for all pairs.
 
 # %%
-zf = z["audio"].reshape(-1, D)                            # (N, D), N = B*T
+zf = z["audio"].reshape(-1, D)  # (N, D), N = B*T
 d_mine = ((zf[:, None, :] - E0[None, :, :]) ** 2).sum(-1)  # (N, M) by broadcasting
-k_mine = d_mine.argmin(dim=1)                             # (N,)
+k_mine = d_mine.argmin(dim=1)  # (N,)
 assert_close(d_mine, squared_distances(zf, E0))
 assert torch.equal(k_mine.reshape(B, T), nearest_codes(z["audio"], E0))
 print("nearest codes of the audio features:\n", k_mine.reshape(B, T))
@@ -106,27 +102,32 @@ print("nearest codes of the audio features:\n", k_mine.reshape(B, T))
 # by an audio feature is pulled towards a mix of half that audio feature and a quarter each of the
 # video and text features of the same second, so one code ends up describing all three.
 
+
 # %%
 def mm_ema(E, W, c, z, gamma, eps):
     """From scratch: one training call of MM-EMA. z: m -> (N, D); returns new (E, W, c)."""
     M = E.shape[0]
     k = {m: ((z[m][:, None] - E[None]) ** 2).sum(-1).argmin(1) for m in MODS}  # pre-update assignment
-    for m in MODS:                                              # sequential a -> v -> t
-        H = F.one_hot(k[m], M).to(W.dtype)                      # (N, M)
+    for m in MODS:  # sequential a -> v -> t
+        H = F.one_hot(k[m], M).to(W.dtype)  # (N, M)
         c = gamma * c + (1 - gamma) * H.sum(0)
-        c = (c + eps) * c.sum() / (c.sum() + M * eps)           # Laplace
+        c = (c + eps) * c.sum() / (c.sum() + M * eps)  # Laplace
         o1, o2 = PARTNERS[m]
         W = gamma * W + (1 - gamma) * H.T @ (0.5 * z[m] + 0.25 * z[o1] + 0.25 * z[o2])
     return W / c[:, None], W, c
 
 
-vq = UnifiedCodebook(M, D, decay=0.9, reset_after=10**6).train()   # tiny codebook, no reset yet
-vq.embedding.copy_(E0); vq.ema_weight.copy_(E0); vq.ema_count.fill_(1.0)  # count 1 per code, so E = W / c
+vq = UnifiedCodebook(M, D, decay=0.9, reset_after=10**6).train()  # tiny codebook, no reset yet
+vq.embedding.copy_(E0)
+vq.ema_weight.copy_(E0)
+vq.ema_count.fill_(1.0)  # count 1 per code, so E = W / c
 E, W, c = E0.clone(), E0.clone(), torch.ones(M)
-for call in range(3):                                   # three training calls
+for _call in range(3):  # three training calls
     E, W, c = mm_ema(E, W, c, {m: z[m].reshape(-1, D) for m in MODS}, gamma=0.9, eps=vq.eps)
     vq(z["audio"], z["video"], z["text"])
-assert_close(E, vq.embedding); assert_close(W, vq.ema_weight); assert_close(c, vq.ema_count)
+assert_close(E, vq.embedding)
+assert_close(W, vq.ema_weight)
+assert_close(c, vq.ema_count)
 print("after 3 calls, mine == hdcid: codebook\n", E.round(decimals=3))
 
 # %% [markdown]
@@ -135,7 +136,7 @@ print("after 3 calls, mine == hdcid: codebook\n", E.round(decimals=3))
 
 # %%
 toy = torch.Generator().manual_seed(SEED)
-centres = torch.tensor([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])       # (3, 2) one centre per class
+centres = torch.tensor([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])  # (3, 2) one centre per class
 
 
 def toy_batch(n=30):
@@ -146,26 +147,36 @@ def toy_batch(n=30):
 
 vq2 = UnifiedCodebook(4, 2, decay=0.8, reset_after=10**6).train()
 vq2.embedding.copy_(torch.tensor([[0.3, 0.1], [-0.2, 0.3], [-0.1, -0.3], [0.1, 0.0]]))
-vq2.ema_weight.copy_(vq2.embedding); vq2.ema_count.fill_(1.0)
+vq2.ema_weight.copy_(vq2.embedding)
+vq2.ema_count.fill_(1.0)
 path, batches = [vq2.codebook()], []
 for _ in range(12):
     batches.append(toy_batch())
     vq2(batches[-1]["audio"], batches[-1]["video"], batches[-1]["text"])
     path.append(vq2.codebook())
-fig = plots.ema_trajectories(torch.stack(path), torch.cat([b["audio"] for b in batches])[:, 0],
-                       title="MM-EMA on a 2-D toy: codes move to the class clusters")
+fig = plots.ema_trajectories(
+    torch.stack(path),
+    torch.cat([b["audio"] for b in batches])[:, 0],
+    title="MM-EMA on a 2-D toy: codes move to the class clusters",
+)
 plots.save_figure(fig, NB, "mm-ema-toy")
 fig
 
 # %%
 gone = [k for k in range(path[-1].shape[0]) if path[-1][k].norm() > 10]
-display(Markdown(
-    f"Each line is one code over {len(path) - 1} training calls (circle = start, square = end); grey dots "
-    f"are the features. Codes that win features walk to a cluster centre. "
-    + (f"Code(s) {gone} won no feature, so their count $c_k$ fell to about $\\epsilon$ and $E=W/c$ threw them "
-       f"out of view: dead codes, which only the reset below brings back." if gone else
-       "Every code won features here; a code that wins none gets $c_k\\approx\\epsilon$ and $E=W/c$ throws it "
-       "far away (a dead code, next section).")))
+display(
+    Markdown(
+        f"Each line is one code over {len(path) - 1} training calls (circle = start, square = end); grey dots "
+        f"are the features. Codes that win features walk to a cluster centre. "
+        + (
+            f"Code(s) {gone} won no feature, so their count $c_k$ fell to about $\\epsilon$ and $E=W/c$ threw them "
+            f"out of view: dead codes, which only the reset below brings back."
+            if gone
+            else "Every code won features here; a code that wins none gets $c_k\\approx\\epsilon$ and $E=W/c$ throws it "
+            "far away (a dead code, next section)."
+        )
+    )
+)
 
 # %% [markdown]
 # ### 3. The dead-code reset
@@ -174,6 +185,7 @@ display(Markdown(
 # `donor_window` calls) plus a little uniform noise:
 # $$e_k \leftarrow e_{j} + \xi,\quad j \sim \mathcal{U}\{\text{donors}\},\quad \xi\sim\mathcal{U}(-\tfrac{1}{1024}, \tfrac{1}{1024})^D$$
 # Intuition: a code nobody uses is wasted capacity, so it is re-planted where the data are.
+
 
 # %%
 def reset_dead(E, u, used, reset_after, donor_window, noise):
@@ -190,38 +202,47 @@ def reset_dead(E, u, used, reset_after, donor_window, noise):
     return E, u
 
 
-far = E0.clone(); far[4] = torch.tensor([50.0, 50.0])   # code 4 sits far from every feature
+far = E0.clone()
+far[4] = torch.tensor([50.0, 50.0])  # code 4 sits far from every feature
 vq3 = UnifiedCodebook(M, D, reset_after=2, donor_window=2, reset_in_eval=True).eval()  # eval: reset only, no EMA
 vq3.embedding.copy_(far)
 E, u = far.clone(), -torch.ones(M)
 for call in range(4):
     used = torch.cat([nearest_codes(z[m], E).reshape(-1) for m in MODS])
-    torch.manual_seed(100 + call); E, u = reset_dead(E, u, used, 2, 2, 1 / 1024)
-    torch.manual_seed(100 + call); out3 = vq3(z["audio"], z["video"], z["text"])
+    torch.manual_seed(100 + call)
+    E, u = reset_dead(E, u, used, 2, 2, 1 / 1024)
+    torch.manual_seed(100 + call)
+    out3 = vq3(z["audio"], z["video"], z["text"])
     print(f"call {call}: counters {u.tolist()}  reset {out3.reset.nonzero().flatten().tolist()}")
-assert_close(E, vq3.embedding); assert_close(u, vq3.unactivated_count)
+assert_close(E, vq3.embedding)
+assert_close(u, vq3.unactivated_count)
 
 # %%
 vq4 = UnifiedCodebook(4, 2, decay=0.8, reset_after=3, donor_window=2).train()
 vq4.embedding.copy_(torch.tensor([[0.3, 0.1], [-0.2, 0.3], [-0.1, -0.3], [6.0, 6.0]]))  # code 3: dead
-vq4.ema_weight.copy_(vq4.embedding); vq4.ema_count.fill_(1.0)
+vq4.ema_weight.copy_(vq4.embedding)
+vq4.ema_count.fill_(1.0)
 torch.manual_seed(SEED)
 path4, wins = [vq4.codebook()], []
 for b in batches:
     o = vq4(b["audio"], b["video"], b["text"])
     path4.append(vq4.codebook())
     wins.append(torch.bincount(torch.cat([o.indices[m].reshape(-1) for m in MODS]), minlength=4))
-fig = plots.reset_revival(torch.stack(path4), torch.stack(wins), dead=3,
-                    features=torch.cat([b["audio"] for b in batches])[:, 0])
+fig = plots.reset_revival(
+    torch.stack(path4), torch.stack(wins), dead=3, features=torch.cat([b["audio"] for b in batches])[:, 0]
+)
 plots.save_figure(fig, NB, "reset-toy")
 fig
 
 # %%
 first_win = next((i + 1 for i, w in enumerate(wins) if w[3] > 0), None)
-display(Markdown(
-    f"Code 3 starts far from the data and is never chosen; after `reset_after` = {vq4.reset_after} idle calls "
-    f"it is re-planted next to a donor, and it wins its first feature at call {first_win} "
-    f"(right: how many of the {3 * len(batches[0]['audio'])} features of each call chose each code)."))
+display(
+    Markdown(
+        f"Code 3 starts far from the data and is never chosen; after `reset_after` = {vq4.reset_after} idle calls "
+        f"it is re-planted next to a donor, and it wins its first feature at call {first_win} "
+        f"(right: how many of the {3 * len(batches[0]['audio'])} features of each call chose each code)."
+    )
+)
 
 # %% [markdown]
 # ### 4. Commitment, with cross-modal terms
@@ -233,11 +254,12 @@ display(Markdown(
 
 # %%
 vq5 = UnifiedCodebook(M, D).train()
-vq5.embedding.copy_(E0); vq5.ema_weight.copy_(E0)
+vq5.embedding.copy_(E0)
+vq5.ema_weight.copy_(E0)
 zg = {m: v.clone().requires_grad_(True) for m, v in z.items()}
 out5 = vq5(zg["audio"], zg["video"], zg["text"])
 beta = vq5.commitment
-q = {m: E0[nearest_codes(z[m], E0)] for m in MODS}          # m -> (B, T, D) pre-update codes
+q = {m: E0[nearest_codes(z[m], E0)] for m in MODS}  # m -> (B, T, D) pre-update codes
 for m in MODS:
     mine = 2 * beta * ((z[m] - q[m]) ** 2).mean() + beta / 2 * sum(((z[m] - q[o]) ** 2).mean() for o in PARTNERS[m])
     assert_close(mine, out5.commitment[m])
@@ -250,12 +272,14 @@ print({m: round(float(v.detach()), 4) for m, v in out5.commitment.items()})
 # quantizer were the identity.
 
 # %%
-w = torch.randn(B, T, D, generator=g)                     # an arbitrary upstream gradient
+w = torch.randn(B, T, D, generator=g)  # an arbitrary upstream gradient
 zhat = zg["audio"] + (q["audio"] - zg["audio"]).detach()  # mine
-assert_close(zhat, out5.quantized["audio"])              # value = the code
+assert_close(zhat, out5.quantized["audio"])  # value = the code
 (w * out5.quantized["audio"]).sum().backward()
-assert_close(zg["audio"].grad, w)                        # gradient = identity
-print(f"largest |value - code| = {float((out5.quantized['audio'].detach() - q['audio']).abs().max()):.1e}; gradient passed unchanged")
+assert_close(zg["audio"].grad, w)  # gradient = identity
+print(
+    f"largest |value - code| = {float((out5.quantized['audio'].detach() - q['audio']).abs().max()):.1e}; gradient passed unchanged"
+)
 
 # %% [markdown]
 # ### 6. CMCM: cross-modal code matching (DCID only)
@@ -266,15 +290,16 @@ print(f"largest |value - code| = {float((out5.quantized['audio'].detach() - q['a
 # Intuition: the code distribution of a clip's audio must pick out the same clip's video (and text)
 # among all clips of the batch.
 
+
 # %%
-def soft_assign(zm, E):                                   # (B, T, D) -> (B, M)
-    d = ((zm[:, :, None] - E) ** 2).sum(-1)               # (B, T, M)
+def soft_assign(zm, E):  # (B, T, D) -> (B, M)
+    d = ((zm[:, :, None] - E) ** 2).sum(-1)  # (B, T, M)
     return torch.softmax(-d.sqrt(), dim=-1).mean(1)
 
 
 def cmcm_pair(Px, Py):
     Lx, Ly = (Px + 1e-10).log(), (Py + 1e-10).log()
-    S = Px @ Ly.T + Py @ Lx.T                             # (B, B)
+    S = Px @ Ly.T + Py @ Lx.T  # (B, B)
     e = (S - S.min()).exp()
     return -(e.diagonal() / (e.sum(1) + 1e-5)).log().mean()
 
@@ -282,7 +307,7 @@ def cmcm_pair(Px, Py):
 P = {m: soft_assign(z[m], E0) for m in MODS}
 mine = 0.5 * (cmcm_pair(P["audio"], P["video"]) + cmcm_pair(P["audio"], P["text"]) + cmcm_pair(P["text"], P["video"]))
 assert_close(mine, cmcm_loss(z["audio"], z["video"], z["text"], E0))
-assert_close(mine, out5.cmcm.detach())                   # the quantizer's forward computes the same
+assert_close(mine, out5.cmcm.detach())  # the quantizer's forward computes the same
 print(f"CMCM = {float(mine):.4f}  (at initialisation about 1.5 ln B = {1.5 * np.log(B):.4f})")
 
 # %% [markdown]
@@ -305,13 +330,13 @@ cpc = CrossCPC(Dc, hidden=12, layers=2, max_offset=3)
 t_star = 2
 Y, Pr = {}, {}
 for m in MODS:
-    h, _ = cpc.lstm[m](zc[m][:, : t_star + 1])           # (B, t*+1, hidden)
-    Pr[m] = cpc.predictor[m](h[:, t_star])                # (B, D) prediction of step t*+1
-    Y[m] = zc[m][:, t_star + 1]                           # (B, D) target
+    h, _ = cpc.lstm[m](zc[m][:, : t_star + 1])  # (B, t*+1, hidden)
+    Pr[m] = cpc.predictor[m](h[:, t_star])  # (B, D) prediction of step t*+1
+    Y[m] = zc[m][:, t_star + 1]  # (B, D) target
 
 
 def nce(Yx, Py):
-    L = Yx @ Py.T                                         # (B, B) rows = targets
+    L = Yx @ Py.T  # (B, B) rows = targets
     return -(L.diagonal() - L.logsumexp(dim=1)).mean()
 
 
@@ -332,8 +357,8 @@ from hdcid.model.club import CLUBSample
 
 club = CLUBSample(x_dim=Dc, y_dim=5, hidden=16)
 xc, yc = torch.randn(Bc, Tc, Dc, generator=g), torch.randn(Bc, Tc, 5, generator=g)
-mu, logvar = club.p_mu(xc), club.p_logvar(xc)             # (B, T, 5) each
-mine = -(-(mu - yc) ** 2 / logvar.exp() - logvar).sum(-1).mean() / 2
+mu, logvar = club.p_mu(xc), club.p_logvar(xc)  # (B, T, 5) each
+mine = -(-((mu - yc) ** 2) / logvar.exp() - logvar).sum(-1).mean() / 2
 assert_close(mine, club.loglik_loss(xc, yc))
 print(f"negative log-likelihood = {float(mine):.4f}")
 
@@ -347,7 +372,7 @@ print(f"negative log-likelihood = {float(mine):.4f}")
 
 # %%
 perm = torch.randperm(Bc, generator=g)
-var = logvar.mean(1).exp()                                # (B, 5)
+var = logvar.mean(1).exp()  # (B, 5)
 pos = -((mu - yc) ** 2).mean(1) / var
 neg = -((mu - yc[perm]) ** 2).mean(1) / var
 mine = (pos - neg).sum(-1).mean() / 2
@@ -375,7 +400,9 @@ with tempfile.TemporaryDirectory() as tmp:
     row = trainer.train_step(*batch, epoch=0)
 mine = sum(row[f"{t}_{s}"] for t in ("rec", "commit", "mi") for s in "avt") + row["cpc"] + row["cmcm"]
 assert_close(torch.tensor(mine), torch.tensor(row["total"]), rtol=1e-5, atol=1e-5)
-pd.Series({k: row[k] for k in row if k.split("_")[0] in ("rec", "commit", "mi", "cpc", "cmcm", "total")}).round(4).to_frame("value").T
+pd.Series({k: row[k] for k in row if k.split("_")[0] in ("rec", "commit", "mi", "cpc", "cmcm", "total")}).round(
+    4
+).to_frame("value").T
 
 # %% [markdown]
 # ## Live pretraining
@@ -387,14 +414,25 @@ from hdcid.notebook import is_cached
 
 def live_plot(variant, every=2 if QUICK else 16):  # fewer redraws in full mode: they take CPU time from pretraining
     """A Pretrainer callback that redraws the per-term loss curves every `every` steps."""
-    rows, handle = [], display(plots.loss_curves(pd.DataFrame({"step": [0], "total": [np.nan]}),
-                                                 title=f"{variant}: waiting for the first step"), display_id=True)
+    rows, handle = (
+        [],
+        display(
+            plots.loss_curves(
+                pd.DataFrame({"step": [0], "total": [np.nan]}), title=f"{variant}: waiting for the first step"
+            ),
+            display_id=True,
+        ),
+    )
 
     def callback(row):
         rows.append(row)
         if len(rows) % every == 0:
-            handle.update(plots.loss_curves(analysis.loss_terms(pd.DataFrame(rows)),
-                                            title=f"{variant}: loss terms (live, step {row['step']})"))
+            handle.update(
+                plots.loss_curves(
+                    analysis.loss_terms(pd.DataFrame(rows)), title=f"{variant}: loss terms (live, step {row['step']})"
+                )
+            )
+
     return callback
 
 
@@ -402,8 +440,13 @@ results = {}
 for variant in ("dcid", "hdcid"):
     cached = is_cached(variant, S)
     results[variant] = pretrained(variant, S, callback=None if cached else live_plot(variant))
-    print(variant, "history:", results[variant].history.shape, "| checkpoints:",
-          [p.name for p in results[variant].checkpoints])
+    print(
+        variant,
+        "history:",
+        results[variant].history.shape,
+        "| checkpoints:",
+        [p.name for p in results[variant].checkpoints],
+    )
 
 # %% [markdown]
 # ## Loss terms per model
@@ -450,7 +493,9 @@ fig
 
 # %%
 for name, df in curves.items():
-    print(f"{name:15s} 3-way batch agreement: first step {df['agreement'].iloc[0]:.3f} -> last step {df['agreement'].iloc[-1]:.3f}")
+    print(
+        f"{name:15s} 3-way batch agreement: first step {df['agreement'].iloc[0]:.3f} -> last step {df['agreement'].iloc[-1]:.3f}"
+    )
 
 # %% [markdown]
 # ## Audio and video of the same second, on held-out clips, per epoch
@@ -467,8 +512,10 @@ from IPython.display import Markdown
 from hdcid.data import read_ave
 
 ave_test = read_ave(DATA_ROOT, "test")
-per_epoch = {"DCID": analysis.agreement_over_epochs(results["dcid"].checkpoints, ave_test),
-             "H-DCID": analysis.agreement_over_epochs(results["hdcid"].checkpoints, ave_test)}
+per_epoch = {
+    "DCID": analysis.agreement_over_epochs(results["dcid"].checkpoints, ave_test),
+    "H-DCID": analysis.agreement_over_epochs(results["hdcid"].checkpoints, ave_test),
+}
 fig = plots.heldout_agreement_curve(per_epoch)
 plots.save_figure(fig, NB, "heldout-agreement")
 fig
@@ -482,11 +529,14 @@ pd.concat(per_epoch, names=["model"]).reset_index(level=0).round(3)
 # ## Summary
 
 # %%
-display(Markdown(
-    "Both models were trained (or loaded) through the shared checkpoint cache, keyed by their configs. "
-    f"On {len(ave_test)} held-out AVE test clips (foreground seconds, {'quick' if QUICK else 'full'} mode):\n\n"
-    + "\n".join(f"* {c['sentence']}" for c in claims)
-    + f"\n\n(\"share codes\" means a same-second agreement of at least {analysis.unified.SHARED_AT:.1f}.)"))
+display(
+    Markdown(
+        "Both models were trained (or loaded) through the shared checkpoint cache, keyed by their configs. "
+        f"On {len(ave_test)} held-out AVE test clips (foreground seconds, {'quick' if QUICK else 'full'} mode):\n\n"
+        + "\n".join(f"* {c['sentence']}" for c in claims)
+        + f'\n\n("share codes" means a same-second agreement of at least {analysis.unified.SHARED_AT:.1f}.)'
+    )
+)
 
 # %% [markdown]
 # ## Exercises

@@ -24,26 +24,22 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
-QUICK = None       # None: read HDCID_QUICK from the environment (1 = quick mode)
+QUICK = None  # None: read HDCID_QUICK from the environment (1 = quick mode)
 SEED = 0
-DATA_ROOT = None   # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
+DATA_ROOT = None  # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
 DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when building the corpus)
-FSDD = None        # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
+FSDD = None  # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
 MAX_CLIPS = 400  # clips of the pretraining set to encode (quick mode: 120)
 
 # %%
 # %matplotlib inline
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-import hdcid
 from hdcid import analysis, plots
-from hdcid.config import ModelConfig, TrainConfig
 from hdcid.notebook import finished, start
-from hdcid.utils import cache_dir, output_dir
 
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
 S = start("02_codebook_usage", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE, fsdd=FSDD)
@@ -60,8 +56,10 @@ res = {"DCID": pretrained("dcid", S), "H-DCID": pretrained("hdcid", S)}
 models = {name: r.model for name, r in res.items()}
 data = pretrain_set(S)
 n_clips = min(MAX_CLIPS, 120) if QUICK else MAX_CLIPS
-codes = {name: analysis.encode_modalities(m, data, ("video", "audio", "text"), max_clips=n_clips, seed=SEED)
-         for name, m in models.items()}
+codes = {
+    name: analysis.encode_modalities(m, data, ("video", "audio", "text"), max_clips=n_clips, seed=SEED)
+    for name, m in models.items()
+}
 MODS = ["video", "audio", "text"]
 M = models["DCID"].cfg.n_codes
 print(f"encoded {n_clips} clips x {data.n_segments} seconds in {MODS}; {M} codes per level")
@@ -80,8 +78,9 @@ for name, c in codes.items():
 # Each bar is one code; a flat histogram (perplexity close to the number of codes) means the codebook is used evenly, a few tall bars mean a handful of codes carry most segments.
 
 # %%
-summary = pd.concat([analysis.usage_summary({m: c[m]["indices"] for m in MODS}, M).assign(model=name)
-                     for name, c in codes.items()])
+summary = pd.concat(
+    [analysis.usage_summary({m: c[m]["indices"] for m in MODS}, M).assign(model=name) for name, c in codes.items()]
+)
 summary.pivot_table(index=["model", "level"], columns="modality", values=["perplexity", "dead"]).round(1)
 
 # %% [markdown]
@@ -90,8 +89,11 @@ summary.pivot_table(index=["model", "level"], columns="modality", values=["perpl
 # %%
 for name, r in res.items():
     over = analysis.usage_over_training(r.usage)
-    fig = plots.usage_over_training(over[over.modality == "all"], columns=("dead", "resets", "perplexity"),
-                                    title=f"{name}: codebook usage per epoch (all modalities)")
+    fig = plots.usage_over_training(
+        over[over.modality == "all"],
+        columns=("dead", "resets", "perplexity"),
+        title=f"{name}: codebook usage per epoch (all modalities)",
+    )
     plots.save_figure(fig, NB, f"usage-over-training-{name}")
     display(fig)
 
@@ -166,23 +168,38 @@ for key, t in digit_tables.items():
 lines = []
 for key, t in digit_tables.items():
     h = held[key]
-    lines.append(f"* {key}: the top-3 code lists of audio and video overlap for {int((t.n_overlap > 0).sum())} of "
-                 f"{len(t)} digits; audio and video pick the same code on {h['agreement']:.0%} of the foreground "
-                 f"seconds ({analysis.sharing_verdict(h['agreement'])}) and agree on the most frequent code in "
-                 f"{h['clip_agreement']:.0%} of the clips.")
-print("CLAIMS " + json.dumps({k: dict(held[k], overlap_digits=int((t.n_overlap > 0).sum()),
-                                      sharing=analysis.sharing_verdict(held[k]["agreement"]))
-                              for k, t in digit_tables.items()}))
+    lines.append(
+        f"* {key}: the top-3 code lists of audio and video overlap for {int((t.n_overlap > 0).sum())} of "
+        f"{len(t)} digits; audio and video pick the same code on {h['agreement']:.0%} of the foreground "
+        f"seconds ({analysis.sharing_verdict(h['agreement'])}) and agree on the most frequent code in "
+        f"{h['clip_agreement']:.0%} of the clips."
+    )
+print(
+    "CLAIMS "
+    + json.dumps(
+        {
+            k: dict(
+                held[k],
+                overlap_digits=int((t.n_overlap > 0).sum()),
+                sharing=analysis.sharing_verdict(held[k]["agreement"]),
+            )
+            for k, t in digit_tables.items()
+        }
+    )
+)
 
 # %% [markdown]
 # ## Summary
 
 # %%
-display(Markdown(
-    "Usage statistics come from the same cached checkpoints as notebook 01. Per-modality histograms, "
-    "perplexity and dead codes say how much of each codebook is alive; ownership and the agreement matrix "
-    f"say how *unified* it is. On {len(ave_test)} held-out AVE test clips "
-    f"({'quick' if QUICK else 'full'} mode):\n\n" + "\n".join(lines)))
+display(
+    Markdown(
+        "Usage statistics come from the same cached checkpoints as notebook 01. Per-modality histograms, "
+        "perplexity and dead codes say how much of each codebook is alive; ownership and the agreement matrix "
+        f"say how *unified* it is. On {len(ave_test)} held-out AVE test clips "
+        f"({'quick' if QUICK else 'full'} mode):\n\n" + "\n".join(lines)
+    )
+)
 
 # %% [markdown]
 # ## Exercises

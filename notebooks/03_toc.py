@@ -27,33 +27,28 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
-QUICK = None       # None: read HDCID_QUICK from the environment (1 = quick mode)
+QUICK = None  # None: read HDCID_QUICK from the environment (1 = quick mode)
 SEED = 0
-DATA_ROOT = None   # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
+DATA_ROOT = None  # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
 DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when building the corpus)
-FSDD = None        # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
+FSDD = None  # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
 VARIANT = "hdcid"  # whose codebooks the explorer uses ("dcid" or "hdcid")
 
 # %%
 # %matplotlib inline
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from IPython.display import display
 
-import hdcid
 from hdcid import analysis, plots
-from hdcid.config import ModelConfig, TrainConfig
 from hdcid.notebook import finished, start
-from hdcid.utils import cache_dir, output_dir
+from hdcid.utils import cache_dir
 
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
 S = start("03_toc", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE, fsdd=FSDD)
 NB, QUICK, DATA_ROOT, DEVICE = S.nb, S.quick, S.data_root, S.device
 
 # %%
-from hdcid.notebook import describe_configs, pretrain_set, pretrained
+from hdcid.notebook import describe_configs, pretrained
 
 # pretrained(variant, S): the tiny model from the checkpoint cache, keyed by configs and corpus, else trained now
 print(describe_configs(QUICK))
@@ -70,8 +65,10 @@ code_dir = cache_dir() / "codes"
 train_codes = encode_cached(model, ave["train"], "video", code_dir)  # Codes: quantized (N, T, L, D)
 test_codes = encode_cached(model, ave["test"], "audio", code_dir)
 y_train, y_test = ave["train"].video_labels(), ave["test"].video_labels()
-print(f"{VARIANT}: codebooks {tuple(codebooks.shape)}; AVE train video {train_codes.quantized.shape}, "
-      f"test audio {test_codes.quantized.shape}")
+print(
+    f"{VARIANT}: codebooks {tuple(codebooks.shape)}; AVE train video {train_codes.quantized.shape}, "
+    f"test audio {test_codes.quantized.shape}"
+)
 
 # %% [markdown]
 # ## The criterion per dimension
@@ -131,8 +128,9 @@ print(f"last slider callback: {explorer.seconds:.2f} s")
 # %%
 budgets = [D // 8, D // 4, D // 2, 3 * D // 4, D] if QUICK else list(range(D // 8, D + 1, D // 8))
 sweep = analysis.toc_sweep(codebooks, train_codes.quantized, y_train, test_codes.quantized, y_test, budgets, seed=SEED)
-fig = plots.sweep_plot(sweep, chance=100 / len(ave["train"].classes),
-                       title=f"{VARIANT}: AVE video -> audio probe vs kept dims")
+fig = plots.sweep_plot(
+    sweep, chance=100 / len(ave["train"].classes), title=f"{VARIANT}: AVE video -> audio probe vs kept dims"
+)
 plots.save_figure(fig, NB, "sweep")
 display(fig)
 sweep.pivot(index="kept", columns="method", values="accuracy").round(1)

@@ -27,27 +27,24 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
-QUICK = None       # None: read HDCID_QUICK from the environment (1 = quick mode)
+QUICK = None  # None: read HDCID_QUICK from the environment (1 = quick mode)
 SEED = 0
-DATA_ROOT = None   # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
+DATA_ROOT = None  # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
 DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when building the corpus)
-FSDD = None        # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
+FSDD = None  # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
 MAX_CLIPS = 300  # AVE test clips to analyse (quick mode: 100)
 PROJECTION = "umap"  # "umap" or "pca"; quick mode uses PCA (UMAP first compiles numba code)
 
 # %%
 # %matplotlib inline
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-import hdcid
 from hdcid import analysis, plots
-from hdcid.config import ModelConfig, TrainConfig
+from hdcid.config import TrainConfig
 from hdcid.notebook import finished, start
-from hdcid.utils import cache_dir, output_dir
 
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
 S = start("04_hierarchical_alignment", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE, fsdd=FSDD)
@@ -80,9 +77,12 @@ targets = {"class (per second)": seg_class, "clip identity": np.asarray(rows)}
 for key, values in ave_test.meta.items():  # within-class attributes when the corpus has them (voice, writer...)
     if key not in ("order", "split", "prompt"):
         targets[key] = np.asarray(values)[rows]
-info = pd.concat([analysis.level_information(codes[m]["indices"], targets).assign(modality=m) for m in ("video", "audio")])
-fig = plots.level_information_bars(info[info.modality == "audio"],
-                                   title="Audio codes: share of each target's entropy explained, per level")
+info = pd.concat(
+    [analysis.level_information(codes[m]["indices"], targets).assign(modality=m) for m in ("video", "audio")]
+)
+fig = plots.level_information_bars(
+    info[info.modality == "audio"], title="Audio codes: share of each target's entropy explained, per level"
+)
 plots.save_figure(fig, NB, "level-information")
 display(fig)
 info.pivot_table(index=["modality", "target"], columns="level", values=["nmi", "purity"]).round(3)
@@ -110,11 +110,15 @@ pd.DataFrame(rows_agree).round(3)
 # ## Co-occurrence of level-1 and level-2 codes
 
 # %%
-joint = analysis.level_cooccurrence(codes["audio"]["indices"][..., 0], codes["audio"]["indices"][..., 1], model.cfg.n_codes)
+joint = analysis.level_cooccurrence(
+    codes["audio"]["indices"][..., 0], codes["audio"]["indices"][..., 1], model.cfg.n_codes
+)
 fig = plots.cooccurrence_heatmap(joint, title="Audio: level-1 x level-2 code co-occurrence (log counts)")
 plots.save_figure(fig, NB, "cooccurrence")
-print(f"H(level 2 | level 1) = {analysis.conditional_entropy(joint):.2f} nats; "
-      f"H(level 1 | level 2) = {analysis.conditional_entropy(joint.T):.2f} nats")
+print(
+    f"H(level 2 | level 1) = {analysis.conditional_entropy(joint):.2f} nats; "
+    f"H(level 1 | level 2) = {analysis.conditional_entropy(joint.T):.2f} nats"
+)
 fig
 
 # %% [markdown]
@@ -142,26 +146,27 @@ import torch
 from torch.testing import assert_close
 
 ps = pretrain_set(S)
-xa = torch.as_tensor(np.asarray(ps.audio[:4]), dtype=torch.float32)      # (B=4, T, A)
+xa = torch.as_tensor(np.asarray(ps.audio[:4]), dtype=torch.float32)  # (B=4, T, A)
 enc = model.encoder
 lin1, lin2 = enc.Audio_encoder.audio_linear, enc.Audio_encoder_2.input_linear
-s_a = torch.relu(xa @ lin1.weight.T + lin1.bias)                       # (B, T, Da) level-1 specific
+s_a = torch.relu(xa @ lin1.weight.T + lin1.bias)  # (B, T, Da) level-1 specific
 with torch.no_grad():
-    z2 = enc.audio_self_att_2(s_a)                                    # (B, T, D) the same ITRM block as level 1
-E2 = model.codebooks()[1]                                             # (M, D) level-2 codebook
-k2 = ((z2[:, :, None] - E2) ** 2).sum(-1).argmin(-1)                  # (B, T)
+    z2 = enc.audio_self_att_2(s_a)  # (B, T, D) the same ITRM block as level 1
+E2 = model.codebooks()[1]  # (M, D) level-2 codebook
+k2 = ((z2[:, :, None] - E2) ** 2).sum(-1).argmin(-1)  # (B, T)
 ref = model.encode(xa, "audio")
 assert_close(z2, ref.semantic[1])
 assert torch.equal(k2, ref.indices[1])
 
-s2 = torch.relu(s_a @ lin2.weight.T + lin2.bias)                       # (B, T, Da) level-2 specific
+s2 = torch.relu(s_a @ lin2.weight.T + lin2.bias)  # (B, T, Da) level-2 specific
 dec = model.decoder.level2["audio"]
-proj = E2[k2] @ dec.proj.weight.T + dec.proj.bias                     # the code's projection
-rec2 = torch.cat([proj, s2], -1) @ dec.out.weight.T + dec.out.bias     # (B, T, Da)
+proj = E2[k2] @ dec.proj.weight.T + dec.proj.bias  # the code's projection
+rec2 = torch.cat([proj, s2], -1) @ dec.out.weight.T + dec.out.bias  # (B, T, Da)
 mine = ((rec2 - s_a) ** 2).mean()
-with torch.no_grad():                                                 # eval mode: no buffer changes
-    out = model.forward_train(torch.as_tensor(np.asarray(ps.video[:4])), xa,
-                              torch.as_tensor(np.asarray(ps.text[:4])), level2=True)
+with torch.no_grad():  # eval mode: no buffer changes
+    out = model.forward_train(
+        torch.as_tensor(np.asarray(ps.video[:4])), xa, torch.as_tensor(np.asarray(ps.text[:4])), level2=True
+    )
 assert_close(mine.detach(), out.rec_loss[1]["audio"])
 print(f"level-2 audio codes of clip 0: {k2[0].tolist()} | level-2 audio reconstruction MSE {float(mine.detach()):.4f}")
 
@@ -177,7 +182,6 @@ print(f"level-2 audio codes of clip 0: {k2[0].tolist()} | level-2 audio reconstr
 # %%
 import tempfile
 
-from hdcid.config import TrainConfig
 from hdcid.notebook import train_configs
 from hdcid.train import Pretrainer
 
@@ -191,7 +195,9 @@ with tempfile.TemporaryDirectory() as tmp:
 
 def level_loss(row, sfx=""):
     """L = sum_m (rec + commit + MI) + CPC + CMCM of one level, rebuilt from the logged terms."""
-    return sum(row[f"{t}{sfx}_{s}"] for t in ("rec", "commit", "mi") for s in "avt") + row[f"cpc{sfx}"] + row[f"cmcm{sfx}"]
+    return (
+        sum(row[f"{t}{sfx}_{s}"] for t in ("rec", "commit", "mi") for s in "avt") + row[f"cpc{sfx}"] + row[f"cmcm{sfx}"]
+    )
 
 
 before, after = rows_l2[f"epoch {e0 - 1}"], rows_l2[f"epoch {e0}"]
@@ -199,24 +205,31 @@ for r in (before, after):
     assert_close(torch.tensor(level_loss(r)), torch.tensor(r["loss1"]), rtol=1e-5, atol=1e-5)
     assert_close(torch.tensor(level_loss(r, "2")), torch.tensor(r["loss2"]), rtol=1e-5, atol=1e-5)
 assert_close(torch.tensor(before["total"]), torch.tensor(level_loss(before)), rtol=1e-5, atol=1e-5)
-assert_close(torch.tensor(after["total"]), torch.tensor(level_loss(after) + w * level_loss(after, "2")),
-             rtol=1e-5, atol=1e-5)
+assert_close(
+    torch.tensor(after["total"]), torch.tensor(level_loss(after) + w * level_loss(after, "2")), rtol=1e-5, atol=1e-5
+)
 paper = TrainConfig.paper("hdcid")
-print(f"this run: w = {w}, e0 = {e0} ({'quick mode starts level 2 early so it runs' if QUICK else 'tiny preset'}); "
-      f"original: w = {paper.level2_weight}, e0 = {paper.level2_start_epoch}")
+print(
+    f"this run: w = {w}, e0 = {e0} ({'quick mode starts level 2 early so it runs' if QUICK else 'tiny preset'}); "
+    f"original: w = {paper.level2_weight}, e0 = {paper.level2_start_epoch}"
+)
 pd.DataFrame(rows_l2).loc[["loss1", "loss2", "total", "level2"]].round(4)
 
 # %% [markdown]
 # ## Maps of the code vectors
 
 # %%
-vectors, points = analysis.code_points(model.codebooks(), {m: codes[m]["indices"] for m in ("video", "audio")},
-                                       seg_class, class_names=names)
+vectors, points = analysis.code_points(
+    model.codebooks(), {m: codes[m]["indices"] for m in ("video", "audio")}, seg_class, class_names=names
+)
 method = "pca" if QUICK else PROJECTION
-proj = analysis.project_codes(vectors, method=method, seed=SEED,
-                              reason="quick mode" if QUICK and PROJECTION == "umap" else "")
-print(f"{len(vectors)} distinct code vectors used by {len(points)} (segment, level, modality) points; "
-      f"projection: {proj.note}{' (cached)' if proj.cached else ''}")
+proj = analysis.project_codes(
+    vectors, method=method, seed=SEED, reason="quick mode" if QUICK and PROJECTION == "umap" else ""
+)
+print(
+    f"{len(vectors)} distinct code vectors used by {len(points)} (segment, level, modality) points; "
+    f"projection: {proj.note}{' (cached)' if proj.cached else ''}"
+)
 from matplotlib.figure import Figure
 
 fig = Figure(figsize=(16, 4.6), layout="constrained")

@@ -24,41 +24,37 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
-QUICK = None       # None: read HDCID_QUICK from the environment (1 = quick mode)
+QUICK = None  # None: read HDCID_QUICK from the environment (1 = quick mode)
 SEED = 0
-DATA_ROOT = None   # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
+DATA_ROOT = None  # None: hdcid.utils.demo_root(); the AV-Digits corpus is built there if missing
 DEMO_SCALE = None  # None: 0.25 in quick mode, 1.0 otherwise (used only when building the corpus)
-FSDD = None        # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
+FSDD = None  # a folder of FSDD recordings: human speech mixed into the corpus audio (build --fsdd)
 PROTOCOL = "honest"
 SEEDS = [0, 1, 2]
 EPOCHS = None
 
 # %%
 # %matplotlib inline
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
-import hdcid
-from hdcid import analysis, plots
-from hdcid.config import ModelConfig, TrainConfig
+from hdcid import plots
 from hdcid.notebook import finished, start
-from hdcid.utils import cache_dir, output_dir
+from hdcid.utils import output_dir
 
 # seeds, builds the demo corpus if it is missing, prints the device and the folders
 S = start("09_results", quick=QUICK, seed=SEED, data_root=DATA_ROOT, demo_scale=DEMO_SCALE, fsdd=FSDD)
 NB, QUICK, DATA_ROOT, DEVICE = S.nb, S.quick, S.data_root, S.device
 
 # %%
-from hdcid.notebook import describe_configs, pretrain_set, pretrained
+from hdcid.notebook import describe_configs, pretrained
 
 # pretrained(variant, S): the tiny model from the checkpoint cache, keyed by configs and corpus, else trained now
 print(describe_configs(QUICK))
 
 # %%
-from hdcid.downstream import default_toc_grid, load_task_data, markdown_table, run_grid, write_results
+from hdcid.downstream import default_toc_grid, markdown_table, run_grid, write_results
 from hdcid.published import PUBLISHED_SOURCE, TOC_HDCID_GAINS, published_table
 
 SOURCES = {"ave": "05_ave", "avvp": "06_avvp", "ave_avvp": "07_ave_to_avvp", "ucf_vgg": "08_ucf_vggsound"}
@@ -72,8 +68,17 @@ for task, src in SOURCES.items():
         models = models or {"DCID": pretrained("dcid", S).model, "H-DCID": pretrained("hdcid", S).model}
         D = models["DCID"].cfg.hidden_dim
         print(f"{task}: computing (no results from {src} for protocol {PROTOCOL})")
-        df = run_grid(models, tasks=(task,), toc_settings=default_toc_grid(D)[:3] if QUICK else default_toc_grid(D),
-                      data_root=DATA_ROOT, protocol=PROTOCOL, seeds=SEEDS, epochs=EPOCHS, quick=QUICK, progress=False)
+        df = run_grid(
+            models,
+            tasks=(task,),
+            toc_settings=default_toc_grid(D)[:3] if QUICK else default_toc_grid(D),
+            data_root=DATA_ROOT,
+            protocol=PROTOCOL,
+            seeds=SEEDS,
+            epochs=EPOCHS,
+            quick=QUICK,
+            progress=False,
+        )
     frames.append(df)
 results = pd.concat(frames, ignore_index=True)
 paths = write_results(results, output_dir("results"))
@@ -129,8 +134,10 @@ print("TOC/H-DCID paper, mean gain over DCID across the four tasks (points):", T
 gains = s[s["eval"] == "cross"].pivot_table(index=["task", "direction"], columns="row", values="mean")
 for col in ("DCID+TOC", "H-DCID", "H-DCID+TOC"):
     if col in gains and "DCID" in gains:
-        print(f"{col:11s} mean gain over DCID on the demo corpus: {(gains[col] - gains['DCID']).mean():+.2f} points "
-              f"(paper: {TOC_HDCID_GAINS.get(col, float('nan')):+.2f})")
+        print(
+            f"{col:11s} mean gain over DCID on the demo corpus: {(gains[col] - gains['DCID']).mean():+.2f} points "
+            f"(paper: {TOC_HDCID_GAINS.get(col, float('nan')):+.2f})"
+        )
 
 # %% [markdown]
 # These printed gains are the demo-corpus counterparts of the papers' average improvements; their sign and size are what this collection can check.

@@ -9,6 +9,7 @@ words dropped, first 10 words, zero padded) and writes:
 
     python scripts/embed_text.py [--prompts ...json] [--out ...npz] [--n-words 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ def load_prompt_file(path: str | Path) -> tuple[list[str], list[str]]:
     """`{class: [prompt, ...]}` JSON -> (prompts, classes), unique prompts in file order."""
     path = Path(path)
     table = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(table, dict) or not all(isinstance(v, list) and all(isinstance(p, str) for p in v)
-                                              for v in table.values()):
+    if not isinstance(table, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) for p in v) for v in table.values()
+    ):
         raise DataFormatError(f"{path}: expected {{class_name: [prompt, ...]}} with str prompts")
     prompts, classes = [], []
     for cls, plist in table.items():
@@ -48,15 +50,22 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     prompts, classes = load_prompt_file(args.prompts)
     backend = MiniLMText(device="cpu")
-    feats = backend.embed_words(prompts, n_words=args.n_words)           # (P, 10, 384)
-    n_words = backend.count_words(prompts)                                # (P,)
+    feats = backend.embed_words(prompts, n_words=args.n_words)  # (P, 10, 384)
+    n_words = backend.count_words(prompts)  # (P,)
     with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, prompts=np.array(prompts), features=feats.astype(np.float16),
-                            n_words=n_words.astype(np.int8), model=np.array(MINILM_NAME),
-                            classes=np.array(classes))
+        np.savez_compressed(
+            fh,
+            prompts=np.array(prompts),
+            features=feats.astype(np.float16),
+            n_words=n_words.astype(np.int8),
+            model=np.array(MINILM_NAME),
+            classes=np.array(classes),
+        )
     size = Path(args.out).stat().st_size
-    print(f"wrote {args.out}: {len(prompts)} prompts, features {feats.shape}, "
-          f"words per prompt {n_words.min()}-{n_words.max()}, {size / 1e3:.0f} kB")
+    print(
+        f"wrote {args.out}: {len(prompts)} prompts, features {feats.shape}, "
+        f"words per prompt {n_words.min()}-{n_words.max()}, {size / 1e3:.0f} kB"
+    )
 
 
 if __name__ == "__main__":

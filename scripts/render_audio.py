@@ -32,6 +32,7 @@ Also writes `example_seven.npz` beside it: one clean 8 kHz "seven" per synthesis
 Needs `espeak-ng`, `flite`, `festival` (+ festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
 on PATH (`apt-get install -y espeak-ng flite festival festvox-...`); users get the committed features.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,23 +53,37 @@ from hdcid.demo.audio import SR, WIN, logmel_stats, resample, trim  # noqa: E402
 from hdcid.utils import atomic_path  # noqa: E402
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-RATES = (120, 160, 200)         # espeak-ng -s, words per minute
-PITCHES = (25, 50, 75)          # espeak-ng -p, 0..99
-STRETCH = (0.85, 1.0, 1.25)     # flite / festival duration stretch
-F0 = (90, 130, 180)             # flite int_f0_target_mean (Hz)
-SPEED = (0.9, 1.0, 1.1)         # speed perturbation of flite / festival output
+RATES = (120, 160, 200)  # espeak-ng -s, words per minute
+PITCHES = (25, 50, 75)  # espeak-ng -p, 0..99
+STRETCH = (0.85, 1.0, 1.25)  # flite / festival duration stretch
+F0 = (90, 130, 180)  # flite int_f0_target_mean (Hz)
+SPEED = (0.9, 1.0, 1.1)  # speed perturbation of flite / festival output
 NOISES = ("white", "pink", "brown", "babble")
 
-ENGLISH = ["en-us", "en-gb", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
-           "en-gb-x-rp", "en-us-nyc"]
-VARIANTS = ["en-us+f1", "en-us+f2", "en-us+f3", "en-us+f4", "en-gb+f5", "en-us+m1", "en-us+m2",
-            "en-us+m3", "en-gb+m4", "en-us+m5", "en-gb+m6", "en-us+m7", "en+klatt", "en+croak",
-            "en-us+whisper", "en-gb+klatt2"]
+ENGLISH = ["en-us", "en-gb", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-x-rp", "en-us-nyc"]
+VARIANTS = [
+    "en-us+f1",
+    "en-us+f2",
+    "en-us+f3",
+    "en-us+f4",
+    "en-gb+f5",
+    "en-us+m1",
+    "en-us+m2",
+    "en-us+m3",
+    "en-gb+m4",
+    "en-us+m5",
+    "en-gb+m6",
+    "en-us+m7",
+    "en+klatt",
+    "en+croak",
+    "en-us+whisper",
+    "en-gb+klatt2",
+]
 FOREIGN = ["de", "fr-fr", "es", "it", "nl", "pt-br", "sv", "pl", "fi", "da", "cs", "ro"]
 FLITE = ["flite:kal", "flite:kal16", "flite:awb", "flite:rms", "flite:slt"]
 FESTIVAL = ["festival:kal_diphone", "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts"]
 GROUPS = (ENGLISH, VARIANTS, FOREIGN, FLITE, FESTIVAL)
-VOICES = [v for g in GROUPS for v in g]          # 44 voices
+VOICES = [v for g in GROUPS for v in g]  # 44 voices
 
 
 def heldout_voices(seed: int = 0, frac: float = 0.25) -> set[str]:
@@ -107,8 +122,11 @@ def _espeak(job) -> list[tuple[tuple, np.ndarray]]:
     voice, rate, pitch = job
     out = []
     for d, w in enumerate(DIGITS):
-        raw = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", w],
-                             capture_output=True, check=True).stdout
+        raw = subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", w],
+            capture_output=True,
+            check=True,
+        ).stdout
         x, sr = _wav(raw, f"espeak-ng -v {voice}")
         out.append(((d, voice, rate, pitch), _finish(x, sr, f"espeak-ng -v {voice} {w}")))
     return out
@@ -121,9 +139,23 @@ def _flite(job) -> list[tuple[tuple, np.ndarray]]:
     with tempfile.TemporaryDirectory() as tmp:
         for d, w in enumerate(DIGITS):
             f = Path(tmp) / f"{d}.wav"
-            subprocess.run(["flite", "-voice", name, "--setf", f"duration_stretch={stretch}",
-                            "--setf", f"int_f0_target_mean={f0}", "-t", w, "-o", str(f)],
-                           capture_output=True, check=True)
+            subprocess.run(
+                [
+                    "flite",
+                    "-voice",
+                    name,
+                    "--setf",
+                    f"duration_stretch={stretch}",
+                    "--setf",
+                    f"int_f0_target_mean={f0}",
+                    "-t",
+                    w,
+                    "-o",
+                    str(f),
+                ],
+                capture_output=True,
+                check=True,
+            )
             x, sr = _wav(f.read_bytes(), f"flite -voice {name}")
             for sp in SPEED:
                 out.append(((d, voice, int(100 * stretch * sp), f0), _finish(x, sr, f"{voice} {w}", sp)))
@@ -155,12 +187,12 @@ def _job(job):
 # ------------------------------------------------------------------------------------ chain
 def coloured_noise(rng: np.random.Generator, n: int, colour: str) -> np.ndarray:
     """(n, WIN) unit-RMS noise; power spectrum flat (white), 1/f (pink) or 1/f^2 (brown)."""
-    spec = np.fft.rfft(rng.standard_normal((n, WIN)), axis=1)          # (n, WIN/2+1)
+    spec = np.fft.rfft(rng.standard_normal((n, WIN)), axis=1)  # (n, WIN/2+1)
     f = np.fft.rfftfreq(WIN, 1 / SR)
     f[0] = f[1]
     expo = {"white": 0.0, "pink": 0.5, "brown": 1.0}[colour]
-    x = np.fft.irfft(spec / f ** expo, n=WIN, axis=1)                   # (n, WIN)
-    return (x / np.sqrt((x ** 2).mean(axis=1, keepdims=True))).astype(np.float32)
+    x = np.fft.irfft(spec / f**expo, n=WIN, axis=1)  # (n, WIN)
+    return (x / np.sqrt((x**2).mean(axis=1, keepdims=True))).astype(np.float32)
 
 
 def place(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
@@ -168,17 +200,16 @@ def place(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
     out = np.zeros(WIN, np.float32)
     if len(x) >= WIN:
         s = (len(x) - WIN) // 2
-        return x[s:s + WIN].copy()
+        return x[s : s + WIN].copy()
     off = rng.integers(0, WIN - len(x) + 1)
-    out[off:off + len(x)] = x
+    out[off : off + len(x)] = x
     return out
 
 
 def babble(rng: np.random.Generator, pool: list[np.ndarray], n_talkers: int = 3) -> np.ndarray:
     """(WIN,) unit-RMS sum of `n_talkers` random words from `pool`, each at a random offset."""
-    x = sum(place(rng, pool[i]) * rng.uniform(0.5, 1.0)
-            for i in rng.choice(len(pool), n_talkers, replace=False))
-    return (x / np.sqrt((x ** 2).mean() + 1e-12)).astype(np.float32)
+    x = sum(place(rng, pool[i]) * rng.uniform(0.5, 1.0) for i in rng.choice(len(pool), n_talkers, replace=False))
+    return (x / np.sqrt((x**2).mean() + 1e-12)).astype(np.float32)
 
 
 def make_noise(rng: np.random.Generator, kind: str, pool: list[np.ndarray]) -> np.ndarray:
@@ -191,8 +222,8 @@ def reverb(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
     rt60 = rng.uniform(0.1, 0.4)
     n = int(rt60 * SR)
     t = np.arange(n) / SR
-    h = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)          # -60 dB at rt60
-    h *= rng.uniform(0.3, 1.0) / np.sqrt((h ** 2).sum())
+    h = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)  # -60 dB at rt60
+    h *= rng.uniform(0.3, 1.0) / np.sqrt((h**2).sum())
     h[0] = 1.0
     y = np.fft.irfft(np.fft.rfft(x, 2 * WIN) * np.fft.rfft(h, 2 * WIN), 2 * WIN)[:WIN]
     return y.astype(np.float32)
@@ -201,10 +232,11 @@ def reverb(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
 def channel(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
     """Random smooth EQ (tilt +-6 dB over the band, ripple), band-limiting (low-pass 2.8-4 kHz,
     high-pass 50-300 Hz, 4th-order-like roll-off) applied in the frequency domain."""
-    f = np.fft.rfftfreq(WIN, 1 / SR)                              # (WIN/2+1,)
-    oct_ = np.log2(np.maximum(f, 50.0) / 500.0)                   # octaves from 500 Hz
-    gain_db = rng.uniform(-3, 3) * oct_ + sum(rng.uniform(-3, 3) * np.sin(2 * np.pi * k * f / SR + rng.uniform(0, 6.3))
-                                             for k in (1, 2, 3))
+    f = np.fft.rfftfreq(WIN, 1 / SR)  # (WIN/2+1,)
+    oct_ = np.log2(np.maximum(f, 50.0) / 500.0)  # octaves from 500 Hz
+    gain_db = rng.uniform(-3, 3) * oct_ + sum(
+        rng.uniform(-3, 3) * np.sin(2 * np.pi * k * f / SR + rng.uniform(0, 6.3)) for k in (1, 2, 3)
+    )
     lp, hp = rng.uniform(2800, 4000), rng.uniform(50, 300)
     g = 10 ** (gain_db / 20) / np.sqrt(1 + (f / lp) ** 8) / np.sqrt(1 + (hp / np.maximum(f, 1.0)) ** 8)
     return np.fft.irfft(np.fft.rfft(x) * g, WIN).astype(np.float32)
@@ -230,10 +262,10 @@ def chain(rng: np.random.Generator, speech: np.ndarray, noise_pool: list[np.ndar
     if rng.random() < 0.3:
         speech = reverb(rng, speech)
     speech = channel(rng, speech)
-    speech *= 0.1 * 10 ** (rng.uniform(-6, 6) / 20) / np.sqrt((speech ** 2).mean() + 1e-12)
+    speech *= 0.1 * 10 ** (rng.uniform(-6, 6) / 20) / np.sqrt((speech**2).mean() + 1e-12)
     kind = NOISES[rng.integers(len(NOISES))]
     snr = rng.uniform(5.0, 30.0)
-    s_rms = np.sqrt((speech ** 2).mean())
+    s_rms = np.sqrt((speech**2).mean())
     x = speech + make_noise(rng, kind, noise_pool) * s_rms / 10 ** (snr / 20)
     if rng.random() < 0.15:
         x = codec(rng, x)
@@ -245,24 +277,31 @@ def jobs_for(quick: bool) -> list:
     esp = ENGLISH[:2] + VARIANTS[:2] + FOREIGN[:1] if quick else ENGLISH + VARIANTS + FOREIGN
     fl = FLITE[:2] if quick else FLITE
     fe = FESTIVAL[:1] if quick else FESTIVAL
-    return ([("espeak", (v, r, p)) for v in esp for r in RATES for p in PITCHES]
-            + [("flite", (v, s, f)) for v in fl for s in STRETCH for f in F0]
-            + [("festival", (v, s)) for v in fe for s in STRETCH])
+    return (
+        [("espeak", (v, r, p)) for v in esp for r in RATES for p in PITCHES]
+        + [("flite", (v, s, f)) for v in fl for s in STRETCH for f in F0]
+        + [("festival", (v, s)) for v in fe for s in STRETCH]
+    )
 
 
-def render(seed: int = 0, quick: bool = False, n_draws: int = 2, n_background: int = 600,
-           processes: int = 2) -> dict[str, np.ndarray]:
+def render(
+    seed: int = 0, quick: bool = False, n_draws: int = 2, n_background: int = 600, processes: int = 2
+) -> dict[str, np.ndarray]:
     """Render everything; returns the arrays saved in the `.npz` (see module docstring)."""
     jobs = jobs_for(quick)
     t0 = time.time()
     with Pool(processes) as pool:
         results = pool.map(_job, jobs, chunksize=2)
-    utts = [u for r in results for u in r]                         # [((d, voice, rate, pitch), wave)]
+    utts = [u for r in results for u in r]  # [((d, voice, rate, pitch), wave)]
     print(f"rendered {len(utts)} utterances in {time.time() - t0:.1f} s", flush=True)
-    per_synth = {s: sum(1 for (m, _) in utts if m[1].startswith(s + ":") or (s == "espeak" and ":" not in m[1]))
-                 for s in ("espeak", "flite", "festival")}
-    draws = {s: min(3 * n_draws, max(n_draws, int(round(n_draws * per_synth["espeak"] / max(per_synth[s], 1) / 2))))
-             for s in per_synth}
+    per_synth = {
+        s: sum(1 for (m, _) in utts if m[1].startswith(s + ":") or (s == "espeak" and ":" not in m[1]))
+        for s in ("espeak", "flite", "festival")
+    }
+    draws = {
+        s: min(3 * n_draws, max(n_draws, int(round(n_draws * per_synth["espeak"] / max(per_synth[s], 1) / 2))))
+        for s in per_synth
+    }
     draws["espeak"] = n_draws
     rng = np.random.default_rng(seed)
     held = heldout_voices(seed)
@@ -273,8 +312,17 @@ def render(seed: int = 0, quick: bool = False, n_draws: int = 2, n_background: i
         for _ in range(draws[synth]):
             x, snr, kind = chain(rng, place(rng, u), flat)
             waves.append(x)
-            meta.append((d, voice if ":" in voice else "espeak:" + voice, "heldout" if voice in held else "train",
-                         rate, pitch, snr, kind))
+            meta.append(
+                (
+                    d,
+                    voice if ":" in voice else "espeak:" + voice,
+                    "heldout" if voice in held else "train",
+                    rate,
+                    pitch,
+                    snr,
+                    kind,
+                )
+            )
     n_bg = n_background // 10 if quick else n_background
     for _ in range(n_bg):
         kind = NOISES[rng.integers(len(NOISES))]
@@ -285,21 +333,31 @@ def render(seed: int = 0, quick: bool = False, n_draws: int = 2, n_background: i
             x = channel(rng, x)
         waves.append(x)
         meta.append((-1, "background", split, 0, 0, np.nan, kind))
-    wave = np.stack(waves).astype(np.float32)                      # (U, WIN)
-    feats = logmel_stats(wave)                                     # (U, 128)
+    wave = np.stack(waves).astype(np.float32)  # (U, WIN)
+    feats = logmel_stats(wave)  # (U, 128)
     d, v, sp, r, p, snr, kind = zip(*meta)
     print(f"features {feats.shape} in {time.time() - t0:.1f} s total; draws per utterance {draws}", flush=True)
     f16 = feats.astype(np.float16)
     f32 = f16.astype(np.float32)
-    return dict(features=f16, digit=np.array(d, np.int8),
-                voice=np.array(v, "<U40"), voice_split=np.array(sp, "<U8"),
-                rate=np.array(r, np.int16), pitch=np.array(p, np.int16),
-                snr_db=np.array(snr, np.float16), noise=np.array(kind, "<U8"),
-                mean=f32.mean(0).astype(np.float32), std=(f32.std(0) + 1e-6).astype(np.float32))
+    return dict(
+        features=f16,
+        digit=np.array(d, np.int8),
+        voice=np.array(v, "<U40"),
+        voice_split=np.array(sp, "<U8"),
+        rate=np.array(r, np.int16),
+        pitch=np.array(p, np.int16),
+        snr_db=np.array(snr, np.float16),
+        noise=np.array(kind, "<U8"),
+        mean=f32.mean(0).astype(np.float32),
+        std=(f32.std(0) + 1e-6).astype(np.float32),
+    )
 
 
-EXAMPLES = {"espeak-ng en-us": ("espeak", ("en-us", 160, 50)), "flite slt": ("flite", ("flite:slt", 1.0, 130)),
-            "festival kal_diphone": ("festival", ("festival:kal_diphone", 1.0))}
+EXAMPLES = {
+    "espeak-ng en-us": ("espeak", ("en-us", 160, 50)),
+    "flite slt": ("flite", ("flite:slt", 1.0, 130)),
+    "festival kal_diphone": ("festival", ("festival:kal_diphone", 1.0)),
+}
 
 
 def examples(digit: int = 7) -> dict[str, np.ndarray]:
@@ -323,8 +381,8 @@ def nearest_centroid_accuracy(arrays: dict[str, np.ndarray], with_background: bo
     mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
     z = (x - mu) / sd
     classes = np.unique(y[tr])
-    cent = np.stack([z[tr & (y == c)].mean(0) for c in classes])           # (K, 128)
-    dist = ((z[te][:, None, :] - cent[None]) ** 2).sum(-1)                 # (n_te, K)
+    cent = np.stack([z[tr & (y == c)].mean(0) for c in classes])  # (K, 128)
+    dist = ((z[te][:, None, :] - cent[None]) ** 2).sum(-1)  # (n_te, K)
     return float((classes[dist.argmin(1)] == y[te]).mean())
 
 
@@ -338,8 +396,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     missing = [t for t in ("espeak-ng", "flite", "festival") if shutil.which(t) is None]
     if missing:
-        sys.exit(f"{missing} not found on PATH: apt-get install -y espeak-ng flite festival "
-                 "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts")
+        sys.exit(
+            f"{missing} not found on PATH: apt-get install -y espeak-ng flite festival "
+            "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+        )
     ex = Path(args.out).with_name("example_seven.npz")
     with atomic_path(ex) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **examples(7))
@@ -352,8 +412,10 @@ def main(argv: list[str] | None = None) -> None:
         np.savez_compressed(fh, **arrays)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(arrays['digit'])} vectors)")
     print(f"held-out voices: {sorted(set(arrays['voice'][arrays['voice_split'] == 'heldout']) - {'background'})}")
-    print(f"nearest-centroid accuracy train->heldout voices: 10 digits {nearest_centroid_accuracy(arrays):.3f}, "
-          f"with background {nearest_centroid_accuracy(arrays, True):.3f}")
+    print(
+        f"nearest-centroid accuracy train->heldout voices: 10 digits {nearest_centroid_accuracy(arrays):.3f}, "
+        f"with background {nearest_centroid_accuracy(arrays, True):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ synthetic_clipset: a Gaussian ClipSet (60 clips, 10 classes, every class 6 times
 hash_text:         a stand-in TextBackend (dim 384) for read_pretrain when no MiniLM is wanted.
 synthetic_root:    every original format from Gaussian prototypes (scale 0.02), ~0.2 s.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """hdcid.analysis (hand-computed values) and hdcid.plots (figures drawn from given data)."""
+
 from __future__ import annotations
 
 import math
@@ -181,9 +182,22 @@ def test_project_codes_umap_is_cached(tmp_path):
 
 # --------------------------------------------------------------------------- histories
 def test_loss_terms_groups_modalities_and_levels():
-    h = pd.DataFrame({"epoch": [0, 0], "step": [1, 2], "rec_a": [1.0, 2.0], "rec_v": [0.5, 0.5], "commit_t": [0.1, 0.2],
-                      "mi_a": [0.0, 1.0], "cpc": [3.0, 2.0], "cmcm": [1.0, 1.0], "rec2_a": [4.0, 4.0], "cpc2": [9.0, 8.0],
-                      "agreement": [0.1, 0.2], "total": [9.0, 9.9]})
+    h = pd.DataFrame(
+        {
+            "epoch": [0, 0],
+            "step": [1, 2],
+            "rec_a": [1.0, 2.0],
+            "rec_v": [0.5, 0.5],
+            "commit_t": [0.1, 0.2],
+            "mi_a": [0.0, 1.0],
+            "cpc": [3.0, 2.0],
+            "cmcm": [1.0, 1.0],
+            "rec2_a": [4.0, 4.0],
+            "cpc2": [9.0, 8.0],
+            "agreement": [0.1, 0.2],
+            "total": [9.0, 9.9],
+        }
+    )
     t = analysis.loss_terms(h)
     assert t["reconstruction"].tolist() == [1.5, 2.5]
     assert t["commitment"].tolist() == [0.1, 0.2]
@@ -195,8 +209,11 @@ def test_loss_terms_groups_modalities_and_levels():
 
 
 def test_usage_over_training_counts_and_resets():
-    snap = {"epoch": 0, "counts": [{"video": torch.tensor([3, 0, 0, 1]), "audio": torch.tensor([0, 0, 2, 0])}],
-            "resets": [torch.tensor([0, 2, 0, 1])]}
+    snap = {
+        "epoch": 0,
+        "counts": [{"video": torch.tensor([3, 0, 0, 1]), "audio": torch.tensor([0, 0, 2, 0])}],
+        "resets": [torch.tensor([0, 2, 0, 1])],
+    }
     df = analysis.usage_over_training([snap]).set_index("modality")
     assert df.loc["video", "used"] == 2 and df.loc["audio", "dead"] == 3
     assert df.loc["all", "used"] == 3 and df.loc["all", "resets"] == 3

@@ -3,6 +3,7 @@
 The closing table case -> before -> after is in data/README.md ("What hdcid checks").
 
 New names are imported inside the tests, so each test fails on its own against the old code."""
+
 from __future__ import annotations
 
 import io
@@ -22,8 +23,13 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.data import DataFormatError, read_ave, read_llp_csv, read_pretrain, write_ave, write_zip_pickle
 from hdcid.data.ave import AVE_DIR
 from hdcid.data.pretrain import CSV_NAME, PRETRAIN_DIR
-from hdcid.model.checkpoint import (CheckpointError, export_original_checkpoint, load_checkpoint,
-                                    load_original_checkpoint, save_checkpoint)
+from hdcid.model.checkpoint import (
+    CheckpointError,
+    export_original_checkpoint,
+    load_checkpoint,
+    load_original_checkpoint,
+    save_checkpoint,
+)
 from hdcid.model.network import CrossModalModel
 from hdcid.train import Pretrainer, list_checkpoints
 
@@ -49,13 +55,20 @@ def _ave_files(root: Path, labels_fix=None, classes=("a", "b", "c")) -> None:
     labels[np.arange(n), 2:5, np.arange(n) % K] = 1
     if labels_fix is not None:
         labels_fix(labels)
-    write_ave(root, g.uniform(size=(n, 10, 7, 7, 4)), g.normal(size=(n, 10, 6)), labels,
-              {"train": np.array([0, 1, 2, 3]), "test": np.array([4, 5])}, classes=list(classes))
+    write_ave(
+        root,
+        g.uniform(size=(n, 10, 7, 7, 4)),
+        g.normal(size=(n, 10, 6)),
+        labels,
+        {"train": np.array([0, 1, 2, 3]), "test": np.array([4, 5])},
+        classes=list(classes),
+    )
 
 
 def _llp_csv(path: Path, onset: str, offset: str, labels: str = "One") -> Path:
-    path.write_text("filename\tonset\toffset\tevent_labels\n"
-                    f"clipA_0_10\t{onset}\t{offset}\t{labels}\n", encoding="utf-8")
+    path.write_text(
+        f"filename\tonset\toffset\tevent_labels\nclipA_0_10\t{onset}\t{offset}\t{labels}\n", encoding="utf-8"
+    )
     return path
 
 
@@ -70,14 +83,24 @@ def _zip_raw(path: Path, payload: bytes, member: str = "x.pkl") -> Path:
 def _saved(tmp_path: Path, name: str = "ck.pt") -> Path:
     torch.manual_seed(0)
     model = CrossModalModel(ModelConfig.tiny("dcid"))
-    return save_checkpoint(tmp_path / name, model, train_cfg=TrainConfig.tiny("dcid"), optimizers={},
-                           step=3, epoch=1, history=[{"step": 1, "total": 1.5}], rng_state=None)
+    return save_checkpoint(
+        tmp_path / name,
+        model,
+        train_cfg=TrainConfig.tiny("dcid"),
+        optimizers={},
+        step=3,
+        epoch=1,
+        history=[{"step": 1, "total": 1.5}],
+        rng_state=None,
+    )
 
 
 # ============================================================================= non-finite values
 def test_pretraining_refuses_nan_features_and_writes_nothing(small_set, tmp_path):
     small_set.audio[3, 4, 5] = np.nan
-    with pytest.raises(ValueError, match=rf"audio features hold NaN/inf in 1 clip\(s\), first clip id '{small_set.ids[3]}'"):
+    with pytest.raises(
+        ValueError, match=rf"audio features hold NaN/inf in 1 clip\(s\), first clip id '{small_set.ids[3]}'"
+    ):
         Pretrainer(ModelConfig.tiny("dcid"), _tiny_train(), small_set, tmp_path).fit(progress=False)
     assert list_checkpoints(tmp_path) == []
 
@@ -166,11 +189,14 @@ def test_toc_refuses_a_nan_codebook_entry():
 
 
 # ============================================================================= labels
-@pytest.mark.parametrize("fix, match", [
-    (lambda lab: lab.__setitem__((2, 3, 0), np.nan), r"labels\.h5 .*NaN/inf values \(first at row"),
-    (lambda lab: lab.__setitem__((1, 0, 1), 7.0), r"labels in \[0, 1\].*7\.0"),
-    (lambda lab: lab.__setitem__((0, 6), 0.0), r"all-zero segments \(first at row 0, segment 6\)"),
-])
+@pytest.mark.parametrize(
+    "fix, match",
+    [
+        (lambda lab: lab.__setitem__((2, 3, 0), np.nan), r"labels\.h5 .*NaN/inf values \(first at row"),
+        (lambda lab: lab.__setitem__((1, 0, 1), 7.0), r"labels in \[0, 1\].*7\.0"),
+        (lambda lab: lab.__setitem__((0, 6), 0.0), r"all-zero segments \(first at row 0, segment 6\)"),
+    ],
+)
 def test_ave_labels_are_validated(tmp_path, fix, match):
     _ave_files(tmp_path, fix)
     with pytest.raises(DataFormatError, match=match):
@@ -186,16 +212,21 @@ def test_pretraining_relevance_values_are_validated(synthetic_root, tmp_path, ha
         if i == 2:
             rel[4] = bad
         write_zip_pickle(tmp_path / PRETRAIN_DIR / "label" / "zip" / f"{vid}.zip", rel)
-    with pytest.raises(DataFormatError, match=rf"{ids[2]}\.zip: expected segment relevance in \[0, 1\].*{shown} at segment 4"):
+    with pytest.raises(
+        DataFormatError, match=rf"{ids[2]}\.zip: expected segment relevance in \[0, 1\].*{shown} at segment 4"
+    ):
         read_pretrain(tmp_path, hash_text)
 
 
-@pytest.mark.parametrize("onset, offset, match", [
-    ("5", "3", r"offset 3 <= onset 5"),
-    ("2.5", "4", r"onset '2\.5'; expected whole seconds"),
-    ("-1", "4", r"spans \[-1, 4\); expected 0 <= onset < offset <= 10"),
-    ("8", "12", r"spans \[8, 12\); expected 0 <= onset < offset <= 10"),
-])
+@pytest.mark.parametrize(
+    "onset, offset, match",
+    [
+        ("5", "3", r"offset 3 <= onset 5"),
+        ("2.5", "4", r"onset '2\.5'; expected whole seconds"),
+        ("-1", "4", r"spans \[-1, 4\); expected 0 <= onset < offset <= 10"),
+        ("8", "12", r"spans \[8, 12\); expected 0 <= onset < offset <= 10"),
+    ],
+)
 def test_avvp_event_spans_are_validated(tmp_path, onset, offset, match):
     with pytest.raises(DataFormatError, match=match):
         read_llp_csv(_llp_csv(tmp_path / "x.csv", onset, offset), ["One", "Two"])
@@ -219,15 +250,28 @@ def test_ave_empty_or_repeating_split_is_refused(tmp_path):
 
 
 # ============================================================================= settings
-@pytest.mark.parametrize("value, expected", [("1", True), ("yes", True), ("TRUE", True), ("on", True),
-                                             ("0", False), ("false", False), ("no", False), ("", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1", True),
+        ("yes", True),
+        ("TRUE", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("", False),
+    ],
+)
 def test_hdcid_quick_is_parsed_one_way(monkeypatch, value, expected):
     from hdcid import runner
     from hdcid.utils import is_quick
 
     monkeypatch.setenv("HDCID_QUICK", value)
     seen = {}
-    monkeypatch.setattr(runner, "run_all", lambda quick, only, timeout, record=False: [seen.setdefault("quick", quick)][:0])
+    monkeypatch.setattr(
+        runner, "run_all", lambda quick, only, timeout, record=False: [seen.setdefault("quick", quick)][:0]
+    )
     runner.main([])
     assert is_quick() is expected and seen["quick"] is expected  # runner and is_quick agree
 
@@ -318,10 +362,12 @@ def test_a_mis_shaped_size_source_tensor_is_blamed_by_name(tmp_path):
 
 
 def test_batch_size_zero_and_other_bad_train_settings():
-    for bad, match in [(dict(batch_size=0), "batch_size must be >= 1, got 0"),
-                       (dict(seed="abc"), "seed must be an int, got str 'abc'"),
-                       (dict(lr=float("nan")), "lr must be a finite number"),
-                       (dict(epochs=2.5), "epochs must be an int")]:
+    for bad, match in [
+        (dict(batch_size=0), "batch_size must be >= 1, got 0"),
+        (dict(seed="abc"), "seed must be an int, got str 'abc'"),
+        (dict(lr=float("nan")), "lr must be a finite number"),
+        (dict(epochs=2.5), "epochs must be an int"),
+    ]:
         with pytest.raises(ValueError, match=match):
             TrainConfig.tiny("dcid", **bad)
 
@@ -351,8 +397,11 @@ def test_one_odd_feature_width_names_the_file(tmp_path):
 def test_ave_without_categories_txt_says_what_to_write(tmp_path):
     _ave_files(tmp_path)
     (tmp_path / AVE_DIR / "categories.txt").unlink()
-    with pytest.raises(DataFormatError, match=r"categories\.txt not found.*28 standard AVE classes.*4 label "
-                                              r"columns; write categories\.txt with the 3 class names"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"categories\.txt not found.*28 standard AVE classes.*4 label "
+        r"columns; write categories\.txt with the 3 class names",
+    ):
         read_ave(tmp_path, "train")
 
 
@@ -421,7 +470,7 @@ def test_zeroed_bytes_in_a_checkpoint_are_detected(tmp_path):
     emb = torch.load(path, weights_only=True)["model_state"]["encoder.Cross_quantizer.embedding"]
     at = bytes(data).find(emb.numpy().tobytes()[:256])
     assert at > 0  # the codebook's bytes are stored verbatim in the zip
-    data[at + 1024: at + 1088] = bytes(64)  # 64 bytes zeroed in the middle of the tensor
+    data[at + 1024 : at + 1088] = bytes(64)  # 64 bytes zeroed in the middle of the tensor
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=r"content hash mismatch"):
         load_checkpoint(path)
@@ -473,8 +522,10 @@ def test_a_save_killed_with_sigkill_leaves_no_temporary_after_the_next_save(tmp_
     from hdcid.utils import atomic_torch_save
 
     target = tmp_path / "ck.pt"
-    code = ("import sys, torch; from hdcid.utils import atomic_torch_save; t = torch.zeros(4_000_000); "
-            "print('go', flush=True)\nwhile True: atomic_torch_save(t, sys.argv[1])")
+    code = (
+        "import sys, torch; from hdcid.utils import atomic_torch_save; t = torch.zeros(4_000_000); "
+        "print('go', flush=True)\nwhile True: atomic_torch_save(t, sys.argv[1])"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     for attempt in range(6):  # a kill lands mid-write most of the time; retry until one did
         proc = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, env=env)

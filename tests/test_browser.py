@@ -6,6 +6,7 @@ runs on 127.0.0.1 with a token, with every Jupyter / IPython / Chromium folder i
 directory and HDCID_QUICK=1; the notebook is copied there first so JupyterLab's autosave can never
 write outputs into the committed file. A screenshot goes to `<repo>/outputs/test-browser/`.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "outputs" / "test-browser"
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROME_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -87,9 +96,15 @@ def lab(tmp_path):
     work.mkdir()
     shutil.copy(REPO / "notebooks" / "03_toc.ipynb", work / "03_toc.ipynb")
     env = dict(os.environ)
-    for key, sub in (("JUPYTER_CONFIG_DIR", "jcfg"), ("JUPYTER_DATA_DIR", "jdata"),
-                     ("JUPYTER_RUNTIME_DIR", "jrun"), ("IPYTHONDIR", "ipython"), ("HDCID_CACHE", "cache"),
-                     ("HDCID_OUTPUT", "out"), ("HDCID_DEMO_ROOT", "demo")):
+    for key, sub in (
+        ("JUPYTER_CONFIG_DIR", "jcfg"),
+        ("JUPYTER_DATA_DIR", "jdata"),
+        ("JUPYTER_RUNTIME_DIR", "jrun"),
+        ("IPYTHONDIR", "ipython"),
+        ("HDCID_CACHE", "cache"),
+        ("HDCID_OUTPUT", "out"),
+        ("HDCID_DEMO_ROOT", "demo"),
+    ):
         env[key] = str(tmp_path / sub)
     env["HDCID_QUICK"] = "1"
     env.pop("JUPYTER_PATH", None)
@@ -97,10 +112,19 @@ def lab(tmp_path):
     jupyter = Path(sys.executable).parent / "jupyter"
     log_path = tmp_path / "lab.log"
     log = open(log_path, "wb")
-    cmd = [str(jupyter), "lab", "--no-browser", f"--ServerApp.token={token}", f"--port={port}",
-           "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={work}",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.extension_manager=readonly"]
+    cmd = [
+        str(jupyter),
+        "lab",
+        "--no-browser",
+        f"--ServerApp.token={token}",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={work}",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
         cmd.append("--allow-root")
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -124,8 +148,12 @@ def test_toc_slider_updates_readout_and_heatmap(lab):
     with sync_playwright() as pw:
         # a persistent context is how playwright takes Chromium's --user-data-dir (inside tmp)
         browser = pw.chromium.launch_persistent_context(
-            str(lab["tmp"] / "chromium-profile"), executable_path=str(CHROMIUM), args=CHROME_ARGS,
-            headless=True, viewport={"width": 1400, "height": 1000})
+            str(lab["tmp"] / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            args=CHROME_ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1000},
+        )
         try:
             page = browser.new_page()
             page.goto(lab["url"], wait_until="domcontentloaded", timeout=90_000)
@@ -143,8 +171,10 @@ def test_toc_slider_updates_readout_and_heatmap(lab):
                 detail = "\n".join(errors.all_inner_texts())[-3000:]
                 raise AssertionError(f"the TOC widget did not appear; stderr outputs:\n{detail}") from None
             page.wait_for_function(
-                "() => { const e = document.querySelector('.hdcid-toc-readout'); return e && e.innerText.includes('probe accuracy'); }",
-                timeout=60_000)
+                "() => { const e = document.querySelector('.hdcid-toc-readout');"
+                " return e && e.innerText.includes('probe accuracy'); }",
+                timeout=60_000,
+            )
             image = page.locator("img.hdcid-toc-image")
             image.scroll_into_view_if_needed()
             before_text, before_src = readout.inner_text(), image.get_attribute("src")
@@ -154,10 +184,14 @@ def test_toc_slider_updates_readout_and_heatmap(lab):
             page.keyboard.press("ArrowRight")
             page.wait_for_function(
                 "(old) => { const e = document.querySelector('.hdcid-toc-readout'); return e && e.innerText !== old; }",
-                arg=before_text, timeout=30_000)
+                arg=before_text,
+                timeout=30_000,
+            )
             page.wait_for_function(
                 "(old) => { const i = document.querySelector('img.hdcid-toc-image'); return i && i.src !== old; }",
-                arg=before_src, timeout=30_000)
+                arg=before_src,
+                timeout=30_000,
+            )
             after_text, after_src = readout.inner_text(), image.get_attribute("src")
             page.locator(".hdcid-toc-explorer").screenshot(path=str(SHOTS / "03_toc-after-slider.png"))
             page.screenshot(path=str(SHOTS / "03_toc.png"), full_page=False)

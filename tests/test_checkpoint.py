@@ -1,4 +1,5 @@
 """Original release checkpoints (load / export) and hdcid's own resumable checkpoint format."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,15 @@ import pytest
 import torch
 
 from hdcid.config import ModelConfig, TrainConfig
-from hdcid.model.checkpoint import (CheckpointError, content_hash, export_original_checkpoint, load_checkpoint,
-                                    load_original_checkpoint, save_checkpoint)
+from hdcid.model.checkpoint import (
+    CheckpointError,
+    content_hash,
+    export_original_checkpoint,
+    load_checkpoint,
+    load_original_checkpoint,
+    save_checkpoint,
+)
 from hdcid.model.network import CrossModalModel
-
 
 # The released checkpoints' key lists (copied verbatim from the method spec).
 KEYS = Path(__file__).resolve().parent.parent / "docs" / "spec" / "checkpoint_keys"
@@ -73,9 +79,23 @@ def test_export_load_round_trip_infers_tiny_sizes(tiny_original):
     again = load_original_checkpoint(path)  # parts not in the file get the same fixed init
     assert torch.equal(again.decoder.level1["audio"].out.weight, loaded.decoder.level1["audio"].out.weight)
     c, t = loaded.cfg, model.cfg
-    for f in ("variant", "video_dim", "video_conv_dim", "video_club_dim", "audio_dim", "word_dim",
-              "text_lstm_hidden", "audio_specific_dim", "text_specific_dim", "hidden_dim", "ffn_dim",
-              "n_codes", "n_layers", "se_reduction", "keep_dead_modules"):
+    for f in (
+        "variant",
+        "video_dim",
+        "video_conv_dim",
+        "video_club_dim",
+        "audio_dim",
+        "word_dim",
+        "text_lstm_hidden",
+        "audio_specific_dim",
+        "text_specific_dim",
+        "hidden_dim",
+        "ffn_dim",
+        "n_codes",
+        "n_layers",
+        "se_reduction",
+        "keep_dead_modules",
+    ):
         assert getattr(c, f) == getattr(t, f), f
     assert loaded.source_epoch == 2
     want = model.encoder.state_dict()
@@ -152,9 +172,17 @@ def test_save_load_checkpoint_round_trip(tmp_path):
     model.encoder.Cross_quantizer.ema_count += 2.5  # a buffer change must survive too
     model.source_epoch = 4
     history = [{"epoch": 0, "step": 1, "total": 3.25}, {"epoch": 0, "step": 2, "total": 2.5}]
-    path = save_checkpoint(tmp_path / "ck.pt", model, train_cfg=tcfg, optimizers={"main": opt},
-                           step=2, epoch=0, history=history, rng_state={"torch": torch.get_rng_state()},
-                           extra={"note": "x"})
+    path = save_checkpoint(
+        tmp_path / "ck.pt",
+        model,
+        train_cfg=tcfg,
+        optimizers={"main": opt},
+        step=2,
+        epoch=0,
+        history=history,
+        rng_state={"torch": torch.get_rng_state()},
+        extra={"note": "x"},
+    )
     ck = load_checkpoint(path)
     m2 = ck["model"]
     assert ck["model_cfg"] == cfg and ck["train_cfg"] == tcfg and ck["dtype"] == "float64"

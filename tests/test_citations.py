@@ -11,6 +11,7 @@ Checked in hdcid/, docs/, notebooks/*.py, README.md and benchmarks/:
   are patterns, not citations);
 * no "spec 2.3" / "spec pretrain.md" / "Spec:" style reference to the external specification.
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,7 +39,9 @@ def _files() -> list[Path]:
         if p.is_file():
             out.append(p)
         elif p.is_dir():
-            out += [f for f in p.rglob("*") if f.is_file() and f.suffix in SUFFIXES and ".ipynb_checkpoints" not in f.parts]
+            out += [
+                f for f in p.rglob("*") if f.is_file() and f.suffix in SUFFIXES and ".ipynb_checkpoints" not in f.parts
+            ]
     return sorted(out)
 
 
@@ -47,7 +50,7 @@ def _names() -> frozenset[str]:
     """Names of the repository's own files (generated corpora, caches and outputs are not walked)."""
     skip = {".git", ".venv", "outputs", "data", "checkpoints", "node_modules", "__pycache__"}
     names = set()
-    for root, dirs, files in os.walk(REPO):
+    for _root, dirs, files in os.walk(REPO):
         dirs[:] = [d for d in dirs if d not in skip and not d.startswith(".")]
         names.update(files)
     return frozenset(names)
@@ -76,7 +79,7 @@ def test_no_citation_of_a_missing_file(path):
     text = path.read_text(encoding="utf-8", errors="replace")
     bad = []
     for n, line in enumerate(text.splitlines(), 1):
-        for m in SPEC_REF.finditer(line):
+        for _m in SPEC_REF.finditer(line):
             bad.append(f"line {n}: cites the external spec: {line.strip()[:100]!r} (cite docs/method.md)")
         for token in MD_TOKEN.findall(line) + REPO_PATH.findall(line):
             if PLACEHOLDER.search(token) or token.startswith(("http", "//")) or Path(token).name in GENERATED:

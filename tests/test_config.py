@@ -24,7 +24,11 @@ def test_tiny_is_smaller_and_overridable():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"variant": "vqvae"}, "variant"), ({"hidden_dim": 30, "n_heads": 4}, "divisible"), ({"n_segments": 2}, "n_segments")],
+    [
+        ({"variant": "vqvae"}, "variant"),
+        ({"hidden_dim": 30, "n_heads": 4}, "divisible"),
+        ({"n_segments": 2}, "n_segments"),
+    ],
 )
 def test_model_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -83,7 +87,7 @@ def test_public_names_resolve():
     missing = [n for n in hdcid.__all__ if getattr(hdcid, n, None) is None]
     assert missing == []
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        hdcid.nope
+        hdcid.nope  # noqa: B018 - the attribute access itself must raise
 
 
 def test_retired_fields_of_old_checkpoints_still_load():

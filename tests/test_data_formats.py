@@ -1,4 +1,5 @@
 """Low-level formats and every bad-input error of the readers (DataFormatError messages)."""
+
 from __future__ import annotations
 
 import pickle
@@ -8,9 +9,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hdcid.data import (DataFormatError, events_to_labels, pad_or_truncate, read_ave, read_ave_avvp_test,
-                        read_avvp, read_h5, read_llp_csv, read_pretrain, read_ucf, read_vggsound_ucf,
-                        read_zip_pickle, write_h5, write_zip_pickle)
+from hdcid.data import (
+    DataFormatError,
+    events_to_labels,
+    pad_or_truncate,
+    read_ave,
+    read_ave_avvp_test,
+    read_avvp,
+    read_h5,
+    read_llp_csv,
+    read_pretrain,
+    read_ucf,
+    read_vggsound_ucf,
+    read_zip_pickle,
+    write_h5,
+    write_zip_pickle,
+)
 from hdcid.data.ave import AVE_DIR
 from hdcid.data.formats import check_finite
 from hdcid.demo.synthetic import write_synthetic_corpus
@@ -54,8 +68,9 @@ def test_read_h5_fancy_index_keeps_requested_order(tmp_path):
     write_h5(tmp_path / "x.h5", "avadataset", x)
     got = read_h5(tmp_path / "x.h5", "avadataset", index=np.array([7, 2, 7, 0]))
     assert got[:, 0].tolist() == [14.0, 4.0, 14.0, 0.0] and got.dtype == np.float64
-    small = read_h5(tmp_path / "x.h5", "avadataset", index=np.array([9, 1, 5, 3, 8]), out_dtype=np.float32,
-                    chunk_rows=2)  # three chunks of sorted rows, then reordered
+    small = read_h5(
+        tmp_path / "x.h5", "avadataset", index=np.array([9, 1, 5, 3, 8]), out_dtype=np.float32, chunk_rows=2
+    )  # three chunks of sorted rows, then reordered
     assert small[:, 1].tolist() == [19.0, 3.0, 11.0, 7.0, 17.0] and small.dtype == np.float32
     with pytest.raises(DataFormatError, match=r"10 rows.*\[0, 10\]"):
         read_h5(tmp_path / "x.h5", "avadataset", index=np.array([0, 10]))
@@ -96,7 +111,9 @@ def test_wrong_h5_shape(tmp_path):
     root = fresh(tmp_path)
     n = read_h5(root / AVE_DIR / "labels.h5", "avadataset").shape[0]
     write_h5(root / AVE_DIR / "labels.h5", "avadataset", np.zeros((n, 10, 29)))
-    with pytest.raises(DataFormatError, match=r"labels\.h5: key 'avadataset' expected shape \(\*, \*, 11\), found \(\d+, 10, 29\)"):
+    with pytest.raises(
+        DataFormatError, match=r"labels\.h5: key 'avadataset' expected shape \(\*, \*, 11\), found \(\d+, 10, 29\)"
+    ):
         read_ave(root, "train")
 
 
@@ -104,7 +121,9 @@ def test_wrong_h5_dtype(tmp_path):
     root = fresh(tmp_path)
     a = read_h5(root / AVE_DIR / "audio_feature.h5", "avadataset")
     write_h5(root / AVE_DIR / "audio_feature.h5", "avadataset", a.astype(np.float16))
-    with pytest.raises(DataFormatError, match=r"audio_feature\.h5: key 'avadataset' expected dtype float32 or float64, found float16"):
+    with pytest.raises(
+        DataFormatError, match=r"audio_feature\.h5: key 'avadataset' expected dtype float32 or float64, found float16"
+    ):
         read_ave(root, "train")
 
 
@@ -112,7 +131,9 @@ def test_wrong_zip_shape(tmp_path):
     root = fresh(tmp_path)
     z = sorted((root / "AVVP/feature/video/zip").glob("*.zip"))[0]
     write_zip_pickle(z, np.zeros((9, 7, 7, 32), np.float32))
-    with pytest.raises(DataFormatError, match=rf"{z.name} \(video features\): expected shape \(10, \*, \*, \*\), found \(9, 7, 7, 32\)"):
+    with pytest.raises(
+        DataFormatError, match=rf"{z.name} \(video features\): expected shape \(10, \*, \*, \*\), found \(9, 7, 7, 32\)"
+    ):
         read_avvp(root, "visual")
 
 
@@ -141,7 +162,10 @@ def test_empty_zip(tmp_path):
     p = tmp_path / "empty.zip"
     with zipfile.ZipFile(p, "w") as zf:
         zf.writestr("features.npy", b"")
-    with pytest.raises(DataFormatError, match=r"empty\.zip: expected a member whose name contains '\.pkl', found members \['features\.npy'\]"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"empty\.zip: expected a member whose name contains '\.pkl', found members \['features\.npy'\]",
+    ):
         read_zip_pickle(p)
 
 
@@ -151,7 +175,10 @@ def test_nan_in_zip_features(tmp_path):
     x = read_zip_pickle(z).copy()
     x[2, 5] = np.nan
     write_zip_pickle(z, x)
-    with pytest.raises(DataFormatError, match=rf"{z.name}: expected finite features, found 1 NaN/inf values \(first at index \(2, 5\)\)"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"{z.name}: expected finite features, found 1 NaN/inf values \(first at index \(2, 5\)\)",
+    ):
         read_vggsound_ucf(root)
 
 
@@ -170,14 +197,20 @@ def test_csv_missing_column(tmp_path):
     root = fresh(tmp_path)
     csv = root / "feature_extractor/feature_extractor/vggsound2ucf.csv"
     pd.read_csv(csv, dtype=str).drop(columns=["split"]).to_csv(csv, index=False)
-    with pytest.raises(DataFormatError, match=r"vggsound2ucf\.csv: expected columns \['category', 'video_id', 'split'\], missing \['split'\]"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"vggsound2ucf\.csv: expected columns \['category', 'video_id', 'split'\], missing \['split'\]",
+    ):
         read_vggsound_ucf(root)
 
 
 def test_llp_mismatched_list_lengths(tmp_path):
     csv = tmp_path / "x.csv"
     csv.write_text("filename\tonset\toffset\tevent_labels\nabcdefghijk_0_10\t0,5\t3\tA,B\n")
-    with pytest.raises(DataFormatError, match=r"row 'abcdefghijk_0_10' expected equal-length onset/offset/event_labels lists, found lengths 2/1/2"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"row 'abcdefghijk_0_10' expected equal-length onset/offset/event_labels lists, found lengths 2/1/2",
+    ):
         read_llp_csv(csv, ["A", "B"])
 
 
@@ -194,7 +227,9 @@ def test_pretrain_missing_prompt(tmp_path, hash_text):
     p = root / "vggsound40k/vggsoundCategories2Prompts.csv"
     df = pd.read_csv(p, dtype=str)
     df.iloc[1:].to_csv(p, index=False)
-    with pytest.raises(DataFormatError, match=r"expected a prompt row for every category, missing \['spoken and written zero'\]"):
+    with pytest.raises(
+        DataFormatError, match=r"expected a prompt row for every category, missing \['spoken and written zero'\]"
+    ):
         read_pretrain(root, hash_text)
 
 

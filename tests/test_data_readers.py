@@ -1,12 +1,26 @@
 """Round trips: every writer's files read back with the right values, shapes, labels, splits, ids."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hdcid.data import (ClipSet, read_ave, read_ave_avvp_test, read_ave_avvp_train, read_avvp, read_h5,
-                        read_pretrain, read_ucf, read_vggsound_ucf, write_ave, write_ave_avvp, write_avvp,
-                        write_pretrain, write_ucf_vgg)
+from hdcid.data import (
+    ClipSet,
+    read_ave,
+    read_ave_avvp_test,
+    read_ave_avvp_train,
+    read_avvp,
+    read_h5,
+    read_pretrain,
+    read_ucf,
+    read_vggsound_ucf,
+    write_ave,
+    write_ave_avvp,
+    write_avvp,
+    write_pretrain,
+    write_ucf_vgg,
+)
 from hdcid.data.ave import AVE_CLASSES, AVE_DIR
 from hdcid.demo.synthetic import gaussian_clipset
 
@@ -78,8 +92,7 @@ def test_ave_avvp_round_trip(tmp_path):
     sub[:, :, 2] = 1
     sub[4, :3] = [1, 0, 0]
     ids = ["ddddddddddd"]
-    write_avvp(tmp_path, ["Speech", "Dog", "Cat"], [], [], {ids[0]: np.ones((10, 7, 7, 4))},
-               {ids[0]: np.ones((10, 6))})
+    write_avvp(tmp_path, ["Speech", "Dog", "Cat"], [], [], {ids[0]: np.ones((10, 7, 7, 4))}, {ids[0]: np.ones((10, 6))})
     write_ave_avvp(tmp_path, classes, np.array([4, 1]), sub, [], [(f"{ids[0]}_0_10", [(0, 2, "Dog")])])
     tr = read_ave_avvp_train(tmp_path)
     assert tr.ids == ["4", "1"] and tr.labels.shape == (2, 10, 3)
@@ -93,9 +106,15 @@ def test_ucf_vgg_round_trip(tmp_path):
     g = np.random.default_rng(2)
     ucf_video = {"v_A_g01_c01": g.uniform(size=(4, 7, 7, 3)), "v_B_g01_c01": g.uniform(size=(13, 7, 7, 3))}
     vgg_audio = {"x0000000001": g.normal(size=(7, 5)), "x0000000002": g.normal(size=(10, 5))}
-    write_ucf_vgg(tmp_path, ["A", "B"], ["sound a", "sound b"],
-                  [("B", "v_B_g01_c01"), ("A", "v_A_g01_c01")], ucf_video,
-                  [("sound b", "x0000000001", "val"), ("sound a", "x0000000002", "train")], vgg_audio)
+    write_ucf_vgg(
+        tmp_path,
+        ["A", "B"],
+        ["sound a", "sound b"],
+        [("B", "v_B_g01_c01"), ("A", "v_A_g01_c01")],
+        ucf_video,
+        [("sound b", "x0000000001", "val"), ("sound a", "x0000000002", "train")],
+        vgg_audio,
+    )
     ucf = read_ucf(tmp_path)
     assert ucf.ids == ["v_B_g01_c01", "v_A_g01_c01"] and ucf.video.shape == (2, 10, 7, 7, 3)
     assert ucf.video_labels().tolist() == [1, 0] and ucf.labels[:, :, 2].sum() == 0  # no background
@@ -112,8 +131,15 @@ def test_pretrain_round_trip(tmp_path, hash_text):
     audio = {i: g.normal(size=(9, 6)) for i in ids}
     video = {i: g.uniform(size=(10, 7, 7, 2)) for i in ids}
     rel = {"p2": np.array([1, 1, 0, 1, 1, 1, 1, 1, 1, 1.0]), "p1": np.ones(10), "p3": np.ones(10)}
-    write_pretrain(tmp_path, classes, {"dog": "a dog barks", "cat": "a cat meows loudly"},
-                   [("dog", "p1", "train"), ("cat", "p2", "test"), ("dog", "p3", "val")], audio, video, rel)
+    write_pretrain(
+        tmp_path,
+        classes,
+        {"dog": "a dog barks", "cat": "a cat meows loudly"},
+        [("dog", "p1", "train"), ("cat", "p2", "test"), ("dog", "p3", "val")],
+        audio,
+        video,
+        rel,
+    )
     s = read_pretrain(tmp_path, hash_text)
     assert s.text.shape == (3, 10, 384) and s.meta["split"].tolist() == ["train", "test", "val"]
     np.testing.assert_allclose(s.text[0], s.text[2])  # same class -> same prompt -> same words
@@ -159,5 +185,7 @@ def test_pretrain_default_backend_missing_is_clear(synthetic_root, tmp_path, mon
     monkeypatch.setenv("HDCID_DATA", str(tmp_path))  # no demo_assets/ there
     from hdcid.data import DataFormatError
 
-    with pytest.raises(DataFormatError, match=r"no text_backend given and the default .*text_minilm\.npz does not exist"):
+    with pytest.raises(
+        DataFormatError, match=r"no text_backend given and the default .*text_minilm\.npz does not exist"
+    ):
         read_pretrain(synthetic_root)

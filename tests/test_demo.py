@@ -1,4 +1,5 @@
 """AV-Digits builder: determinism, content in the original formats, no duplicate segments."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,16 +10,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hdcid.data import (read_ave, read_ave_avvp_test, read_ave_avvp_train, read_avvp, read_h5, read_pretrain,
-                        read_ucf, read_vggsound_ucf, read_zip_pickle)
+from hdcid.data import (
+    read_ave,
+    read_ave_avvp_test,
+    read_ave_avvp_train,
+    read_avvp,
+    read_h5,
+    read_pretrain,
+    read_ucf,
+    read_vggsound_ucf,
+    read_zip_pickle,
+)
 from hdcid.demo.build import AudioDigits, build_demo, main, prompt_for
 from hdcid.demo.synthetic import stand_in_audio_bank, stand_in_prompts
 from hdcid.demo.video import WRITER_BLOCKS, DigitVideo
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_identical_files(tmp_path):
@@ -98,8 +111,10 @@ def test_avvp_events_disjoint_unless_overlap_is_asked():
             assert 0 <= on < off <= T
             cover[on:off] += 1
         assert cover.max() == 1 and 1 <= len(ev) <= 3
-    assert any(np.bincount(np.concatenate([np.arange(a, b) for a, b, _ in _events(rng, overlap=True)]),
-                           minlength=T).max() > 1 for _ in range(200))
+    assert any(
+        np.bincount(np.concatenate([np.arange(a, b) for a, b, _ in _events(rng, overlap=True)]), minlength=T).max() > 1
+        for _ in range(200)
+    )
 
 
 def test_ave_avvp_subset(small_demo_root):
@@ -161,6 +176,7 @@ def test_video_encoder_numbers():
 def test_global_bank_keeps_digits_apart_after_the_cell_sum():
     """Issue 8: the method's VSE sums the video grid over cells; with the default "global" bank
     that sum still separates held-out writers' digits, with the old "conv3" bank it hardly does."""
+
     def pooled_accuracy(v):
         rng = np.random.default_rng(0)
         ytr, yte = rng.integers(0, 10, 1500), rng.integers(0, 10, 500)
@@ -172,8 +188,12 @@ def test_global_bank_keeps_digits_apart_after_the_cell_sum():
     assert new > 0.5 and old < 0.35, (new, old)
     zero = DigitVideo().encode(np.zeros((1, 8, 8), np.float32))  # blank: ReLU(bias) per cell
     v = DigitVideo()
-    np.testing.assert_allclose(zero[0].reshape(-1), ((np.maximum(v.cell_bias, 0).reshape(7, 7, -1) - v.mean) / v.std)
-                               .reshape(-1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        zero[0].reshape(-1),
+        ((np.maximum(v.cell_bias, 0).reshape(7, 7, -1) - v.mean) / v.std).reshape(-1),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="bank"):
         DigitVideo(bank="vgg")
 

@@ -1,4 +1,5 @@
 """Batched heads (hdcid.downstream.batched) equal the sequential reference (fit_head), member by member."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,11 +20,16 @@ _spec.loader.exec_module(fake)
 def _data(task):
     L = fake.learnable_clipset
     if task == "ave":
-        return {"train": L(90, seed=0, name="ave/train"), "val": L(30, seed=1, name="ave/val"),
-                "test": L(30, seed=2, name="ave/test")}
-    return {"train": L(90, seed=5, name="ave_avvp/train", segment=True),
-            "visual": L(30, seed=6, name="avvp12/visual", segment=True),
-            "audio": L(30, seed=7, name="avvp12/audio", segment=True)}
+        return {
+            "train": L(90, seed=0, name="ave/train"),
+            "val": L(30, seed=1, name="ave/val"),
+            "test": L(30, seed=2, name="ave/test"),
+        }
+    return {
+        "train": L(90, seed=5, name="ave_avvp/train", segment=True),
+        "visual": L(30, seed=6, name="avvp12/visual", segment=True),
+        "audio": L(30, seed=7, name="avvp12/audio", segment=True),
+    }
 
 
 _INIT = __import__("hdcid.downstream.batched", fromlist=["_Inputs"])._Inputs.__init__
@@ -38,9 +44,16 @@ def _record(self, *a, calls, **k):
 TOCS = [None, TOCSettings(6, 1, 0), TOCSettings(4, 1, 1)]
 
 
-@pytest.mark.parametrize("task,protocol,table", [("ave", "honest", None), ("ave_avvp", "honest", None),
-                                                  ("ave", "original", None), ("ave", "honest", False),
-                                                  ("ave_avvp", "original", False)])
+@pytest.mark.parametrize(
+    "task,protocol,table",
+    [
+        ("ave", "honest", None),
+        ("ave_avvp", "honest", None),
+        ("ave", "original", None),
+        ("ave", "honest", False),
+        ("ave_avvp", "original", False),
+    ],
+)
 def test_batched_heads_equal_the_sequential_reference(tmp_path, monkeypatch, task, protocol, table):
     """table None: the codes are codebook rows (11 distinct vectors), so the first layer runs on the
     table of distinct codes; False forces the dense products."""
@@ -59,8 +72,9 @@ def test_batched_heads_equal_the_sequential_reference(tmp_path, monkeypatch, tas
     monkeypatch.setattr(tasks, "fit_heads", spy)
     monkeypatch.setattr(batched._Inputs, "__init__", functools.partialmethod(_record, calls=calls))
     enc = fake.learnable_encoder()
-    kw = dict(toc=TOCS, protocol=protocol, seeds=(0, 1, 2), epochs=14, cache_dir=tmp_path,
-              fit={"lr": 3e-3, "batch_size": 16})  # 6 batches per epoch, the last one partial
+    kw = dict(
+        toc=TOCS, protocol=protocol, seeds=(0, 1, 2), epochs=14, cache_dir=tmp_path, fit={"lr": 3e-3, "batch_size": 16}
+    )  # 6 batches per epoch, the last one partial
     seq = fit_task(task, "v2a", enc, _data(task), batched=False, **kw)
     bat = fit_task(task, "v2a", enc, _data(task), batched=True, **kw)
     assert calls[0] == (table is None)  # the form that ran: table when auto, dense when forced
@@ -69,8 +83,7 @@ def test_batched_heads_equal_the_sequential_reference(tmp_path, monkeypatch, tas
         h_bat = bat.histories[key]
         cols = list(h_bat.columns)  # train/loss and the selection split's headline metrics
         assert "train/loss" in cols and len(cols) >= 2
-        np.testing.assert_allclose(h_bat[cols].to_numpy(), h_seq[cols].to_numpy(), rtol=0, atol=1e-4,
-                                   err_msg=str(key))
+        np.testing.assert_allclose(h_bat[cols].to_numpy(), h_seq[cols].to_numpy(), rtol=0, atol=1e-4, err_msg=str(key))
     # the curves must move (a test that cannot fail proves nothing)
     sel = [c for c in cols if c != "train/loss"][0]
     assert max(h[sel].nunique() for h in seq.histories.values()) > 3
@@ -87,10 +100,15 @@ def test_run_task_batched_rows_equal_reference_rows(tmp_path):
     kw = dict(data=_data("ave_avvp"), toc=TOCS, seeds=(0, 1), epochs=10, cache_dir=tmp_path, fit={"lr": 1e-2})
     a = run_task("ave_avvp", "a2v", enc, batched=True, **kw)
     b = run_task("ave_avvp", "a2v", enc, batched=False, **kw)
-    pd.testing.assert_frame_equal(a.drop(columns=["value", *METRIC_COLUMNS, "select_value"]),
-                                  b.drop(columns=["value", *METRIC_COLUMNS, "select_value"]))
-    np.testing.assert_allclose(a[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float),
-                               b[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float), atol=1e-4)
+    pd.testing.assert_frame_equal(
+        a.drop(columns=["value", *METRIC_COLUMNS, "select_value"]),
+        b.drop(columns=["value", *METRIC_COLUMNS, "select_value"]),
+    )
+    np.testing.assert_allclose(
+        a[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float),
+        b[["value", "select_value", *METRIC_COLUMNS]].to_numpy(float),
+        atol=1e-4,
+    )
 
 
 # ------------------------------------------------------------------ bad arguments and splits (issue 11)

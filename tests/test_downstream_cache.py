@@ -3,6 +3,7 @@
 Also defines the FAKE encoder and the learnable synthetic setup that test_downstream_protocol.py
 loads from this file.
 """
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -22,12 +23,14 @@ class FakeEncoder(nn.Module):
     Video (B,T,G,G,C) is averaged over the grid first. Counts calls to ``encode``.
     """
 
-    def __init__(self, levels=1, n_codes=16, dim=8, video_dim=32, audio_dim=128, p=0.1, seed=0,
-                 codebook=None, identity=False):
+    def __init__(
+        self, levels=1, n_codes=16, dim=8, video_dim=32, audio_dim=128, p=0.1, seed=0, codebook=None, identity=False
+    ):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        self.cfg = SimpleNamespace(variant="dcid" if levels == 1 else "hdcid", hidden_dim=dim,
-                                   n_codes=n_codes, n_levels=levels)
+        self.cfg = SimpleNamespace(
+            variant="dcid" if levels == 1 else "hdcid", hidden_dim=dim, n_codes=n_codes, n_levels=levels
+        )
         self.video_proj = nn.ModuleList(nn.Linear(video_dim, dim, bias=False) for _ in range(levels))
         self.audio_proj = nn.ModuleList(nn.Linear(audio_dim, dim, bias=False) for _ in range(levels))
         if identity:
@@ -76,8 +79,9 @@ def learnable_clipset(n, n_classes=4, dim=8, seed=0, name="learn", noise=0.3, gr
     audio = (means + noise * g.normal(size=means.shape)).astype(np.float32)
     video = (means[:, :, None, None, :] + noise * g.normal(size=(n, T, grid, grid, dim))).astype(np.float32)
     ids = [f"{name}{i:07d}_0_10" for i in range(n)]
-    return ClipSet(name=name, ids=ids, classes=[f"c{k}" for k in range(n_classes)], labels=labels,
-                   video=video, audio=audio)
+    return ClipSet(
+        name=name, ids=ids, classes=[f"c{k}" for k in range(n_classes)], labels=labels, video=video, audio=audio
+    )
 
 
 def learnable_encoder(n_classes=4, dim=8, levels=1, seed=0):
@@ -86,8 +90,9 @@ def learnable_encoder(n_classes=4, dim=8, levels=1, seed=0):
     protos = 3.0 * torch.eye(n_classes, dim)
     extra = 0.5 * torch.randn(6, dim, generator=g) + 6.0
     cb = torch.cat([protos, torch.zeros(1, dim), extra])[None].repeat(levels, 1, 1)
-    return FakeEncoder(levels=levels, n_codes=cb.shape[1], dim=dim, video_dim=dim, audio_dim=dim,
-                       codebook=cb, identity=True, p=0.1)
+    return FakeEncoder(
+        levels=levels, n_codes=cb.shape[1], dim=dim, video_dim=dim, audio_dim=dim, codebook=cb, identity=True, p=0.1
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Downstream metrics, losses and heads against hand-worked examples."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,17 @@ import torch.nn.functional as F
 
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import ExpLogLoss, SegmentLoss, segment_loss
-from hdcid.downstream.metrics import (contiguous_events, llp_event_f1, llp_segment_f1, micro_prf,
-                                      reference_avvp_prf, reference_batch_pr, segment_metrics,
-                                      video_targets, video_top1)
+from hdcid.downstream.metrics import (
+    contiguous_events,
+    llp_event_f1,
+    llp_segment_f1,
+    micro_prf,
+    reference_avvp_prf,
+    reference_batch_pr,
+    segment_metrics,
+    video_targets,
+    video_top1,
+)
 
 
 def _logits(pred):
@@ -113,8 +122,16 @@ def test_contiguous_events():
 def test_segment_metrics_bundle():
     m = segment_metrics(_logits(PRED), TRUE, batch_size=2)
     assert m["ref_precision"] == pytest.approx(100 / 3) and m["micro_f1"] == pytest.approx(100 / 3)
-    assert set(m) == {"ref_precision", "ref_recall", "ref_f1", "micro_precision", "micro_recall", "micro_f1",
-                      "seg_f1", "event_f1"}
+    assert set(m) == {
+        "ref_precision",
+        "ref_recall",
+        "ref_f1",
+        "micro_precision",
+        "micro_recall",
+        "micro_f1",
+        "seg_f1",
+        "event_f1",
+    }
 
 
 def test_exp_log_loss_formula():

@@ -1,4 +1,5 @@
 """plots.downstream.grouped_bars (seaborn barplot with hue) and the sklearn-backed nearest centroid."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,8 +13,14 @@ import pytest
 def test_grouped_bars_heights_order_and_error_bars():
     from hdcid import plots
 
-    df = pd.DataFrame({"direction": ["v2a", "v2a", "a2v", "a2v"], "row": ["DCID", "H-DCID", "DCID", "H-DCID"],
-                       "mean": [40.0, 55.0, 35.0, 50.0], "std": [3.0, 5.0, 2.0, np.nan]})
+    df = pd.DataFrame(
+        {
+            "direction": ["v2a", "v2a", "a2v", "a2v"],
+            "row": ["DCID", "H-DCID", "DCID", "H-DCID"],
+            "mean": [40.0, 55.0, 35.0, 50.0],
+            "std": [3.0, 5.0, 2.0, np.nan],
+        }
+    )
     fig = plots.grouped_bars(df, x="direction", y="mean", hue="row", err="std", chance=10.0, title="t")
     ax = fig.axes[0]
     assert [[b.get_height() for b in c] for c in ax.containers[:2]] == [[40.0, 35.0], [55.0, 50.0]]
@@ -28,7 +35,8 @@ def test_grouped_bars_heights_order_and_error_bars():
 
 def test_nearest_centroid_matches_the_hand_computed_rule():
     spec = importlib.util.spec_from_file_location(
-        "_nc", Path(__file__).resolve().parents[1] / "benchmarks" / "nearest_centroid.py")
+        "_nc", Path(__file__).resolve().parents[1] / "benchmarks" / "nearest_centroid.py"
+    )
     nc = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(nc)
     tr = np.array([[0.0, 0.0], [1.0, 2.0], [10.0, 0.0], [11.0, 2.0]])

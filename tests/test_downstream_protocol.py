@@ -1,4 +1,5 @@
 """Protocols (epoch selection), splits, run_task end to end, and the results table."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,8 +12,15 @@ import torch
 
 from hdcid.downstream.protocol import EvalSet, FitConfig, choose_epoch, evaluate_all, fit_head
 from hdcid.downstream.results import markdown_table, run_grid, write_results
-from hdcid.downstream.tasks import (DIRECTIONS, METRIC_COLUMNS, TASKS, build_splits, default_toc_grid,
-                                    paper_toc, run_task)
+from hdcid.downstream.tasks import (
+    DIRECTIONS,
+    METRIC_COLUMNS,
+    TASKS,
+    build_splits,
+    default_toc_grid,
+    paper_toc,
+    run_task,
+)
 from hdcid.published import CHANCE, PUBLISHED, published_table
 from hdcid.toc import TOCSettings
 
@@ -20,14 +28,35 @@ _spec = importlib.util.spec_from_file_location("_fake_enc", Path(__file__).with_
 fake = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fake)
 
-COLUMNS = {"task", "direction", "train_modality", "test_modality", "encoder", "toc", "protocol", "mode",
-           "seed", "eval", "eval_set", "metric", "value", "epoch", "epochs", "select_split", "select_metric",
-           "select_value", "n_train", "n_test", *METRIC_COLUMNS}
+COLUMNS = {
+    "task",
+    "direction",
+    "train_modality",
+    "test_modality",
+    "encoder",
+    "toc",
+    "protocol",
+    "mode",
+    "seed",
+    "eval",
+    "eval_set",
+    "metric",
+    "value",
+    "epoch",
+    "epochs",
+    "select_split",
+    "select_metric",
+    "select_value",
+    "n_train",
+    "n_test",
+    *METRIC_COLUMNS,
+}
 
 
 def test_choose_epoch_follows_the_protocol():
-    hist = pd.DataFrame({"val/top1": [10, 50, 40, 30], "test_cross/top1": [5, 20, 25, 60]},
-                        index=pd.Index([1, 2, 3, 4], name="epoch"))
+    hist = pd.DataFrame(
+        {"val/top1": [10, 50, 40, 30], "test_cross/top1": [5, 20, 25, 60]}, index=pd.Index([1, 2, 3, 4], name="epoch")
+    )
     assert choose_epoch(hist, "honest", "top1") == 2
     assert choose_epoch(hist, "original", "top1") == 4
     with pytest.raises(ValueError, match="protocol must be one of"):
@@ -44,12 +73,26 @@ def test_fit_head_selects_on_the_protocol_split():
     enc = fake.learnable_encoder()
     q = lambda cs: torch.from_numpy(enc.encode(cs.audio, "audio").quantized[0].numpy())  # noqa: E731
     swapped = va.labels[..., [1, 0, 2, 3, 4]]  # classes 0 and 1 exchanged
-    evals = {"val": EvalSet(q(va), torch.from_numpy(va.labels)),
-             "test_cross": EvalSet(q(va), torch.from_numpy(swapped))}
+    evals = {
+        "val": EvalSet(q(va), torch.from_numpy(va.labels)),
+        "test_cross": EvalSet(q(va), torch.from_numpy(swapped)),
+    }
     cfg = FitConfig(epochs=6, lr=3e-2)
     enc.eval()
-    res = {p: fit_head("video", [q(tr)], torch.from_numpy(tr.labels), evals, cfg=cfg, protocol=p,
-                       select_metric="top1", seed=0, device="cpu") for p in ("honest", "original")}
+    res = {
+        p: fit_head(
+            "video",
+            [q(tr)],
+            torch.from_numpy(tr.labels),
+            evals,
+            cfg=cfg,
+            protocol=p,
+            select_metric="top1",
+            seed=0,
+            device="cpu",
+        )
+        for p in ("honest", "original")
+    }
     h = res["honest"].history
     pd.testing.assert_frame_equal(h, res["original"].history)  # same training run, same curves
     assert res["honest"].epoch == int(h["val/top1"].idxmax())
@@ -60,23 +103,35 @@ def test_fit_head_selects_on_the_protocol_split():
         m = evaluate_all("video", res[p].head, evals[split])
         assert m["top1"] == pytest.approx(h.loc[res[p].epoch, f"{split}/top1"])
     with pytest.raises(ValueError, match="selects on 'val', which is not among"):
-        fit_head("video", [q(tr)], torch.from_numpy(tr.labels), {"test_cross": evals["test_cross"]},
-                 cfg=cfg, protocol="honest", select_metric="top1")
+        fit_head(
+            "video",
+            [q(tr)],
+            torch.from_numpy(tr.labels),
+            {"test_cross": evals["test_cross"]},
+            cfg=cfg,
+            protocol="honest",
+            select_metric="top1",
+        )
 
 
 def _learn_data(task):
     L = fake.learnable_clipset
     if task == "ave":
-        return {"train": L(48, seed=0, name="ave/train"), "val": L(16, seed=1, name="ave/val"),
-                "test": L(24, seed=2, name="ave/test")}
+        return {
+            "train": L(48, seed=0, name="ave/train"),
+            "val": L(16, seed=1, name="ave/val"),
+            "test": L(24, seed=2, name="ave/test"),
+        }
     if task == "ucf_vgg":
         ucf = L(40, seed=3, name="ucf")
         ucf.audio = None
         return {"ucf": ucf, "vggsound": L(40, seed=4, name="vggsound")}
     if task == "ave_avvp":
-        return {"train": L(48, seed=5, name="ave_avvp/train", segment=True),
-                "visual": L(20, seed=6, name="avvp12/visual", segment=True),
-                "audio": L(20, seed=7, name="avvp12/audio", segment=True)}
+        return {
+            "train": L(48, seed=5, name="ave_avvp/train", segment=True),
+            "visual": L(20, seed=6, name="avvp12/visual", segment=True),
+            "audio": L(20, seed=7, name="avvp12/audio", segment=True),
+        }
     raise KeyError(task)
 
 
@@ -85,8 +140,19 @@ def test_run_task_learns_across_modalities(tmp_path, task, direction):
     enc = fake.learnable_encoder()
     tocs = [None, TOCSettings(6, 1, 0), TOCSettings(4, 1, 1)]
     hist = {}
-    df = run_task(task, direction, enc, data=_learn_data(task), toc=tocs, seeds=(0,), epochs=12,
-                  cache_dir=tmp_path, quick=False, histories=hist, fit={"lr": 3e-2})
+    df = run_task(
+        task,
+        direction,
+        enc,
+        data=_learn_data(task),
+        toc=tocs,
+        seeds=(0,),
+        epochs=12,
+        cache_dir=tmp_path,
+        quick=False,
+        histories=hist,
+        fit={"lr": 3e-2},
+    )
     assert set(df.columns) >= COLUMNS and len(df) == 2
     assert list(df["eval"]) == ["cross", "same"] and set(df["protocol"]) == {"honest"}
     assert set(df["select_split"]) == {"val"} and df["toc"].iloc[0] in {"none", "C6/1:0", "C4/1:1"}
@@ -106,8 +172,7 @@ def test_original_protocol_uses_dropout_draws_and_the_test_split(tmp_path):
     enc = fake.learnable_encoder()
     enc.source_epoch = 46  # released checkpoint of pretraining epoch 46: the loop runs 50 - 46 - 1 epochs
     data = _learn_data("ave")
-    df = run_task("ave", "a2v", enc, data=data, protocol="original", seeds=(0,), cache_dir=tmp_path,
-                  quick=False)
+    df = run_task("ave", "a2v", enc, data=data, protocol="original", seeds=(0,), cache_dir=tmp_path, quick=False)
     assert set(df["epochs"]) == {3} and df["epoch"].between(1, 3).all()
     assert set(df["select_split"]) == {"test_cross"} and df["encoder_dropout"].all()
     assert set(df["eval_set"]) == {"ave/train"}  # the original evaluates AVE on its training split
@@ -136,8 +201,17 @@ def test_splits_are_disjoint_and_documented(small_demo_root):
 def test_run_task_on_demo_every_task_and_direction(tmp_path, small_demo_root, task):
     enc = fake.FakeEncoder(levels=2, n_codes=16, dim=8, video_dim=32, audio_dim=128)
     for direction in DIRECTIONS:
-        df = run_task(task, direction, enc, data_root=small_demo_root, toc=TOCSettings(4, 1, 1),
-                      seeds=(0, 1, 2), epochs=2, cache_dir=tmp_path, quick=True)
+        df = run_task(
+            task,
+            direction,
+            enc,
+            data_root=small_demo_root,
+            toc=TOCSettings(4, 1, 1),
+            seeds=(0, 1, 2),
+            epochs=2,
+            cache_dir=tmp_path,
+            quick=True,
+        )
         assert set(df.columns) >= COLUMNS
         assert len(df) == 2 * 2  # quick keeps 2 seeds x (cross, same)
         assert set(df["mode"]) == {"quick"} and set(df["toc"]) == {"C4/1:1"}
@@ -156,9 +230,17 @@ def test_paper_and_grid_toc_settings():
 
 def test_results_tables(tmp_path):
     enc = fake.learnable_encoder()
-    df = run_grid({"DCID": enc}, tasks=("ave",), directions=("v2a",), toc_settings=[TOCSettings(6, 1, 0)],
-                  data={"ave": _learn_data("ave")}, seeds=(0, 1), epochs=3, cache_dir=tmp_path,
-                  progress=False)
+    df = run_grid(
+        {"DCID": enc},
+        tasks=("ave",),
+        directions=("v2a",),
+        toc_settings=[TOCSettings(6, 1, 0)],
+        data={"ave": _learn_data("ave")},
+        seeds=(0, 1),
+        epochs=3,
+        cache_dir=tmp_path,
+        progress=False,
+    )
     assert list(df.drop_duplicates(["encoder", "toc"])["toc"]) == ["none", "C6/1:0"]
     paths = write_results(df, tmp_path / "out")
     back = pd.read_csv(paths["csv"])
@@ -183,10 +265,25 @@ def test_published_table():
 def test_results_cli_renders_from_csv(tmp_path, capsys):
     from hdcid.downstream.results import main
 
-    df = pd.DataFrame([dict(encoder="H-DCID", toc=t, task="ucf_vgg", direction="a2v", seed=s, eval=e,
-                            protocol="original", mode="full", metric="top1", value=v)
-                       for t in ("none", "C48/1:1") for s, v0 in ((0, 60.0), (1, 62.0))
-                       for e, v in (("cross", v0), ("same", v0 + 20))])
+    df = pd.DataFrame(
+        [
+            dict(
+                encoder="H-DCID",
+                toc=t,
+                task="ucf_vgg",
+                direction="a2v",
+                seed=s,
+                eval=e,
+                protocol="original",
+                mode="full",
+                metric="top1",
+                value=v,
+            )
+            for t in ("none", "C48/1:1")
+            for s, v0 in ((0, 60.0), (1, 62.0))
+            for e, v in (("cross", v0), ("same", v0 + 20))
+        ]
+    )
     df.to_csv(tmp_path / "in.csv", index=False)
     assert main(["--from-csv", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o"), "--original-data"]) == 0
     md = (tmp_path / "o" / "results.md").read_text()

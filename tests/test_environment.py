@@ -65,8 +65,11 @@ def test_every_imported_third_party_module_is_declared():
         for path in (ROOT / folder).rglob("*.py"):
             for m in re.finditer(r"^\s*(?:from|import) ([A-Za-z_][A-Za-z0-9_]*)", path.read_text(), re.M):
                 found.add(m.group(1))
-    local = {"hdcid", "conftest"} | {
-        p.stem for p in (ROOT / "benchmarks").glob("*.py")} | {p.stem for p in (ROOT / "scripts").glob("*.py")}
+    local = (
+        {"hdcid", "conftest"}
+        | {p.stem for p in (ROOT / "benchmarks").glob("*.py")}
+        | {p.stem for p in (ROOT / "scripts").glob("*.py")}
+    )
     third = {m for m in found if m not in sys.stdlib_module_names and m not in local and m != "__future__"}
     missing = {m for m in third if canonicalize_name(IMPORT_NAMES.get(m, m)) not in declared}
     assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"

@@ -1,6 +1,7 @@
 """The faithful H-DCID step (float64, 6 encoder forwards) computes the shared, dropout-free encoder part
 once and skips the quantizer's diagnostics in the 5 extra forwards: the step must equal the step that
 recomputes everything (weights, codebook buffers, logged row), with dropout on and resets happening."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,10 +18,15 @@ def _clipset(cfg, n, seed=0):
     t, g = cfg.n_segments, cfg.video_grid
     labels = np.zeros((n, t, 2), np.float32)
     labels[:, :, 0] = 1
-    return ClipSet("x", [str(i) for i in range(n)], ["x"], labels,
-                   video=rng.random((n, t, g, g, cfg.video_dim), dtype=np.float32),
-                   audio=rng.standard_normal((n, t, cfg.audio_dim), dtype=np.float32),
-                   text=rng.standard_normal((n, t, cfg.word_dim), dtype=np.float32))
+    return ClipSet(
+        "x",
+        [str(i) for i in range(n)],
+        ["x"],
+        labels,
+        video=rng.random((n, t, g, g, cfg.video_dim), dtype=np.float32),
+        audio=rng.standard_normal((n, t, cfg.audio_dim), dtype=np.float32),
+        text=rng.standard_normal((n, t, cfg.word_dim), dtype=np.float32),
+    )
 
 
 def _run(tmp_path, recompute: bool, monkeypatch):

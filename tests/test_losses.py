@@ -1,4 +1,5 @@
 """CMCM, Cross-CPC and CLUB against literal (loop) implementations written here."""
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ def _cmcm_literal(za, zv, zt, E):
         S = np.zeros((B, B))
         for i in range(B):
             for j in range(B):
-                S[i, j] = sum(Px[i, k] * math.log(Py[j, k] + 1e-10) + Py[i, k] * math.log(Px[j, k] + 1e-10)
-                              for k in range(M))
+                S[i, j] = sum(
+                    Px[i, k] * math.log(Py[j, k] + 1e-10) + Py[i, k] * math.log(Px[j, k] + 1e-10) for k in range(M)
+                )
         ES = np.exp(S + np.max(-S))  # original: exp(S + max(-S)) = exp(S - min S)
         L = 0.0
         for i in range(B):
@@ -79,7 +81,10 @@ def test_cmcm_no_nan_when_input_equals_a_code():
 # ------------------------------------------------------------------------------------------------
 def _lstm_literal(lstm: torch.nn.LSTM, x: np.ndarray) -> np.ndarray:
     """Gate equations of a unidirectional multi-layer LSTM with zero initial states: (B,T,I) -> (B,T,H)."""
-    sig = lambda a: 1.0 / (1.0 + np.exp(-a))
+
+    def sig(a):
+        return 1.0 / (1.0 + np.exp(-a))
+
     H = lstm.hidden_size
     out = x
     for layer in range(lstm.num_layers):
@@ -91,7 +96,7 @@ def _lstm_literal(lstm: torch.nn.LSTM, x: np.ndarray) -> np.ndarray:
         seq = np.zeros((B, T, H))
         for t in range(T):
             g = out[:, t] @ Wi.T + h @ Wh.T + b
-            i, f, gg, o = sig(g[:, :H]), sig(g[:, H:2 * H]), np.tanh(g[:, 2 * H:3 * H]), sig(g[:, 3 * H:])
+            i, f, gg, o = sig(g[:, :H]), sig(g[:, H : 2 * H]), np.tanh(g[:, 2 * H : 3 * H]), sig(g[:, 3 * H :])
             c = f * c + i * gg
             h = o * np.tanh(c)
             seq[:, t] = h
@@ -176,8 +181,12 @@ def _club_setup():
 
 def test_club_architecture():
     club = CLUBSample(256, 512, 128)
-    assert [tuple(m.weight.shape) for m in club.p_mu if hasattr(m, "weight")] == \
-        [(128, 256), (128, 128), (128, 128), (512, 128)]
+    assert [tuple(m.weight.shape) for m in club.p_mu if hasattr(m, "weight")] == [
+        (128, 256),
+        (128, 128),
+        (128, 128),
+        (512, 128),
+    ]
     assert isinstance(club.p_logvar[-1], torch.nn.Tanh)
     _, x, _, _, logvar = _club_setup()
     assert np.all(np.abs(logvar) < 1)
@@ -191,7 +200,7 @@ def test_club_loglik_loss_equals_formula():
     for b in range(B):
         for t in range(T):
             for d in range(Dy):
-                total += (-(mu[b, t, d] - yn[b, t, d]) ** 2 / math.exp(logvar[b, t, d]) - logvar[b, t, d]) / 2
+                total += (-((mu[b, t, d] - yn[b, t, d]) ** 2) / math.exp(logvar[b, t, d]) - logvar[b, t, d]) / 2
     assert club.loglik_loss(x, y).item() == pytest.approx(-total / (B * T), rel=1e-12)
 
 

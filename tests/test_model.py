@@ -1,4 +1,5 @@
 """CrossModalModel: original key names/shapes, VSE/ITRM maths, encode purity, shapes, errors."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ import torch
 from hdcid.config import ModelConfig
 from hdcid.model.blocks import ITRM, VSE
 from hdcid.model.network import CrossModalModel
-
 
 # The released checkpoints' key lists (copied verbatim from the method spec).
 KEYS = Path(__file__).resolve().parent.parent / "docs" / "spec" / "checkpoint_keys"
@@ -158,8 +158,11 @@ def test_encode_codes_equal_training_forward_codes_in_eval():
 
 def test_wrong_input_shape_names_expected_shape():
     model = CrossModalModel(ModelConfig.tiny())
-    with pytest.raises(ValueError, match=r"video features must be \(B, 10, 7, 7, 32\) for this config, "
-                                         r"got \(2, 10, 7, 7, 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"video features must be \(B, 10, 7, 7, 32\) for this config, "
+        r"got \(2, 10, 7, 7, 16\)",
+    ):
         model.encode(torch.zeros(2, 10, 7, 7, 16), "video")
     with pytest.raises(ValueError, match=r"text word features must be \(B, 10, 384\).*got \(10, 384\)"):
         model.encode(np.zeros((10, 384)), "text")
@@ -184,8 +187,13 @@ def test_forward_train_initial_loss_values_and_gradient_flow():
     assert out.cpc[0].loss.item() == pytest.approx(6.3 * math.log(b), rel=0.25)
     assert out.reconstructions[0]["video"].shape == video.shape
     mi = model.mi_terms(out.enc, 0)
-    total = sum(out.rec_loss[0].values()) + sum(lo.quant.commitment.values()) + sum(mi.values()) \
-        + out.cpc[0].loss + lo.quant.cmcm
+    total = (
+        sum(out.rec_loss[0].values())
+        + sum(lo.quant.commitment.values())
+        + sum(mi.values())
+        + out.cpc[0].loss
+        + lo.quant.cmcm
+    )
     total.backward()
     enc = model.encoder
     assert all(p.grad is None for p in enc.video_self_att.encoder_layer.parameters())  # dead prototype

@@ -1,5 +1,6 @@
 """hdcid.notebook: parameter resolution, quick vs full configs, the checkpoint cache key (configs
 and corpus content) and load-or-train through the cache. Fast: the small demo corpus, 1-step runs."""
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,17 @@ def test_train_configs_quick_vs_full():
     assert f"max steps/epoch {notebook.QUICK_STEPS}" in text
 
 
-@pytest.mark.parametrize("env, arg, expected", [("1", None, True), ("0", None, False), ("yes", None, True),
-                                                (None, None, False), ("1", False, False), ("0", True, True)])
+@pytest.mark.parametrize(
+    "env, arg, expected",
+    [
+        ("1", None, True),
+        ("0", None, False),
+        ("yes", None, True),
+        (None, None, False),
+        ("1", False, False),
+        ("0", True, True),
+    ],
+)
 def test_start_resolves_quick_from_the_environment(small_demo_root, dirs, monkeypatch, capsys, env, arg, expected):
     if env is not None:
         monkeypatch.setenv("HDCID_QUICK", env)
@@ -61,7 +71,8 @@ def test_start_resolves_quick_from_the_environment(small_demo_root, dirs, monkey
     assert f"notebook 03_toc | device: {s.device} | quick mode: {expected} | seed: 5" in out
     assert f"cache: {dirs / 'cache'}" in out and (dirs / "out" / "figures").is_dir()
     assert notebook.finished(s).startswith("03_toc finished in ") and notebook.finished(s).endswith(
-        f"s ({'quick' if expected else 'full'} mode)")
+        f"s ({'quick' if expected else 'full'} mode)"
+    )
 
 
 def test_start_seeds_and_defaults_to_demo_root(small_demo_root, dirs, monkeypatch):

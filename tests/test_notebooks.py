@@ -5,6 +5,7 @@ The execution tests are marked `notebook` (and `slow`): `pytest -m notebook test
 Executed copies and measured runtimes go to `<repo>/outputs/test-notebooks/`; `make runtimes` merges
 those seconds into docs/runtimes.json, from which every notebook's runtime line is generated.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
-ORDER = ["00_tour", "01_pretraining", "02_codebook_usage", "03_toc", "04_hierarchical_alignment",
-         "05_ave", "06_avvp", "07_ave_to_avvp", "08_ucf_vggsound", "09_results"]
+ORDER = [
+    "00_tour",
+    "01_pretraining",
+    "02_codebook_usage",
+    "03_toc",
+    "04_hierarchical_alignment",
+    "05_ave",
+    "06_avvp",
+    "07_ave_to_avvp",
+    "08_ucf_vggsound",
+    "09_results",
+]
 BUDGET_S = 180  # per notebook (target: 90 s on a 2-core CPU; CI machines are noisy)
 OUT = REPO / "outputs" / "test-notebooks"
 
@@ -69,7 +80,8 @@ def test_notebook_is_in_sync_with_its_jupytext_source(name):
     source = NB_DIR / f"{name}.py"
     assert source.exists(), f"{source} is missing: every notebook has a jupytext percent source"
     assert _cells(jupytext.read(source)) == _cells(_read(name)), (
-        f"{name}.ipynb is out of sync with {name}.py; run `make notebooks-sync`")
+        f"{name}.ipynb is out of sync with {name}.py; run `make notebooks-sync`"
+    )
 
 
 def test_task_notebooks_are_rendered_from_the_shared_template():
@@ -84,7 +96,8 @@ def test_task_notebooks_are_rendered_from_the_shared_template():
     for name in mod.TASKS:
         assert (NB_DIR / f"{name}.py").read_text() == mod.render(name), (
             f"{name}.py differs from notebooks/templates/ (render_tasks.py); edit the template and run "
-            f"`make notebooks-sync`")
+            f"`make notebooks-sync`"
+        )
 
 
 def test_runtime_lines_come_from_the_measured_file():
@@ -98,7 +111,8 @@ def test_runtime_lines_come_from_the_measured_file():
         for mode in runtimes.MODES:
             assert entry[mode]["seconds"] > 0 and entry[mode]["command"], (name, mode)
     assert runtimes.rewrite_lines(NB_DIR, data, check=True) == [], (
-        "runtime lines disagree with docs/runtimes.json; run `python -m hdcid.runtimes` (make notebooks-sync)")
+        "runtime lines disagree with docs/runtimes.json; run `python -m hdcid.runtimes` (make notebooks-sync)"
+    )
     for name in ORDER:
         assert "# " + runtimes.runtime_line(name, data) in (NB_DIR / f"{name}.py").read_text()
 
@@ -109,8 +123,12 @@ def quick_env(tmp_path_factory):
     """Fresh cache / output / demo folders shared by the notebooks of this module (they run in
     order and share the cache); the demo corpus is built once. The environment is restored after."""
     root = tmp_path_factory.mktemp("nb")
-    env = {"HDCID_QUICK": "1", "HDCID_CACHE": str(root / "cache"), "HDCID_OUTPUT": str(root / "out"),
-           "HDCID_DEMO_ROOT": str(root / "demo")}
+    env = {
+        "HDCID_QUICK": "1",
+        "HDCID_CACHE": str(root / "cache"),
+        "HDCID_OUTPUT": str(root / "out"),
+        "HDCID_DEMO_ROOT": str(root / "demo"),
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     from hdcid.demo.build import build_demo
@@ -133,8 +151,14 @@ def test_notebook_executes_in_quick_mode(name, quick_env):
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / f"{name}.ipynb"
     start = time.perf_counter()
-    pm.execute_notebook(str(NB_DIR / f"{name}.ipynb"), str(out), cwd=str(NB_DIR), kernel_name="python3",
-                        progress_bar=False, execution_timeout=BUDGET_S)
+    pm.execute_notebook(
+        str(NB_DIR / f"{name}.ipynb"),
+        str(out),
+        cwd=str(NB_DIR),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=BUDGET_S,
+    )
     seconds = time.perf_counter() - start
     times = OUT / "runtimes.json"
     record = json.loads(times.read_text()) if times.exists() else {}
@@ -162,12 +186,13 @@ def test_notebook_executes_in_quick_mode(name, quick_env):
 
 
 def _claims_lines(text: str) -> list:
-    return [json.loads(line[len("CLAIMS "):]) for line in text.splitlines() if line.startswith("CLAIMS ")]
+    return [json.loads(line[len("CLAIMS ") :]) for line in text.splitlines() if line.startswith("CLAIMS ")]
 
 
 def _markdown_outputs(nb) -> str:
-    return "".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.outputs)
+    return "".join(
+        o.get("data", {}).get("text/markdown", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
 
 
 def _check_notebook_claims(name: str, nb, text: str) -> None:

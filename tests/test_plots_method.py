@@ -1,5 +1,6 @@
 """Figures of the method toys (nb 01) and the clip gallery (nb 00): labelled axes with units, a
 legend or colour bar for every colour, prompts that fit their column."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,10 +39,11 @@ def test_clip_gallery_prompts_wrap_and_every_colour_has_a_bar():
     rng = np.random.default_rng(0)
     n, T = 3, 10
     prompts = ["someone says the number zero and writes it down"] * n
-    fig = plots.clip_gallery(rng.random((n, 8, 8)), rng.random((n, T, 7, 7, 4)), rng.random((n, T, 16)),
-                             ["a", "b", "c"], prompts=prompts)
-    main = fig.axes[:3 * n]
-    cbars = fig.axes[3 * n:]
+    fig = plots.clip_gallery(
+        rng.random((n, 8, 8)), rng.random((n, T, 7, 7, 4)), rng.random((n, T, 16)), ["a", "b", "c"], prompts=prompts
+    )
+    main = fig.axes[: 3 * n]
+    cbars = fig.axes[3 * n :]
     assert len(cbars) == 2 and all(cb.get_ylabel().endswith("(a.u.)") for cb in cbars)
     titles = [ax.get_title() for ax in main[:n]]
     assert all(max(len(line) for line in t.splitlines()) <= 28 for t in titles)  # wrapped, no overlap

@@ -1,4 +1,5 @@
 """Unified codebook: MM-EMA / Laplace, reset, commitment, agreement, eval purity, levels, dtypes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -122,8 +123,7 @@ def _reference_step(E, W, c, za, zv, zt, decay, eps):
             c[j] = (c[j] + eps) * s / (s + M * eps)
         for j in range(M):
             for i in range(D):
-                mass = sum(0.5 * z[m][n, i] + 0.25 * z[o1][n, i] + 0.25 * z[o2][n, i]
-                           for n in range(N) if k[m][n] == j)
+                mass = sum(0.5 * z[m][n, i] + 0.25 * z[o1][n, i] + 0.25 * z[o2][n, i] for n in range(N) if k[m][n] == j)
                 W[j, i] = decay * W[j, i] + (1 - decay) * mass
     E_new = np.array([[W[j, i] / c[j] for i in range(D)] for j in range(M)])
     return E_new, W, c, k
@@ -144,8 +144,9 @@ def test_ema_matches_literal_reference_over_two_calls():
         for m, key in zip("avt", ("audio", "video", "text")):
             assert out.indices[key].reshape(-1).tolist() == k[m]
             # codes come from the codebook BEFORE this call's update
-            np.testing.assert_allclose(out.quantized[key].detach().numpy().reshape(-1, D),
-                                       E_prev[k[m]], rtol=0, atol=1e-15)
+            np.testing.assert_allclose(
+                out.quantized[key].detach().numpy().reshape(-1, D), E_prev[k[m]], rtol=0, atol=1e-15
+            )
         np.testing.assert_allclose(q.ema_count.numpy(), c, rtol=1e-12)
         np.testing.assert_allclose(q.ema_weight.numpy(), W, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(q.embedding.numpy(), E, rtol=1e-10, atol=1e-12)
@@ -156,8 +157,9 @@ def test_ema_matches_literal_reference_over_two_calls():
 # ------------------------------------------------------------------------------------------------
 def _reset_setup(updates_ema: bool):
     torch.manual_seed(0)
-    q = UnifiedCodebook(4, 2, decay=0.99, reset_after=2, donor_window=1, reset_noise=1e-3,
-                        reset_updates_ema=updates_ema).double()
+    q = UnifiedCodebook(
+        4, 2, decay=0.99, reset_after=2, donor_window=1, reset_noise=1e-3, reset_updates_ema=updates_ema
+    ).double()
     _set_codebook(q, [[0.0, 0.0], [1.0, 1.0], [50.0, 50.0], [-50.0, 50.0]])
     # warm statistics: each modality sends 3 vectors to codes 0 and 1 per call; codes 2, 3 at eps level
     q.ema_count.copy_(torch.tensor([3.0, 3.0, 1e-3, 1e-3]))

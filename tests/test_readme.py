@@ -1,4 +1,5 @@
 """The README's Python example runs (on a tiny exported checkpoint and the small demo corpus)."""
+
 import re
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """hdcid.runtimes: the measured-runtimes file and the runtime lines generated from it."""
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,15 @@ def test_record_merge_and_line(tmp_path):
     assert data["notebooks"]["01_x"]["quick"]["seconds"] == 32.7
     assert data["notebooks"]["01_x"]["note"] == "including pretraining"  # kept when not given again
     line = runtimes.runtime_line("01_x", data)
-    assert line == ("**Runtime** — quick (`HDCID_QUICK=1`): ~33 s; full: ~8 min; measured on a 2-core CPU, "
-                    "no GPU, including pretraining (see `docs/runtimes.json`).")
+    assert line == (
+        "**Runtime** — quick (`HDCID_QUICK=1`): ~33 s; full: ~8 min; measured on a 2-core CPU, "
+        "no GPU, including pretraining (see `docs/runtimes.json`)."
+    )
     runtimes.record("01_x", "quick", 68.0, path=path, command="cmd", machine="a busy CPU")
     assert runtimes.runtime_line("01_x", runtimes.load(path)) == (
         "**Runtime** — quick (`HDCID_QUICK=1`): ~68 s (a busy CPU); full: ~8 min (a 2-core CPU, no GPU); "
-        "measured, including pretraining (see `docs/runtimes.json`).")
+        "measured, including pretraining (see `docs/runtimes.json`)."
+    )
     tests_file = tmp_path / "tests.json"
     tests_file.write_text(json.dumps({"01_x": 40.04, "02_y": 7.0}))
     assert runtimes.merge(tests_file, "quick", path=path) == ["01_x", "02_y"]
@@ -71,8 +75,11 @@ def test_bad_input_is_named(tmp_path):
 def test_runner_record_writes_the_measured_seconds(monkeypatch, tmp_path):
     from hdcid import runner
 
-    monkeypatch.setattr(runner, "run_notebook",
-                        lambda path, quick, out_dir, timeout=None: runner.NotebookRun(path.stem, 12.34, out_dir / path.name))
+    monkeypatch.setattr(
+        runner,
+        "run_notebook",
+        lambda path, quick, out_dir, timeout=None: runner.NotebookRun(path.stem, 12.34, out_dir / path.name),
+    )
     monkeypatch.setattr(runtimes, "runtimes_path", lambda: tmp_path / "rt.json")
     monkeypatch.setenv("HDCID_OUTPUT", str(tmp_path / "out"))
     runner.run_all(True, only=["03_toc"], record=True)

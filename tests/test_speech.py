@@ -3,6 +3,7 @@
 Tests that need the FSDD recordings read `<repo>/../shared/data/fsdd` (or $HDCID_FSDD) and skip
 with a reason when it is absent (nothing derived from FSDD is committed).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,10 @@ from hdcid.demo.build import AudioDigits, build_demo, human_bank, load_audio_ban
 from hdcid.demo.transfer import default_fsdd_dir, human_features, nearest_centroid_to_human
 
 FSDD = default_fsdd_dir()
-needs_fsdd = pytest.mark.skipif(FSDD is None or not FSDD.exists(),
-                                reason="FSDD recordings not found at <repo>/../shared/data/fsdd "
-                                       "(set HDCID_FSDD to run the human-speech tests)")
+needs_fsdd = pytest.mark.skipif(
+    FSDD is None or not FSDD.exists(),
+    reason="FSDD recordings not found at <repo>/../shared/data/fsdd (set HDCID_FSDD to run the human-speech tests)",
+)
 
 
 def _word(sr: int, seconds: float = 0.4, f0: float = 140.0, seed: int = 0) -> np.ndarray:
@@ -116,8 +118,9 @@ def test_features_are_in_the_corpus_space(small_demo_root):
     assert d.max() < 0.05 * np.sqrt(128) * 2.5
     # audio_features' raw part is the bank's: a rendered-like window maps to mean/std applied
     w = windows([_word(8000)], 8000)
-    np.testing.assert_allclose(audio_features([_word(8000)], 8000, bank=bank), (logmel_stats(w) - mean) / std,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        audio_features([_word(8000)], 8000, bank=bank), (logmel_stats(w) - mean) / std, atol=1e-5
+    )
 
 
 def test_audio_sources_without_fsdd(small_demo_root):
@@ -178,8 +181,9 @@ def test_audio_digits_rejects_bad_assignment(fsdd_small):
     assert set(h["speaker"].tolist()) == {"jackson", "lucas"}
     a = AudioDigits(load_audio_bank(), human=h, human_share=1.0, jitter=0.0)
     x = a.segments(np.full(20, 7), "train", np.random.default_rng(0))
-    assert all(any(np.array_equal(r, f) for f in h["features"][(h["speaker"] == "jackson") & (h["digit"] == 7)])
-               for r in x)
+    assert all(
+        any(np.array_equal(r, f) for f in h["features"][(h["speaker"] == "jackson") & (h["digit"] == 7)]) for r in x
+    )
 
 
 def test_build_cli_fsdd_with_a_labels_csv_folder(tmp_path):

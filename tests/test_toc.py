@@ -1,4 +1,5 @@
 """TOC: closed form vs the literal double loop, selection order, errors, apply_toc, cosine views."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from hdcid.toc import (TOCSettings, apply_toc, cosine_summary, cosine_views, toc_scores, toc_scores_loop,
-                       toc_select, toc_select_levels)
+from hdcid.toc import (
+    TOCSettings,
+    apply_toc,
+    cosine_summary,
+    cosine_views,
+    toc_scores,
+    toc_scores_loop,
+    toc_select,
+    toc_select_levels,
+)
 
 
 def _codebooks():
@@ -16,8 +25,9 @@ def _codebooks():
     M, D = 23, 12
     uniform = (torch.rand(M, D, generator=g, dtype=torch.float64) - 0.5) / 200
     offset = torch.randn(M, D, generator=g, dtype=torch.float64) + torch.linspace(-2, 2, D, dtype=torch.float64)
-    lowrank = (torch.randn(M, 3, generator=g, dtype=torch.float64) @ torch.randn(3, D, generator=g,
-               dtype=torch.float64)) * torch.linspace(0.1, 3, D, dtype=torch.float64)
+    lowrank = (
+        torch.randn(M, 3, generator=g, dtype=torch.float64) @ torch.randn(3, D, generator=g, dtype=torch.float64)
+    ) * torch.linspace(0.1, 3, D, dtype=torch.float64)
     lowrank = lowrank + 0.01 * torch.randn(M, D, generator=g, dtype=torch.float64)
     return {"uniform": uniform, "offset": offset, "lowrank": lowrank}
 
@@ -47,8 +57,7 @@ def test_closed_form_equals_double_loop(kind):
     scale = loop.abs().max()
     assert torch.allclose(closed, loop, rtol=0, atol=1e-12 * float(scale))
     # other weights too
-    assert torch.allclose(toc_scores(E, 0.3, 0.7), toc_scores_loop(E, 0.3, 0.7), rtol=0,
-                          atol=1e-12 * float(scale))
+    assert torch.allclose(toc_scores(E, 0.3, 0.7), toc_scores_loop(E, 0.3, 0.7), rtol=0, atol=1e-12 * float(scale))
 
 
 @pytest.mark.parametrize("kind", ["uniform", "offset", "lowrank"])
@@ -81,16 +90,19 @@ def test_paper_setting_widths():
     assert toc_select(E, 256, 1, 0).tolist() == torch.argsort(s, descending=True).tolist()
 
 
-@pytest.mark.parametrize("args,msg", [
-    ((10, 3, 1), "10 is not divisible by toc_max_num \\+ toc_min_num = 4; .* Nearest valid budgets: \\[8, 12\\]"),
-    ((16, 1, 1), "choose_channel must lie in 1..12 \\(the code width\\), got 16"),
-    ((8, -1, 1), "toc_max_num must be a non-negative integer, got -1"),
-    ((8, 1, -2), "toc_min_num must be a non-negative integer, got -2"),
-    ((-4, 1, 1), "choose_channel must be a non-negative integer"),
-    ((8, 0, 0), "toc_max_num \\+ toc_min_num is 0"),
-    ((float("nan"), 1, 1), "choose_channel must be a non-negative integer, got nan"),
-    ((0, 1, 1), "choose_channel must lie in 1..12"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        ((10, 3, 1), "10 is not divisible by toc_max_num \\+ toc_min_num = 4; .* Nearest valid budgets: \\[8, 12\\]"),
+        ((16, 1, 1), "choose_channel must lie in 1..12 \\(the code width\\), got 16"),
+        ((8, -1, 1), "toc_max_num must be a non-negative integer, got -1"),
+        ((8, 1, -2), "toc_min_num must be a non-negative integer, got -2"),
+        ((-4, 1, 1), "choose_channel must be a non-negative integer"),
+        ((8, 0, 0), "toc_max_num \\+ toc_min_num is 0"),
+        ((float("nan"), 1, 1), "choose_channel must be a non-negative integer, got nan"),
+        ((0, 1, 1), "choose_channel must lie in 1..12"),
+    ],
+)
 def test_errors(args, msg):
     E = _codebooks()["offset"]
     with pytest.raises(ValueError, match=msg):

@@ -1,4 +1,5 @@
 """Pretraining loop: logged terms, usage, determinism, exact resume, faithful forwards, learning."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,23 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.model.checkpoint import CheckpointError
 from hdcid.train import Pretrainer, list_checkpoints, load_or_pretrain
 
-
-TERMS = ["rec_a", "rec_v", "rec_t", "commit_a", "commit_v", "commit_t", "cpc", "cmcm",
-         "mi_a", "mi_v", "mi_t", "club_ll", "agreement", "loss1", "total"]
+TERMS = [
+    "rec_a",
+    "rec_v",
+    "rec_t",
+    "commit_a",
+    "commit_v",
+    "commit_t",
+    "cpc",
+    "cmcm",
+    "mi_a",
+    "mi_v",
+    "mi_t",
+    "club_ll",
+    "agreement",
+    "loss1",
+    "total",
+]
 TERMS2 = [t.replace("_", "2_") if "_" in t and t != "club_ll" else t + "2" for t in TERMS[:-2]] + ["loss2"]
 
 
@@ -65,8 +80,9 @@ def test_same_seed_gives_identical_weights(small_set, tmp_path):
 
 def test_exact_resume_equals_uninterrupted_run(small_set, tmp_path):
     mc = ModelConfig.tiny("hdcid")
-    tc = TrainConfig.tiny("hdcid", epochs=2, batch_size=8, max_steps_per_epoch=1, level2_start_epoch=1,
-                          encoder_forwards_per_step=2)
+    tc = TrainConfig.tiny(
+        "hdcid", epochs=2, batch_size=8, max_steps_per_epoch=1, level2_start_epoch=1, encoder_forwards_per_step=2
+    )
     full = Pretrainer(mc, tc, small_set, tmp_path / "full").fit(progress=False)
     part = Pretrainer(mc, tc, small_set, tmp_path / "part").fit(progress=False, stop_after_epoch=0)
     assert [p.name for p in part.checkpoints] == ["epoch-0.pt"]
@@ -88,8 +104,7 @@ def test_encoder_forwards_per_step_ticks_reset_counters(small_set, tmp_path, for
     """Counters start at -1 and tick once per encoder forward: after one step with k forwards an
     unused code sits at k - 1 (original H-DCID: 6 forwards per step, spec 3.7)."""
     mc = ModelConfig.tiny("dcid")
-    tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1,
-                          encoder_forwards_per_step=forwards)
+    tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1, encoder_forwards_per_step=forwards)
     res = Pretrainer(mc, tc, small_set, tmp_path).fit(progress=False)
     u = res.model.encoder.Cross_quantizer.unactivated_count
     assert float(u.max()) == max_counter and float(u.min()) == 0.0

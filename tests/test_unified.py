@@ -1,4 +1,5 @@
 """hdcid.analysis.unified: audio-video agreement, usage per modality, per-digit top codes (issue 8)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -81,12 +82,18 @@ def test_heldout_agreement_and_over_epochs_on_a_tiny_run(tmp_path):
     lab[:, :, 10] = 1
     lab[:, 2:6, 10] = 0
     lab[np.arange(n), 2:6, np.arange(n)[:, None] % 10] = 1
-    cs = ClipSet("toy", [f"c{i}" for i in range(n)], [str(d) for d in range(10)], lab,
-                 rng.normal(size=(n, T, 7, 7, mc.video_dim)).astype(np.float32),
-                 rng.normal(size=(n, T, mc.audio_dim)).astype(np.float32),
-                 rng.normal(size=(n, T, mc.word_dim)).astype(np.float32))
-    res = Pretrainer(mc, TrainConfig.tiny("dcid", epochs=2, batch_size=6, max_steps_per_epoch=1), cs,
-                     tmp_path).fit(progress=False)
+    cs = ClipSet(
+        "toy",
+        [f"c{i}" for i in range(n)],
+        [str(d) for d in range(10)],
+        lab,
+        rng.normal(size=(n, T, 7, 7, mc.video_dim)).astype(np.float32),
+        rng.normal(size=(n, T, mc.audio_dim)).astype(np.float32),
+        rng.normal(size=(n, T, mc.word_dim)).astype(np.float32),
+    )
+    res = Pretrainer(mc, TrainConfig.tiny("dcid", epochs=2, batch_size=6, max_steps_per_epoch=1), cs, tmp_path).fit(
+        progress=False
+    )
     snap = res.model.buffers_snapshot()
     h = analysis.heldout_agreement(res.model, cs)
     assert list(h.index) == [1] and 0.0 <= h.loc[1, "agreement"] <= 1.0
@@ -106,8 +113,12 @@ def test_heldout_agreement_and_over_epochs_on_a_tiny_run(tmp_path):
 def _per_epoch(values, shares=(0.3, 0.3)):
     import pandas as pd
 
-    return pd.DataFrame([dict(epoch=e, level=1, agreement=v, clip_agreement=v, max_share_a=shares[0],
-                              max_share_b=shares[1]) for e, v in enumerate(values)])
+    return pd.DataFrame(
+        [
+            dict(epoch=e, level=1, agreement=v, clip_agreement=v, max_share_a=shares[0], max_share_b=shares[1])
+            for e, v in enumerate(values)
+        ]
+    )
 
 
 def test_agreement_claims_words_follow_the_numbers():

@@ -1,4 +1,5 @@
 """hdcid.widgets: render functions and the slider / dropdown shells around them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -88,8 +89,15 @@ def test_toc_state_shape_error():
 
 def _points():
     xy = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
-    points = pd.DataFrame({"modality": ["video", "audio", "video", "audio"], "level": [1, 1, 2, 2],
-                           "code": [0, 0, 1, 2], "class": ["a", "b", "a", "b"], "point": [0, 0, 1, 2]})
+    points = pd.DataFrame(
+        {
+            "modality": ["video", "audio", "video", "audio"],
+            "level": [1, 1, 2, 2],
+            "code": [0, 0, 1, 2],
+            "class": ["a", "b", "a", "b"],
+            "point": [0, 0, 1, 2],
+        }
+    )
     return xy, points
 
 

@@ -16,43 +16,109 @@ One concept per module, every public name re-exported here (`from hdcid import a
 
 Shapes: `N` clips, `T` segments, `L` levels, `M` codes, `D` code width, `Mo` modalities.
 """
+
 from __future__ import annotations
 
 from hdcid.analysis._arrays import as_numpy
-from hdcid.analysis.agreement import (agreement_matrix, code_purity, conditional_entropy, level_cooccurrence,
-                                      level_information, mutual_information)
-from hdcid.analysis.predictions import (TaskPredictions, confusion_matrix, per_class_accuracy,
-                                        per_class_segment_f1, task_predictions)
+from hdcid.analysis.agreement import (
+    agreement_matrix,
+    code_purity,
+    conditional_entropy,
+    level_cooccurrence,
+    level_information,
+    mutual_information,
+)
+from hdcid.analysis.predictions import (
+    TaskPredictions,
+    confusion_matrix,
+    per_class_accuracy,
+    per_class_segment_f1,
+    task_predictions,
+)
 from hdcid.analysis.probes import centroid_probe, cross_modal_probe, pool_codes, pool_levels, toc_sweep, toc_terms
 from hdcid.analysis.projection import Projection, code_points, project_codes
 from hdcid.analysis.runs import encode_modalities, loss_terms, model_sizes
-from hdcid.analysis.unified import (agreement_claims, agreement_over_epochs, check_claims, clip_agreement, clip_modes,
-                                    code_digit_readout,
-                                    code_shares, digit_top_codes, heldout_agreement, modality_usage,
-                                    same_second_agreement, sharing_verdict, trend_verdict, unified_summary)
-from hdcid.analysis.usage import (code_ownership, dead_codes, ownership_summary, perplexity, usage_counts,
-                                  usage_matrix, usage_over_training, usage_summary)
+from hdcid.analysis.unified import (
+    agreement_claims,
+    agreement_over_epochs,
+    check_claims,
+    clip_agreement,
+    clip_modes,
+    code_digit_readout,
+    code_shares,
+    digit_top_codes,
+    heldout_agreement,
+    modality_usage,
+    same_second_agreement,
+    sharing_verdict,
+    trend_verdict,
+    unified_summary,
+)
+from hdcid.analysis.usage import (
+    code_ownership,
+    dead_codes,
+    ownership_summary,
+    perplexity,
+    usage_counts,
+    usage_matrix,
+    usage_over_training,
+    usage_summary,
+)
 
 __all__ = [
     "as_numpy",
     # usage
-    "usage_counts", "usage_matrix", "perplexity", "dead_codes", "code_ownership", "ownership_summary",
-    "usage_summary", "usage_over_training",
+    "usage_counts",
+    "usage_matrix",
+    "perplexity",
+    "dead_codes",
+    "code_ownership",
+    "ownership_summary",
+    "usage_summary",
+    "usage_over_training",
     # agreement and levels
-    "agreement_matrix", "level_cooccurrence", "conditional_entropy", "mutual_information", "code_purity",
+    "agreement_matrix",
+    "level_cooccurrence",
+    "conditional_entropy",
+    "mutual_information",
+    "code_purity",
     "level_information",
     # unified codes: audio-video agreement, usage per modality, per-digit top codes
-    "same_second_agreement", "clip_modes", "clip_agreement", "code_shares", "modality_usage", "digit_top_codes",
-    "unified_summary", "heldout_agreement", "agreement_over_epochs", "sharing_verdict", "trend_verdict",
-    "agreement_claims", "check_claims", "code_digit_readout",
+    "same_second_agreement",
+    "clip_modes",
+    "clip_agreement",
+    "code_shares",
+    "modality_usage",
+    "digit_top_codes",
+    "unified_summary",
+    "heldout_agreement",
+    "agreement_over_epochs",
+    "sharing_verdict",
+    "trend_verdict",
+    "agreement_claims",
+    "check_claims",
+    "code_digit_readout",
     # probes and TOC
-    "pool_codes", "pool_levels", "centroid_probe", "cross_modal_probe", "toc_terms", "toc_sweep",
+    "pool_codes",
+    "pool_levels",
+    "centroid_probe",
+    "cross_modal_probe",
+    "toc_terms",
+    "toc_sweep",
     # projections
-    "code_points", "Projection", "project_codes",
+    "code_points",
+    "Projection",
+    "project_codes",
     # runs
-    "loss_terms", "model_sizes", "encode_modalities",
+    "loss_terms",
+    "model_sizes",
+    "encode_modalities",
     # downstream predictions
-    "confusion_matrix", "per_class_accuracy", "TaskPredictions", "task_predictions", "per_class_segment_f1",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "TaskPredictions",
+    "task_predictions",
+    "per_class_segment_f1",
 ]
 
 

@@ -2,6 +2,7 @@
 
 Shapes: `N` clips, `T` segments, `L` levels.
 """
+
 from __future__ import annotations
 
 import numpy as np

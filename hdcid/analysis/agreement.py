@@ -4,9 +4,10 @@ about labels (entropy, mutual information, purity, per-level information).
 Shown in notebooks 01, 02 (agreement) and 04 (levels). Shapes: `N` clips, `T` segments, `L`
 levels, `M` codes, `Mo` modalities.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -102,6 +103,13 @@ def level_information(indices, targets: Mapping[str, object]) -> pd.DataFrame:
         h = _entropy(np.unique(y, return_counts=True)[1] / y.size)
         for level in range(L):
             mi = mutual_information(idx[..., level], y)
-            rows.append(dict(level=level + 1, target=name, mi=mi, nmi=mi / h if h > 0 else 0.0,
-                             purity=code_purity(idx[..., level], y)))
+            rows.append(
+                dict(
+                    level=level + 1,
+                    target=name,
+                    mi=mi,
+                    nmi=mi / h if h > 0 else 0.0,
+                    purity=code_purity(idx[..., level], y),
+                )
+            )
     return pd.DataFrame(rows)

@@ -2,9 +2,11 @@
 
 Shapes: `N` clips, `T` segments, `K` classes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from hdcid.analysis._arrays import _np
@@ -18,7 +20,9 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     if t.shape != p.shape:
         raise ValueError(f"y_true and y_pred differ in length: {t.shape} vs {p.shape}")
     if t.size and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= n_classes):
-        raise ValueError(f"labels must lie in [0, {n_classes}), found [{min(t.min(), p.min())}, {max(t.max(), p.max())}]")
+        raise ValueError(
+            f"labels must lie in [0, {n_classes}), found [{min(t.min(), p.min())}, {max(t.max(), p.max())}]"
+        )
     from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
     return sk_confusion_matrix(t, p, labels=np.arange(n_classes))
@@ -60,9 +64,18 @@ class TaskPredictions:
         return self.logits > 0.0
 
 
-def task_predictions(task: str, direction: str, model, data: dict, toc=None, protocol: str = "honest",
-                     seed: int = 0, epochs: int | None = None, quick: bool = False,
-                     cache_dir=None) -> TaskPredictions:
+def task_predictions(
+    task: str,
+    direction: str,
+    model,
+    data: dict,
+    toc=None,
+    protocol: str = "honest",
+    seed: int = 0,
+    epochs: int | None = None,
+    quick: bool = False,
+    cache_dir=None,
+) -> TaskPredictions:
     """The head `hdcid.downstream.run_task` trains for one seed and `toc` (None, one setting or a
     list of candidates), through the same fitting path (`hdcid.downstream.fit_task`: same epoch
     and candidate selection), and its predictions on the cross-modal test split (for confusion
@@ -70,15 +83,34 @@ def task_predictions(task: str, direction: str, model, data: dict, toc=None, pro
     from hdcid.downstream import protocol as dprot
     from hdcid.downstream.tasks import TASKS, fit_task
 
-    tf = fit_task(task, direction, model, data, toc=toc, protocol=protocol, seeds=(seed,), epochs=epochs,
-                  quick=quick, cache_dir=cache_dir)
+    tf = fit_task(
+        task,
+        direction,
+        model,
+        data,
+        toc=toc,
+        protocol=protocol,
+        seeds=(seed,),
+        epochs=epochs,
+        quick=quick,
+        cache_dir=cache_dir,
+    )
     res, _, evals = tf.best[seed]
     kind = TASKS[task].kind
     test = tf.splits["test_cross"]
     logits = dprot.predict(res.head, evals["test_cross"].x).numpy()
     names = list(test.clipset.classes) + (["background"] if kind == "segment" else [])
-    return TaskPredictions(task, direction, kind, names, list(test.clipset.ids), logits,
-                           evals["test_cross"].labels.numpy(), test.name, res.epoch)
+    return TaskPredictions(
+        task,
+        direction,
+        kind,
+        names,
+        list(test.clipset.ids),
+        logits,
+        evals["test_cross"].labels.numpy(),
+        test.name,
+        res.epoch,
+    )
 
 
 def per_class_segment_f1(pred, true) -> np.ndarray:

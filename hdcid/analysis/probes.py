@@ -3,9 +3,10 @@ per-dimension terms and the probe accuracy against kept dimensions (notebook 03 
 
 Shapes: `N` clips, `T` segments, `L` levels, `M` codes, `D` code width.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,9 +69,9 @@ def cross_modal_probe(q_train, y_train, q_test, y_test, dims: Sequence | None = 
 def toc_terms(codebook) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TOC's two ingredients per dimension of one (M, D) codebook, from `hdcid.toc.toc_scores`:
     (similarity (D,), variance (D,), score at the default weights (D,)). Score = -0.7 sim + 0.3 var."""
-    from hdcid.toc import toc_scores  # lazy: analysis sits above toc
-
     import torch
+
+    from hdcid.toc import toc_scores  # lazy: analysis sits above toc
 
     E = torch.as_tensor(_np(codebook), dtype=torch.float64)
     sim = -_np(toc_scores(E, w_sim=1.0, w_var=0.0))
@@ -78,17 +79,26 @@ def toc_terms(codebook) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return sim, var, _np(toc_scores(E))
 
 
-def toc_sweep(codebooks, q_train, y_train, q_test, y_test, budgets: Sequence[int],
-              w_sim: float = 0.7, n_random: int = 3, seed: int = 0) -> pd.DataFrame:
+def toc_sweep(
+    codebooks,
+    q_train,
+    y_train,
+    q_test,
+    y_test,
+    budgets: Sequence[int],
+    w_sim: float = 0.7,
+    n_random: int = 3,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Probe accuracy against the number of kept dimensions per level.
 
     codebooks (L, M, D). For each budget k: TOC's k best dims ("toc best"), TOC's k worst
     ("toc worst") and k random dims (mean over `n_random` draws, "random"). Returns a long
     DataFrame with columns kept, method, accuracy.
     """
-    from hdcid.toc import toc_select  # lazy: analysis sits above toc
-
     import torch
+
+    from hdcid.toc import toc_select  # lazy: analysis sits above toc
 
     cb = torch.as_tensor(_np(codebooks))
     if cb.ndim == 2:
@@ -102,8 +112,12 @@ def toc_sweep(codebooks, q_train, y_train, q_test, y_test, budgets: Sequence[int
         best = [toc_select(cb[l], k, 1, 0, w_sim=w_sim, w_var=1 - w_sim) for l in range(L)]
         worst = [toc_select(cb[l], k, 0, 1, w_sim=w_sim, w_var=1 - w_sim) for l in range(L)]
         rows.append(dict(kept=k, method="toc best", accuracy=cross_modal_probe(q_train, y_train, q_test, y_test, best)))
-        rows.append(dict(kept=k, method="toc worst", accuracy=cross_modal_probe(q_train, y_train, q_test, y_test, worst)))
-        accs = [cross_modal_probe(q_train, y_train, q_test, y_test,
-                                  [rng.choice(D, k, replace=False) for _ in range(L)]) for _ in range(n_random)]
+        rows.append(
+            dict(kept=k, method="toc worst", accuracy=cross_modal_probe(q_train, y_train, q_test, y_test, worst))
+        )
+        accs = [
+            cross_modal_probe(q_train, y_train, q_test, y_test, [rng.choice(D, k, replace=False) for _ in range(L)])
+            for _ in range(n_random)
+        ]
         rows.append(dict(kept=k, method="random", accuracy=float(np.mean(accs))))
     return pd.DataFrame(rows)

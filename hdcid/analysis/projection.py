@@ -2,11 +2,12 @@
 
 Shapes: `N` clips, `T` segments, `L` levels, `M` codes, `D` code width.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,8 +16,9 @@ from hdcid.analysis._arrays import _as_levels, _np, _per_segment
 from hdcid.utils import cache_dir as _default_cache_dir
 
 
-def code_points(codebooks, indices_by_modality: Mapping[str, object], class_labels,
-                class_names: Sequence[str] | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+def code_points(
+    codebooks, indices_by_modality: Mapping[str, object], class_labels, class_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
     """The code vector each segment maps to, as (unique vectors, one row per segment).
 
     codebooks (L, M, D); indices_by_modality {m: (N, T, L)}; class_labels (N,) or (N, T).
@@ -35,9 +37,18 @@ def code_points(codebooks, indices_by_modality: Mapping[str, object], class_labe
             raise ValueError(f"indices[{m!r}] has {L} levels but codebooks has {cb.shape[0]}")
         y = _per_segment(class_labels, N, T, "class_labels")
         for level in range(L):
-            frames.append(pd.DataFrame(dict(
-                modality=m, level=level + 1, code=idx[..., level].ravel(),
-                label=y.ravel(), clip=np.repeat(np.arange(N), T), segment=np.tile(np.arange(T), N))))
+            frames.append(
+                pd.DataFrame(
+                    dict(
+                        modality=m,
+                        level=level + 1,
+                        code=idx[..., level].ravel(),
+                        label=y.ravel(),
+                        clip=np.repeat(np.arange(N), T),
+                        segment=np.tile(np.arange(T), N),
+                    )
+                )
+            )
     points = pd.concat(frames, ignore_index=True)
     points["class"] = [class_names[i] for i in points["label"]] if class_names is not None else points["label"]
     keys = points["level"].to_numpy() * cb.shape[1] + points["code"].to_numpy()
@@ -74,13 +85,28 @@ def _project(x: np.ndarray, method: str, seed: int, n_neighbors: int, min_dist: 
         return _pca2(x)
     import umap  # lazy: slow import and numba compile
 
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist,
-                        metric=metric, random_state=seed, n_jobs=1, init="random" if len(x) < 20 else "spectral")
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(n_neighbors, len(x) - 1),
+        min_dist=min_dist,
+        metric=metric,
+        random_state=seed,
+        n_jobs=1,
+        init="random" if len(x) < 20 else "spectral",
+    )
     return reducer.fit_transform(x).astype(np.float64)
 
 
-def project_codes(vectors, method: str = "umap", cache_dir: str | Path | None = None, seed: int = 0,
-                  reason: str = "", n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "euclidean") -> Projection:
+def project_codes(
+    vectors,
+    method: str = "umap",
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    reason: str = "",
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    metric: str = "euclidean",
+) -> Projection:
     """Project (n, D) vectors to 2-D with UMAP or PCA, cached on disk.
 
     The cache (`joblib.Memory` under `<cache_dir>/projections`, cache_dir defaulting to

@@ -3,9 +3,10 @@ codes it gives the same clips in several modalities (notebooks 00, 01, 02, 04).
 
 Shapes: `N` clips, `T` segments, `L` levels, `D` code width.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,15 +50,30 @@ def model_sizes(configs: Mapping[str, object]) -> pd.DataFrame:
         with torch.device("meta"):
             model = CrossModalModel(cfg)
         count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6  # noqa: E731
-        rows.append(dict(model=name, encoder=count(model.encoder), text_lstm=count(model.text_lstm),
-                         decoder=count(model.decoder), cpc=count(model.cpc), club=count(model.club),
-                         total=count(model), codebook=" x ".join(map(str, model.codebooks().shape)),
-                         encoder_keys=len(model.encoder.state_dict())))
+        rows.append(
+            dict(
+                model=name,
+                encoder=count(model.encoder),
+                text_lstm=count(model.text_lstm),
+                decoder=count(model.decoder),
+                cpc=count(model.cpc),
+                club=count(model.club),
+                total=count(model),
+                codebook=" x ".join(map(str, model.codebooks().shape)),
+                encoder_keys=len(model.encoder.state_dict()),
+            )
+        )
     return pd.DataFrame(rows).set_index("model")
 
 
-def encode_modalities(model, clipset, modalities: Sequence[str] = ("video", "audio", "text"),
-                      max_clips: int | None = None, seed: int = 0, batch_size: int = 256) -> dict:
+def encode_modalities(
+    model,
+    clipset,
+    modalities: Sequence[str] = ("video", "audio", "text"),
+    max_clips: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> dict:
     """Codes of the same clips in several modalities (eval mode; buffers untouched).
 
     Returns {"rows": (n,) clip rows used, m: {"quantized": (n, T, L, D) float32, "indices":

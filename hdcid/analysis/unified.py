@@ -7,9 +7,10 @@ digit top codes) and measured by `benchmarks/unified_codes.py`.
 
 Shapes: `N` clips, `T` segments (seconds), `M` codes. Indices are (N, T) for one level.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -83,15 +84,22 @@ def modality_usage(indices: Mapping[str, object], n_codes: int, mask=None) -> pd
             if o != m:
                 others |= q > 0
         nz = p[p > 0]
-        rows.append(dict(modality=m, codes_used=int((p > 0).sum()), max_share=float(p.max()),
-                         perplexity=float(np.exp(-(nz * np.log(nz)).sum())) if nz.size else 0.0,
-                         codes_owned=int(((p > 0) & ~others).sum()),
-                         shared_codes=int(((p > 0) & others).sum())))
+        rows.append(
+            dict(
+                modality=m,
+                codes_used=int((p > 0).sum()),
+                max_share=float(p.max()),
+                perplexity=float(np.exp(-(nz * np.log(nz)).sum())) if nz.size else 0.0,
+                codes_owned=int(((p > 0) & ~others).sum()),
+                shared_codes=int(((p > 0) & others).sum()),
+            )
+        )
     return pd.DataFrame(rows).set_index("modality")
 
 
-def digit_top_codes(idx_a, idx_b, labels, n_codes: int, k: int = 3,
-                    names: tuple[str, str] = ("audio", "video")) -> pd.DataFrame:
+def digit_top_codes(
+    idx_a, idx_b, labels, n_codes: int, k: int = 3, names: tuple[str, str] = ("audio", "video")
+) -> pd.DataFrame:
     """Per class: the k codes each modality uses most on its seconds and their overlap.
 
     idx_a, idx_b: (N, T) codes; labels: (N, T) class per second (negative = background, skipped).
@@ -112,11 +120,18 @@ def digit_top_codes(idx_a, idx_b, labels, n_codes: int, k: int = 3,
         ta = [int(i) for i in np.argsort(-pa, kind="stable")[:k] if pa[i] > 0]
         tb = [int(i) for i in np.argsort(-pb, kind="stable")[:k] if pb[i] > 0]
         ov = [i for i in ta if i in tb]
-        rows.append({"class": c, f"{na} top": ta, f"{nb} top": tb,
-                     f"{na} top share": float(pa[ta[0]]) if ta else 0.0,
-                     f"{nb} top share": float(pb[tb[0]]) if tb else 0.0,
-                     "overlap": ov, "n_overlap": len(ov),
-                     "agreement": float((a == b)[sel].mean())})
+        rows.append(
+            {
+                "class": c,
+                f"{na} top": ta,
+                f"{nb} top": tb,
+                f"{na} top share": float(pa[ta[0]]) if ta else 0.0,
+                f"{nb} top share": float(pb[tb[0]]) if tb else 0.0,
+                "overlap": ov,
+                "n_overlap": len(ov),
+                "agreement": float((a == b)[sel].mean()),
+            }
+        )
     return pd.DataFrame(rows).set_index("class")
 
 
@@ -125,14 +140,19 @@ def unified_summary(idx_a, idx_b, n_codes: int, mask=None) -> dict:
     agreement, codes used and max code share per modality (keys `agreement`, `clip_agreement`,
     `used_a`, `used_b`, `max_share_a`, `max_share_b`)."""
     u = modality_usage({"a": idx_a, "b": idx_b}, n_codes, mask)
-    return dict(agreement=same_second_agreement(idx_a, idx_b, mask),
-                clip_agreement=clip_agreement(idx_a, idx_b, n_codes, mask),
-                used_a=int(u.loc["a", "codes_used"]), used_b=int(u.loc["b", "codes_used"]),
-                max_share_a=float(u.loc["a", "max_share"]), max_share_b=float(u.loc["b", "max_share"]))
+    return dict(
+        agreement=same_second_agreement(idx_a, idx_b, mask),
+        clip_agreement=clip_agreement(idx_a, idx_b, n_codes, mask),
+        used_a=int(u.loc["a", "codes_used"]),
+        used_b=int(u.loc["b", "codes_used"]),
+        max_share_a=float(u.loc["a", "max_share"]),
+        max_share_b=float(u.loc["b", "max_share"]),
+    )
 
 
-def heldout_agreement(model, clipset, pair: tuple[str, str] = ("audio", "video"),
-                      foreground: bool = True) -> pd.DataFrame:
+def heldout_agreement(
+    model, clipset, pair: tuple[str, str] = ("audio", "video"), foreground: bool = True
+) -> pd.DataFrame:
     """`unified_summary` per level of a model on held-out clips (e.g. AVE test), eval mode.
 
     Encodes both modalities with `hdcid.downstream.cache.encode_clipset` (eval mode, the model's
@@ -145,8 +165,10 @@ def heldout_agreement(model, clipset, pair: tuple[str, str] = ("audio", "video")
     lab = np.asarray(clipset.labels)
     mask = lab.argmax(-1) != lab.shape[-1] - 1 if foreground else None  # (N, T)
     n_codes = int(model.codebooks().shape[1])
-    rows = [dict(level=lv + 1, **unified_summary(idx[pair[0]][..., lv], idx[pair[1]][..., lv], n_codes, mask))
-            for lv in range(idx[pair[0]].shape[-1])]
+    rows = [
+        dict(level=lv + 1, **unified_summary(idx[pair[0]][..., lv], idx[pair[1]][..., lv], n_codes, mask))
+        for lv in range(idx[pair[0]].shape[-1])
+    ]
     return pd.DataFrame(rows).set_index("level")
 
 
@@ -205,9 +227,17 @@ def agreement_claims(per_epoch: Mapping[str, pd.DataFrame]) -> list[dict]:
             first, last = float(g["agreement"].iloc[0]), float(g["agreement"].iloc[-1])
             clip = float(g["clip_agreement"].iloc[-1])
             share = float(g[["max_share_a", "max_share_b"]].to_numpy().max())
-            c = dict(model=name, level=int(level), first=first, last=last, clip=clip, max_share=share,
-                     sharing=sharing_verdict(last), trend=trend_verdict(first, last),
-                     collapsed=bool(share >= COLLAPSE_AT))
+            c = dict(
+                model=name,
+                level=int(level),
+                first=first,
+                last=last,
+                clip=clip,
+                max_share=share,
+                sharing=sharing_verdict(last),
+                trend=trend_verdict(first, last),
+                collapsed=bool(share >= COLLAPSE_AT),
+            )
             c["sentence"] = (
                 f"{name} level {int(level)}: audio and video {c['sharing']} — same-second agreement "
                 f"{c['trend']} over training ({first:.2f} after the first epoch, {last:.2f} after the "
@@ -226,16 +256,19 @@ def check_claims(claims: list[dict]) -> list[str]:
     for c in claims:
         want = (sharing_verdict(c["last"]), trend_verdict(c["first"], c["last"]), c["max_share"] >= COLLAPSE_AT)
         if (c["sharing"], c["trend"], c["collapsed"]) != want:
-            bad.append(f"{c['model']} L{c['level']}: says {c['sharing']!r}/{c['trend']!r}/collapsed="
-                       f"{c['collapsed']} but the numbers give {want}")
+            bad.append(
+                f"{c['model']} L{c['level']}: says {c['sharing']!r}/{c['trend']!r}/collapsed="
+                f"{c['collapsed']} but the numbers give {want}"
+            )
         for word in (c["sharing"], c["trend"], f"{c['first']:.2f}", f"{c['last']:.2f}"):
             if word not in c["sentence"]:
                 bad.append(f"{c['model']} L{c['level']}: sentence lacks {word!r}")
     return bad
 
 
-def code_digit_readout(train_codes: Mapping[str, object], train_labels, test_codes: Mapping[str, object],
-                       test_labels, n_codes: int) -> dict:
+def code_digit_readout(
+    train_codes: Mapping[str, object], train_labels, test_codes: Mapping[str, object], test_labels, n_codes: int
+) -> dict:
     """How far per-second codes can agree, given how well each modality's codes tell the class.
 
     Each code of each modality is mapped to the class it most often carries on the labelled

@@ -3,9 +3,10 @@
 Shown in notebook 02 (`hdcid.plots.usage_histograms`, `ownership_bars`, `usage_over_training`).
 Shapes: `N` clips, `T` segments, `L` levels, `M` codes, `Mo` modalities.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,7 @@ def usage_counts(indices, n_codes: int) -> np.ndarray:
     idx = _as_levels(indices)
     if idx.size and (idx.min() < 0 or idx.max() >= n_codes):
         raise ValueError(
-            f"indices must lie in [0, {n_codes}) for n_codes={n_codes}; found range "
-            f"[{idx.min()}, {idx.max()}]"
+            f"indices must lie in [0, {n_codes}) for n_codes={n_codes}; found range [{idx.min()}, {idx.max()}]"
         )
     L = idx.shape[2]
     flat = idx.transpose(2, 0, 1).reshape(L, -1) + np.arange(L)[:, None] * n_codes  # (L, N*T)
@@ -55,8 +55,7 @@ def perplexity(counts) -> np.ndarray:
 
 def _usage_stats(counts) -> dict:
     """used, dead and perplexity of one (M,) usage count vector."""
-    return dict(used=int((counts > 0).sum()), dead=int((counts == 0).sum()),
-                perplexity=float(perplexity(counts)))
+    return dict(used=int((counts > 0).sum()), dead=int((counts == 0).sum()), perplexity=float(perplexity(counts)))
 
 
 def dead_codes(counts) -> np.ndarray:
@@ -75,8 +74,7 @@ def code_ownership(counts, modalities: Sequence[str]) -> pd.DataFrame:
     c = _np(counts)
     if c.ndim != 2 or c.shape[0] != len(modalities):
         raise ValueError(
-            f"counts: expected shape ({len(modalities)}, M) for modalities {list(modalities)}, "
-            f"got {c.shape}"
+            f"counts: expected shape ({len(modalities)}, M) for modalities {list(modalities)}, got {c.shape}"
         )
     used = c > 0  # (Mo, M)
     n_used = used.sum(0)  # (M,)
@@ -123,8 +121,15 @@ def usage_over_training(usage: Sequence[Mapping]) -> pd.DataFrame:
             counts["all"] = np.sum(list(counts.values()), axis=0)
             resets = snap.get("resets")
             for m, c in counts.items():
-                rows.append(dict(epoch=int(snap["epoch"]), level=level + 1, modality=m, **_usage_stats(c),
-                                 resets=int(_np(resets[level]).sum()) if (m == "all" and resets is not None) else np.nan))
+                rows.append(
+                    dict(
+                        epoch=int(snap["epoch"]),
+                        level=level + 1,
+                        modality=m,
+                        **_usage_stats(c),
+                        resets=int(_np(resets[level]).sum()) if (m == "all" and resets is not None) else np.nan,
+                    )
+                )
     if not rows:
         raise ValueError("usage_over_training: no snapshots (train at least one epoch)")
     return pd.DataFrame(rows)

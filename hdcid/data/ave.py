@@ -9,6 +9,7 @@ Layout under `data_root`::
     AVE-ECCV18-master/data/categories.txt      optional (hdcid extension): K class names;
                                                absent -> the 28 standard AVE classes
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,18 +17,40 @@ from pathlib import Path
 import numpy as np
 
 from hdcid.data.clipset import ClipSet
-from hdcid.data.formats import (DataFormatError, check_finite, check_labels, read_h5, read_lines, write_h5,
-                                write_lines)
+from hdcid.data.formats import DataFormatError, check_finite, check_labels, read_h5, read_lines, write_h5, write_lines
 
 AVE_DIR = Path("AVE-ECCV18-master") / "data"
 SPLITS = ("train", "val", "test")
 FEATURE_DTYPES = ("float32", "float64")
 AVE_CLASSES = [
-    "Church bell", "Male speech, man speaking", "Bark", "Fixed-wing aircraft, airplane",
-    "Race car, auto racing", "Female speech, woman speaking", "Helicopter", "Violin, fiddle",
-    "Flute", "Ukulele", "Frying (food)", "Truck", "Shofar", "Motorcycle", "Acoustic guitar",
-    "Train horn", "Clock", "Banjo", "Goat", "Baby cry, infant cry", "Bus", "Chainsaw", "Cat",
-    "Horse", "Toilet flush", "Rodents, rats, mice", "Accordion", "Mandolin",
+    "Church bell",
+    "Male speech, man speaking",
+    "Bark",
+    "Fixed-wing aircraft, airplane",
+    "Race car, auto racing",
+    "Female speech, woman speaking",
+    "Helicopter",
+    "Violin, fiddle",
+    "Flute",
+    "Ukulele",
+    "Frying (food)",
+    "Truck",
+    "Shofar",
+    "Motorcycle",
+    "Acoustic guitar",
+    "Train horn",
+    "Clock",
+    "Banjo",
+    "Goat",
+    "Baby cry, infant cry",
+    "Bus",
+    "Chainsaw",
+    "Cat",
+    "Horse",
+    "Toilet flush",
+    "Rodents, rats, mice",
+    "Accordion",
+    "Mandolin",
 ]
 
 
@@ -71,13 +94,16 @@ def check_order(order: np.ndarray, path: Path) -> np.ndarray:
         raise DataFormatError(f"{path}: key 'order' is empty; expected the global indices of at least one clip")
     uniq, counts = np.unique(order, return_counts=True)
     if (counts > 1).any():
-        raise DataFormatError(f"{path}: key 'order' lists {int((counts > 1).sum())} clips more than once "
-                              f"(first: {int(uniq[counts > 1][0])}); expected distinct indices")
+        raise DataFormatError(
+            f"{path}: key 'order' lists {int((counts > 1).sum())} clips more than once "
+            f"(first: {int(uniq[counts > 1][0])}); expected distinct indices"
+        )
     return order.astype(np.int64)
 
 
-def read_ave_rows(root: str | Path, index: np.ndarray, labels_path: str | Path | None = None,
-                  n_label_cols: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_ave_rows(
+    root: str | Path, index: np.ndarray, labels_path: str | Path | None = None, n_label_cols: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Video (n,10,G,G,C), audio (n,10,A), labels (n,10,K+1) float32 for global AVE `index`.
 
     Only the requested rows are read (h5py fancy indexing). `labels_path` defaults to AVE's
@@ -86,12 +112,20 @@ def read_ave_rows(root: str | Path, index: np.ndarray, labels_path: str | Path |
     d = Path(root) / AVE_DIR
     vpath, apath = d / "visual_feature.h5", d / "audio_feature.h5"
     lpath = Path(labels_path) if labels_path else d / "labels.h5"
-    video = read_h5(vpath, "avadataset", shape=(None, None, None, None, None),
-                    dtype=FEATURE_DTYPES, index=index, out_dtype=np.float32)  # (n, T, G, G, C)
-    audio = read_h5(apath, "avadataset", shape=(None, None, None), dtype=FEATURE_DTYPES, index=index,
-                    out_dtype=np.float32)  # (n, T, A)
-    labels = read_h5(lpath, "avadataset", shape=(None, None, n_label_cols), index=index,
-                     out_dtype=np.float32)  # (n, T, K+1)
+    video = read_h5(
+        vpath,
+        "avadataset",
+        shape=(None, None, None, None, None),
+        dtype=FEATURE_DTYPES,
+        index=index,
+        out_dtype=np.float32,
+    )  # (n, T, G, G, C)
+    audio = read_h5(
+        apath, "avadataset", shape=(None, None, None), dtype=FEATURE_DTYPES, index=index, out_dtype=np.float32
+    )  # (n, T, A)
+    labels = read_h5(
+        lpath, "avadataset", shape=(None, None, n_label_cols), index=index, out_dtype=np.float32
+    )  # (n, T, K+1)
     check_labels(labels, f"{lpath} key 'avadataset' (rows of the order)")
     if video.shape[1] != audio.shape[1] or video.shape[1] != labels.shape[1]:
         raise DataFormatError(
@@ -114,13 +148,26 @@ def read_ave(root: str | Path, split: str = "train") -> ClipSet:
     classes = ave_classes(root)
     _check_class_count(root, classes)
     video, audio, labels = read_ave_rows(root, order, n_label_cols=len(classes) + 1)
-    return ClipSet(name=f"ave/{split}", ids=[str(i) for i in order], classes=classes,
-                   labels=labels, video=video, audio=audio, meta={"order": order})
+    return ClipSet(
+        name=f"ave/{split}",
+        ids=[str(i) for i in order],
+        classes=classes,
+        labels=labels,
+        video=video,
+        audio=audio,
+        meta={"order": order},
+    )
 
 
-def write_ave(root: str | Path, video: np.ndarray, audio: np.ndarray, labels: np.ndarray,
-              orders: dict[str, np.ndarray], classes: list[str] | None = None,
-              dtype=np.float64) -> list[Path]:
+def write_ave(
+    root: str | Path,
+    video: np.ndarray,
+    audio: np.ndarray,
+    labels: np.ndarray,
+    orders: dict[str, np.ndarray],
+    classes: list[str] | None = None,
+    dtype=np.float64,
+) -> list[Path]:
     """Write the AVE h5 set: features (N,10,G,G,C)/(N,10,A) as `dtype` (float64 = faithful),
     labels (N,10,K+1), one order file per split; `classes` -> categories.txt (if not the standard 28)."""
     d = Path(root) / AVE_DIR

@@ -8,10 +8,11 @@ Layout under `data_root`::
     AVE_AVVP/AVE_AVVP_eval_{audio,visual}_checked_combined.csv   LLP format, only the K classes
     features: AVE h5 files (train) and AVVP zips (test)
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -34,10 +35,18 @@ def read_ave_avvp_train(root: str | Path) -> ClipSet:
     classes = ave_avvp_classes(root)
     opath = d / "ave_avvp_order.h5"
     order = check_order(read_h5(opath, "order", shape=(None,)), opath)
-    video, audio, labels = read_ave_rows(root, order, labels_path=d / "ave_avvp_labels.h5",
-                                         n_label_cols=len(classes) + 1)
-    return ClipSet(name="ave_avvp/train", ids=[str(i) for i in order], classes=classes,
-                   labels=labels, video=video, audio=audio, meta={"order": order})
+    video, audio, labels = read_ave_rows(
+        root, order, labels_path=d / "ave_avvp_labels.h5", n_label_cols=len(classes) + 1
+    )
+    return ClipSet(
+        name="ave_avvp/train",
+        ids=[str(i) for i in order],
+        classes=classes,
+        labels=labels,
+        video=video,
+        audio=audio,
+        meta={"order": order},
+    )
 
 
 def read_ave_avvp_test(root: str | Path, annotations: str = "audio") -> ClipSet:
@@ -47,13 +56,18 @@ def read_ave_avvp_test(root: str | Path, annotations: str = "audio") -> ClipSet:
         raise ValueError(f"annotations must be one of {ANNOTATIONS}, got {annotations!r}")
     d = Path(root) / SUBSET_DIR
     csv = d / f"AVE_AVVP_eval_{annotations}_checked_combined.csv"
-    return read_llp_clipset(f"ave_avvp/{annotations}", csv, ave_avvp_classes(root),
-                            Path(root) / AVVP_DIR / "feature",
-                            require="video" if annotations == "visual" else "audio")
+    return read_llp_clipset(
+        f"ave_avvp/{annotations}",
+        csv,
+        ave_avvp_classes(root),
+        Path(root) / AVVP_DIR / "feature",
+        require="video" if annotations == "visual" else "audio",
+    )
 
 
-def write_ave_avvp(root: str | Path, classes: Sequence[str], order: np.ndarray, labels: np.ndarray,
-                   visual_rows, audio_rows) -> list[Path]:
+def write_ave_avvp(
+    root: str | Path, classes: Sequence[str], order: np.ndarray, labels: np.ndarray, visual_rows, audio_rows
+) -> list[Path]:
     """Write the category list, order (n,), globally indexed labels (N_ave,10,K+1) and the two
     LLP CSVs (rows: (filename, events)). Features are the AVE h5 files and AVVP zips."""
     d = Path(root) / SUBSET_DIR

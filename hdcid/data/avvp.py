@@ -8,18 +8,29 @@ Layout under `data_root`::
     AVVP/feature/video/zip/<filename[:11]>.zip           (10, 7, 7, C)
     AVVP/feature/audio/zip/<filename[:11]>.zip           (T, 128), padded/truncated to 10
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from hdcid.data.clipset import ClipSet
-from hdcid.data.formats import (DataFormatError, check_finite, check_shape, class_index, pad_or_truncate,
-                                read_csv, read_lines, read_zip_pickle, write_csv, write_lines,
-                                write_zip_pickle)
+from hdcid.data.formats import (
+    DataFormatError,
+    check_finite,
+    check_shape,
+    class_index,
+    pad_or_truncate,
+    read_csv,
+    read_lines,
+    read_zip_pickle,
+    write_csv,
+    write_lines,
+    write_zip_pickle,
+)
 
 AVVP_DIR = Path("AVVP")
 ANNOTATIONS = ("visual", "audio")
@@ -27,8 +38,7 @@ LLP_COLUMNS = ("filename", "onset", "offset", "event_labels")
 Event = tuple[int, int, str]  # (onset, offset exclusive, class name)
 
 
-def events_to_labels(events: Sequence[Event], classes: Sequence[str], T: int = 10,
-                     where: str = "events") -> np.ndarray:
+def events_to_labels(events: Sequence[Event], classes: Sequence[str], T: int = 10, where: str = "events") -> np.ndarray:
     """(T, K+1) float32: column c is 1 at t iff an event of c has onset <= t < offset; last column
     (background) is 1 where no event covers t."""
     K = len(classes)
@@ -38,8 +48,9 @@ def events_to_labels(events: Sequence[Event], classes: Sequence[str], T: int = 1
         t = np.arange(T)
         for on, off, name in events:
             if not (0 <= on < off <= T):
-                raise DataFormatError(f"{where}: event {name!r} spans [{on}, {off}); expected "
-                                      f"0 <= onset < offset <= {T}")
+                raise DataFormatError(
+                    f"{where}: event {name!r} spans [{on}, {off}); expected 0 <= onset < offset <= {T}"
+                )
         for (on, off, _), c in zip(events, cls):
             lab[(t >= on) & (t < off), c] = 1.0
     lab[:, K] = (lab[:, :K].sum(axis=1) == 0).astype(np.float32)
@@ -53,8 +64,10 @@ def _whole_second(value: str, what: str, row: pd.Series, where: str) -> int:
     except ValueError as e:
         raise DataFormatError(f"{where}: row {row['filename']!r} has a non-numeric {what} {value!r}") from e
     if not np.isfinite(v) or v != int(v):
-        raise DataFormatError(f"{where}: row {row['filename']!r} has {what} {value!r}; expected whole "
-                              "seconds (segment indices), found a fractional or non-finite value")
+        raise DataFormatError(
+            f"{where}: row {row['filename']!r} has {what} {value!r}; expected whole "
+            "seconds (segment indices), found a fractional or non-finite value"
+        )
     return int(v)
 
 
@@ -71,11 +84,15 @@ def parse_llp_row(row: pd.Series, where: str, T: int | None = None) -> list[Even
     for a, b, c in zip(ons, offs, labs):
         on, off = _whole_second(a, "onset", row, where), _whole_second(b, "offset", row, where)
         if off <= on:
-            raise DataFormatError(f"{where}: row {row['filename']!r} event {c.strip()!r} has offset {off} <= "
-                                  f"onset {on}; expected onset < offset (offset exclusive)")
+            raise DataFormatError(
+                f"{where}: row {row['filename']!r} event {c.strip()!r} has offset {off} <= "
+                f"onset {on}; expected onset < offset (offset exclusive)"
+            )
         if T is not None and (on < 0 or off > T):
-            raise DataFormatError(f"{where}: row {row['filename']!r} event {c.strip()!r} spans [{on}, {off}); "
-                                  f"expected 0 <= onset < offset <= {T} (the clip has {T} segments)")
+            raise DataFormatError(
+                f"{where}: row {row['filename']!r} event {c.strip()!r} spans [{on}, {off}); "
+                f"expected 0 <= onset < offset <= {T} (the clip has {T} segments)"
+            )
         events.append((on, off, c.strip()))
     return events
 
@@ -92,15 +109,20 @@ def read_llp_csv(path: str | Path, classes: Sequence[str], T: int = 10) -> tuple
 def write_llp_csv(path: str | Path, rows: Iterable[tuple[str, Sequence[Event]]]) -> Path:
     """Write a combined LLP CSV: one row per filename with its events' comma-joined fields."""
     recs = [
-        {"filename": fn, "onset": ",".join(str(e[0]) for e in ev),
-         "offset": ",".join(str(e[1]) for e in ev), "event_labels": ",".join(e[2] for e in ev)}
+        {
+            "filename": fn,
+            "onset": ",".join(str(e[0]) for e in ev),
+            "offset": ",".join(str(e[1]) for e in ev),
+            "event_labels": ",".join(e[2] for e in ev),
+        }
         for fn, ev in rows
     ]
     return write_csv(path, pd.DataFrame(recs, columns=list(LLP_COLUMNS)), sep="\t")
 
 
-def read_zip_features(folder: Path, ids: Sequence[str], modality: str, T: int = 10,
-                      pad: bool = False, required: bool = True) -> np.ndarray | None:
+def read_zip_features(
+    folder: Path, ids: Sequence[str], modality: str, T: int = 10, pad: bool = False, required: bool = True
+) -> np.ndarray | None:
     """Stack `<folder>/<id>.zip` arrays: audio (N,T,A) / video (N,T,G,G,C) float32.
 
     `pad`: pad/truncate to T rows (else the stored T must equal `T`). If `required` is False, the
@@ -115,8 +137,9 @@ def read_zip_features(folder: Path, ids: Sequence[str], modality: str, T: int = 
         x = read_zip_pickle(p)
         if x.ndim != ndim or x.size == 0:
             want = "(T, A)" if modality == "audio" else "(T, G, G, C)"
-            raise DataFormatError(f"{p}: expected {modality} features {want} with T >= 1 and every size > 0, "
-                                  f"found shape {x.shape}")
+            raise DataFormatError(
+                f"{p}: expected {modality} features {want} with T >= 1 and every size > 0, found shape {x.shape}"
+            )
         if pad:
             x = pad_or_truncate(x, T)
         want = (T, None) if modality == "audio" else (T, None, None, None)
@@ -133,47 +156,56 @@ def read_zip_features(folder: Path, ids: Sequence[str], modality: str, T: int = 
     return np.stack(out)
 
 
-def read_llp_clipset(name: str, csv_path: Path, classes: list[str], feature_root: Path,
-                     require: str) -> ClipSet:
+def read_llp_clipset(name: str, csv_path: Path, classes: list[str], feature_root: Path, require: str) -> ClipSet:
     """Labels from an LLP CSV and both modalities' zips from `feature_root/{video,audio}/zip`
-    (the modality named by `require` must exist for every clip; the other is loaded if present for every clip, else None)."""
+    (the modality named by `require` must exist for every clip; the other is loaded if present for
+    every clip, else None)."""
     filenames, labels = read_llp_csv(csv_path, classes)
     ytids = [f[:11] for f in filenames]
-    video = read_zip_features(feature_root / "video" / "zip", ytids, "video",
-                              required=require == "video")
-    audio = read_zip_features(feature_root / "audio" / "zip", ytids, "audio", pad=True,
-                              required=require == "audio")
+    video = read_zip_features(feature_root / "video" / "zip", ytids, "video", required=require == "video")
+    audio = read_zip_features(feature_root / "audio" / "zip", ytids, "audio", pad=True, required=require == "audio")
     return ClipSet(name=name, ids=filenames, classes=classes, labels=labels, video=video, audio=audio)
 
 
 def read_avvp(root: str | Path, annotations: str = "visual") -> ClipSet:
     """AVVP with the `annotations` ("visual" | "audio") CSV's labels, named "avvp/<annotations>".
 
-    The annotated modality's features must exist; the other modality is loaded if its zip exists for every clip, else None.
+    The annotated modality's features must exist; the other modality is loaded if its zip exists
+    for every clip, else None.
     """
     if annotations not in ANNOTATIONS:
         raise ValueError(f"annotations must be one of {ANNOTATIONS}, got {annotations!r}")
     d = Path(root) / AVVP_DIR
     classes = read_lines(d / "data" / "AVVP_Categories.txt")
     csv = d / "data" / f"AVVP_eval_{annotations}_checked_combined.csv"
-    return read_llp_clipset(f"avvp/{annotations}", csv, classes, d / "feature",
-                            require="video" if annotations == "visual" else "audio")
+    return read_llp_clipset(
+        f"avvp/{annotations}", csv, classes, d / "feature", require="video" if annotations == "visual" else "audio"
+    )
 
 
-def write_avvp(root: str | Path, classes: Sequence[str], visual_rows, audio_rows,
-               video: dict[str, np.ndarray], audio: dict[str, np.ndarray]) -> list[Path]:
+def write_avvp(
+    root: str | Path,
+    classes: Sequence[str],
+    visual_rows,
+    audio_rows,
+    video: dict[str, np.ndarray],
+    audio: dict[str, np.ndarray],
+) -> list[Path]:
     """Write the AVVP category list, the two combined CSVs (rows: (filename, events)) and the
     per-ytid zips (`video[ytid]` (10,G,G,C), `audio[ytid]` (T,A))."""
     d = Path(root) / AVVP_DIR
-    out = [write_lines(d / "data" / "AVVP_Categories.txt", classes),
-           write_llp_csv(d / "data" / "AVVP_eval_visual_checked_combined.csv", visual_rows),
-           write_llp_csv(d / "data" / "AVVP_eval_audio_checked_combined.csv", audio_rows)]
+    out = [
+        write_lines(d / "data" / "AVVP_Categories.txt", classes),
+        write_llp_csv(d / "data" / "AVVP_eval_visual_checked_combined.csv", visual_rows),
+        write_llp_csv(d / "data" / "AVVP_eval_audio_checked_combined.csv", audio_rows),
+    ]
     out += write_feature_zips(d / "feature", video, audio)
     return out
 
 
-def write_feature_zips(feature_root: Path, video: dict[str, np.ndarray] | None,
-                       audio: dict[str, np.ndarray] | None, dtype=np.float32) -> list[Path]:
+def write_feature_zips(
+    feature_root: Path, video: dict[str, np.ndarray] | None, audio: dict[str, np.ndarray] | None, dtype=np.float32
+) -> list[Path]:
     """`feature_root/{video,audio}/zip/<id>.zip` for every id of each dict."""
     out = []
     for mod, arrays in (("video", video), ("audio", audio)):

@@ -1,8 +1,9 @@
 """`ClipSet`: one split of one dataset, fully in memory (numpy), the common currency of hdcid."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -45,8 +46,7 @@ class ClipSet:
             x = getattr(self, m)
             if x is not None and (x.shape[0] != n or x.shape[1] != self.labels.shape[1]):
                 raise DataFormatError(
-                    f"ClipSet {self.name!r}: {m} expected leading shape ({n}, {self.labels.shape[1]}), "
-                    f"found {x.shape}"
+                    f"ClipSet {self.name!r}: {m} expected leading shape ({n}, {self.labels.shape[1]}), found {x.shape}"
                 )
         for k, v in self.meta.items():
             if len(v) != n:
@@ -74,9 +74,7 @@ class ClipSet:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
         x = getattr(self, modality)
         if x is None:
-            raise ValueError(
-                f"ClipSet {self.name!r} has no {modality} features (has {self.modalities})"
-            )
+            raise ValueError(f"ClipSet {self.name!r} has no {modality} features (has {self.modalities})")
         return x
 
     def video_labels(self) -> np.ndarray:
@@ -92,7 +90,7 @@ class ClipSet:
         """(N, T) int: per-segment class (argmax over all K+1 columns; K = background)."""
         return self.labels.argmax(axis=2).astype(np.int64)
 
-    def subset(self, idx: Sequence[int] | np.ndarray, name: str | None = None) -> "ClipSet":
+    def subset(self, idx: Sequence[int] | np.ndarray, name: str | None = None) -> ClipSet:
         """Rows `idx` (int indices or a boolean mask) as a new ClipSet."""
         idx = np.asarray(idx)
         if idx.dtype == bool:

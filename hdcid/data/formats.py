@@ -3,13 +3,14 @@
 Per-clip zip-of-pickle features, HDF5 arrays, tab/comma CSVs and one-name-per-line class lists.
 Every failure raises `DataFormatError` naming the file, what was expected and what was found.
 """
+
 from __future__ import annotations
 
 import io
 import pickle
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,14 +40,21 @@ def fmt_shape(shape: Sequence[int | None]) -> str:
 # module spellings), and the builtin containers. Anything else (os.system, eval, a class of some
 # package ...) is refused BEFORE it is called, so a hostile .pkl cannot run code on load.
 _NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
 }
 _NUMPY2 = int(np.__version__.split(".")[0]) >= 2
-_PLAIN_GLOBALS = {(m, n) for m in ("builtins", "__builtin__")  # protocol <= 2 spells it __builtin__
-                  for n in ("list", "dict", "tuple", "set", "frozenset", "bytes", "bytearray")}
+_PLAIN_GLOBALS = {
+    (m, n)
+    for m in ("builtins", "__builtin__")  # protocol <= 2 spells it __builtin__
+    for n in ("list", "dict", "tuple", "set", "frozenset", "bytes", "bytearray")
+}
 _PLAIN_GLOBALS.add(("_codecs", "encode"))  # protocol 2 spells bytes as _codecs.encode(str, 'latin1')
 
 
@@ -135,9 +143,15 @@ def _check_array(arr: np.ndarray, path: Path, key: str, shape, dtype) -> None:
             )
 
 
-def read_h5(path: str | Path, key: str, shape: Sequence[int | None] | None = None,
-            dtype=None, index: np.ndarray | None = None, out_dtype=None,
-            chunk_rows: int = 256) -> np.ndarray:
+def read_h5(
+    path: str | Path,
+    key: str,
+    shape: Sequence[int | None] | None = None,
+    dtype=None,
+    index: np.ndarray | None = None,
+    out_dtype=None,
+    chunk_rows: int = 256,
+) -> np.ndarray:
     """Dataset `key` of the HDF5 file `path`, optionally only the rows `index` (any order).
 
     `shape` may contain None for free axes (checked on the full dataset, before indexing);
@@ -154,8 +168,10 @@ def read_h5(path: str | Path, key: str, shape: Sequence[int | None] | None = Non
             raise DataFormatError(f"{path}: expected HDF5 key {key!r}, found keys {sorted(f.keys())}")
         ds = f[key]
         if not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
-            raise DataFormatError(f"{path}: key {key!r} expected an array with rows, found "
-                                  f"{'a scalar' if isinstance(ds, h5py.Dataset) else 'a group'}")
+            raise DataFormatError(
+                f"{path}: key {key!r} expected an array with rows, found "
+                f"{'a scalar' if isinstance(ds, h5py.Dataset) else 'a group'}"
+            )
         _check_array(_Shape(ds.shape, ds.dtype), path, key, shape, dtype)
         out_dtype = np.dtype(out_dtype or ds.dtype)
         if index is None:
@@ -163,13 +179,12 @@ def read_h5(path: str | Path, key: str, shape: Sequence[int | None] | None = Non
         index = np.asarray(index, dtype=np.int64)
         if index.size and (index.min() < 0 or index.max() >= ds.shape[0]):
             raise DataFormatError(
-                f"{path}: key {key!r} has {ds.shape[0]} rows, asked for index range "
-                f"[{index.min()}, {index.max()}]"
+                f"{path}: key {key!r} has {ds.shape[0]} rows, asked for index range [{index.min()}, {index.max()}]"
             )
         uniq, inverse = np.unique(index, return_inverse=True)
         rows = np.empty((uniq.size,) + ds.shape[1:], dtype=out_dtype)
         for a in range(0, uniq.size, chunk_rows):
-            rows[a:a + chunk_rows] = ds[uniq[a:a + chunk_rows]]
+            rows[a : a + chunk_rows] = ds[uniq[a : a + chunk_rows]]
         return rows if np.array_equal(uniq, index) else rows[inverse]
 
 
@@ -207,8 +222,7 @@ def check_finite(arr: np.ndarray, where: str) -> np.ndarray:
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DataFormatError(
-            f"{where}: expected finite features, found {int(bad.sum())} NaN/inf values "
-            f"(first at index {first})"
+            f"{where}: expected finite features, found {int(bad.sum())} NaN/inf values (first at index {first})"
         )
     return arr
 
@@ -222,19 +236,25 @@ def check_labels(labels: np.ndarray, where: str) -> np.ndarray:
     finite = np.isfinite(labels)
     if not finite.all():
         n, t, c = (int(i) for i in np.argwhere(~finite)[0])
-        raise DataFormatError(f"{where}: expected finite 0/1 labels, found {int((~finite).sum())} NaN/inf "
-                              f"values (first at row {n}, segment {t}, column {c})")
+        raise DataFormatError(
+            f"{where}: expected finite 0/1 labels, found {int((~finite).sum())} NaN/inf "
+            f"values (first at row {n}, segment {t}, column {c})"
+        )
     out = (labels < 0) | (labels > 1)
     if out.any():
         n, t, c = (int(i) for i in np.argwhere(out)[0])
-        raise DataFormatError(f"{where}: expected labels in [0, 1], found {int(out.sum())} values outside "
-                              f"(first {float(labels[n, t, c])} at row {n}, segment {t}, column {c})")
+        raise DataFormatError(
+            f"{where}: expected labels in [0, 1], found {int(out.sum())} values outside "
+            f"(first {float(labels[n, t, c])} at row {n}, segment {t}, column {c})"
+        )
     empty = labels.max(axis=2) <= 0  # (N, T)
     if empty.any():
         n, t = (int(i) for i in np.argwhere(empty)[0])
-        raise DataFormatError(f"{where}: every segment needs a class or the background column "
-                              f"(last) set, found {int(empty.sum())} all-zero segments (first at row {n}, "
-                              f"segment {t})")
+        raise DataFormatError(
+            f"{where}: every segment needs a class or the background column "
+            f"(last) set, found {int(empty.sum())} all-zero segments (first at row {n}, "
+            f"segment {t})"
+        )
     return labels
 
 
@@ -275,12 +295,12 @@ def read_csv(path: str | Path, columns: Sequence[str], sep: str = ",", allow_emp
         raise DataFormatError(f"{path}: not a {'tab' if sep == chr(9) else repr(sep)}-separated CSV ({e})") from e
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DataFormatError(
-            f"{path}: expected columns {list(columns)}, missing {missing}; found {list(df.columns)}"
-        )
+        raise DataFormatError(f"{path}: expected columns {list(columns)}, missing {missing}; found {list(df.columns)}")
     if not allow_empty and len(df) == 0:
-        raise DataFormatError(f"{path}: expected at least one data row under the header {list(df.columns)}, "
-                              "found none (the file holds only a header)")
+        raise DataFormatError(
+            f"{path}: expected at least one data row under the header {list(df.columns)}, "
+            "found none (the file holds only a header)"
+        )
     return df
 
 
@@ -297,8 +317,6 @@ def class_index(names: Sequence[str], classes: Sequence[str], where: str) -> np.
     out = np.empty(len(names), dtype=np.int64)
     for j, n in enumerate(names):
         if n not in lookup:
-            raise DataFormatError(
-                f"{where}: unknown class name {n!r} (row {j}); expected one of {list(classes)}"
-            )
+            raise DataFormatError(f"{where}: unknown class name {n!r} (row {j}); expected one of {list(classes)}")
         out[j] = lookup[n]
     return out

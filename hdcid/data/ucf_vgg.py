@@ -10,18 +10,26 @@ Layout under `data_root`::
     vggsound40k/feature/audio/zip/<video_id>.zip             (T, 128) -> 10
     vggsound40k/feature/video/zip/<video_id>.zip             (10, 7, 7, C) (optional here)
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from hdcid.data.avvp import read_zip_features
 from hdcid.data.clipset import ClipSet
-from hdcid.data.formats import (DataFormatError, class_index, read_csv, read_lines, write_csv, write_lines,
-                                write_zip_pickle)
+from hdcid.data.formats import (
+    DataFormatError,
+    class_index,
+    read_csv,
+    read_lines,
+    write_csv,
+    write_lines,
+    write_zip_pickle,
+)
 
 LIST_DIR = Path("feature_extractor") / "feature_extractor"
 UCF_FEATURES = Path("UCF101") / "feature"
@@ -55,8 +63,9 @@ def read_ucf(root: str | Path) -> ClipSet:
     cls = class_index(df["category"].tolist(), classes, str(csv))
     ids = df["video_id"].tolist()
     video = read_zip_features(root / UCF_FEATURES / "video" / "zip", ids, "video", pad=True)
-    return ClipSet(name="ucf", ids=ids, classes=classes, labels=_clip_labels(cls, len(classes)),
-                   video=video, audio=None)
+    return ClipSet(
+        name="ucf", ids=ids, classes=classes, labels=_clip_labels(cls, len(classes)), video=video, audio=None
+    )
 
 
 def read_vggsound_ucf(root: str | Path) -> ClipSet:
@@ -70,25 +79,39 @@ def read_vggsound_ucf(root: str | Path) -> ClipSet:
     ids = df["video_id"].tolist()
     audio = read_zip_features(root / VGG_FEATURES / "audio" / "zip", ids, "audio", pad=True)
     video = read_zip_features(root / VGG_FEATURES / "video" / "zip", ids, "video", required=False)
-    return ClipSet(name="vggsound", ids=ids, classes=classes, labels=_clip_labels(cls, len(classes)),
-                   video=video, audio=audio, meta={"split": df["split"].to_numpy()})
+    return ClipSet(
+        name="vggsound",
+        ids=ids,
+        classes=classes,
+        labels=_clip_labels(cls, len(classes)),
+        video=video,
+        audio=audio,
+        meta={"split": df["split"].to_numpy()},
+    )
 
 
-def write_ucf_vgg(root: str | Path, ucf_classes: Sequence[str], vgg_classes: Sequence[str],
-                  ucf_rows: Sequence[tuple[str, str]], ucf_video: dict[str, np.ndarray],
-                  vgg_rows: Sequence[tuple[str, str, str]], vgg_audio: dict[str, np.ndarray],
-                  vgg_video: dict[str, np.ndarray] | None = None) -> list[Path]:
+def write_ucf_vgg(
+    root: str | Path,
+    ucf_classes: Sequence[str],
+    vgg_classes: Sequence[str],
+    ucf_rows: Sequence[tuple[str, str]],
+    ucf_video: dict[str, np.ndarray],
+    vgg_rows: Sequence[tuple[str, str, str]],
+    vgg_audio: dict[str, np.ndarray],
+    vgg_video: dict[str, np.ndarray] | None = None,
+) -> list[Path]:
     """Write both class lists, both CSVs (ucf rows (category, video_id); vgg rows (category,
     video_id, split)) and the zips: UCF video (T,G,G,C), VGG audio (T,A), VGG video (10,G,G,C)."""
     root = Path(root)
     if len(ucf_classes) != len(vgg_classes):
         raise ValueError("ucf_classes and vgg_classes must be index-aligned (same length)")
     d = root / LIST_DIR
-    out = [write_lines(d / "UCF101sameVGGSound.txt", ucf_classes),
-           write_lines(d / "VGGSoundsameUCF101.txt", vgg_classes),
-           write_csv(d / "ucf2vggsound.csv", pd.DataFrame(ucf_rows, columns=["category", "video_id"])),
-           write_csv(d / "vggsound2ucf.csv",
-                     pd.DataFrame(vgg_rows, columns=["category", "video_id", "split"]))]
+    out = [
+        write_lines(d / "UCF101sameVGGSound.txt", ucf_classes),
+        write_lines(d / "VGGSoundsameUCF101.txt", vgg_classes),
+        write_csv(d / "ucf2vggsound.csv", pd.DataFrame(ucf_rows, columns=["category", "video_id"])),
+        write_csv(d / "vggsound2ucf.csv", pd.DataFrame(vgg_rows, columns=["category", "video_id", "split"])),
+    ]
     for i, x in ucf_video.items():
         out.append(write_zip_pickle(root / UCF_FEATURES / "video" / "zip" / f"{i}.zip", x.astype(np.float32)))
     for i, x in vgg_audio.items():

@@ -3,12 +3,18 @@ the original release formats (`python -m hdcid.demo.build`); Gaussian stand-ins 
 
 Names are imported lazily so `python -m hdcid.demo.build` does not import the module twice.
 """
+
 from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"audio_features": "hdcid.demo.audio", "build_demo": "hdcid.demo.build", "gaussian_bank": "hdcid.demo.synthetic",
-            "gaussian_clipset": "hdcid.demo.synthetic", "write_synthetic_corpus": "hdcid.demo.synthetic"}
+_EXPORTS = {
+    "audio_features": "hdcid.demo.audio",
+    "build_demo": "hdcid.demo.build",
+    "gaussian_bank": "hdcid.demo.synthetic",
+    "gaussian_clipset": "hdcid.demo.synthetic",
+    "write_synthetic_corpus": "hdcid.demo.synthetic",
+}
 __all__ = sorted(_EXPORTS)
 
 

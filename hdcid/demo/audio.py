@@ -16,6 +16,7 @@ One 128-d vector per one-second window, computed in the **telephone band** every
 second, longer ones centre-cropped), so features of new recordings can go straight to
 `model.encode(x, "audio")`. numpy / scipy only.
 """
+
 from __future__ import annotations
 
 from math import gcd
@@ -24,14 +25,14 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-SR = 8_000                  # feature sample rate (Hz): the telephone band, <= 4 kHz
-WIN = SR                    # one 1-second window
+SR = 8_000  # feature sample rate (Hz): the telephone band, <= 4 kHz
+WIN = SR  # one 1-second window
 N_FFT, FRAME, HOP = 512, 200, 80
 N_MELS, F_MIN, F_MAX = 32, 125.0, 3800.0
-N_SEG = 4                   # parts of the word, each a mean log-mel spectrum
-TAU = 2.0                   # frame-weighting temperature (natural-log energy units)
-N_FRAMES = 1 + (WIN - FRAME) // HOP   # 98
-DIM = N_SEG * N_MELS        # 128
+N_SEG = 4  # parts of the word, each a mean log-mel spectrum
+TAU = 2.0  # frame-weighting temperature (natural-log energy units)
+N_FRAMES = 1 + (WIN - FRAME) // HOP  # 98
+DIM = N_SEG * N_MELS  # 128
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int = SR) -> np.ndarray:
@@ -45,28 +46,29 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int = SR) -> np.ndarray:
 def trim(x: np.ndarray, rel: float = 0.02) -> np.ndarray:
     """Drop leading/trailing samples below `rel` x peak; returns a view (empty if all silent)."""
     loud = np.flatnonzero(np.abs(x) > rel * max(float(np.abs(x).max(initial=0.0)), 1e-9))
-    return x[loud[0]:loud[-1] + 1] if loud.size else x[:0]
+    return x[loud[0] : loud[-1] + 1] if loud.size else x[:0]
 
 
 def centre(x: np.ndarray, offset: int | None = None) -> np.ndarray:
     """(S,) -> (WIN,): placed at `offset` (default centred), zero padded; centre-cropped if longer."""
     if len(x) >= WIN:
         s = (len(x) - WIN) // 2
-        return np.asarray(x[s:s + WIN], np.float32).copy()
+        return np.asarray(x[s : s + WIN], np.float32).copy()
     out = np.zeros(WIN, np.float32)
     off = (WIN - len(x)) // 2 if offset is None else int(offset)
-    out[off:off + len(x)] = x
+    out[off : off + len(x)] = x
     return out
 
 
-def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SR,
-                   f_min: float = F_MIN, f_max: float = F_MAX) -> np.ndarray:
+def mel_filterbank(
+    n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SR, f_min: float = F_MIN, f_max: float = F_MAX
+) -> np.ndarray:
     """(n_fft//2+1, n_mels) triangular HTK-mel filters (peak 1)."""
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)          # noqa: E731
-    hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)         # noqa: E731
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
     edges = hz(np.linspace(mel(f_min), mel(f_max), n_mels + 2))  # (n_mels+2,)
-    f = np.fft.rfftfreq(n_fft, 1 / sr)[:, None]                  # (F, 1)
-    lo, mid, hi = edges[:-2], edges[1:-1], edges[2:]             # (n_mels,) each
+    f = np.fft.rfftfreq(n_fft, 1 / sr)[:, None]  # (F, 1)
+    lo, mid, hi = edges[:-2], edges[1:-1], edges[2:]  # (n_mels,) each
     up = (f - lo) / (mid - lo)
     down = (hi - f) / (hi - mid)
     return np.clip(np.minimum(up, down), 0.0, None).astype(np.float32)
@@ -86,24 +88,24 @@ def logmel_stats(wave: np.ndarray, batch: int = 256, tau: float = TAU) -> np.nda
     wave = np.asarray(wave, np.float32)
     if wave.ndim != 2 or wave.shape[1] != WIN:
         raise ValueError(f"logmel_stats: expected (N, {WIN}) windows at {SR} Hz, got {wave.shape}")
-    fb = mel_filterbank()                                                  # (257, 32)
-    win = np.hanning(FRAME + 1)[:-1].astype(np.float32)                    # periodic Hann
-    idx = np.arange(N_FRAMES)[:, None] * HOP + np.arange(FRAME)[None, :]   # (98, 200)
+    fb = mel_filterbank()  # (257, 32)
+    win = np.hanning(FRAME + 1)[:-1].astype(np.float32)  # periodic Hann
+    idx = np.arange(N_FRAMES)[:, None] * HOP + np.arange(FRAME)[None, :]  # (98, 200)
     out = []
     for s in range(0, len(wave), batch):
-        frames = wave[s:s + batch][:, idx] * win                           # (b, 98, 200)
-        power = np.abs(np.fft.rfft(frames, n=N_FFT, axis=-1)) ** 2         # (b, 98, 257)
-        logmel = np.log(power @ fb + 1e-6)                                 # (b, 98, 32)
-        energy = logmel.mean(2)                                            # (b, 98)
+        frames = wave[s : s + batch][:, idx] * win  # (b, 98, 200)
+        power = np.abs(np.fft.rfft(frames, n=N_FFT, axis=-1)) ** 2  # (b, 98, 257)
+        logmel = np.log(power @ fb + 1e-6)  # (b, 98, 32)
+        energy = logmel.mean(2)  # (b, 98)
         w = np.exp((energy - energy.max(1, keepdims=True)) / tau)
-        w = w / w.sum(1, keepdims=True)                                    # (b, 98)
-        cum = np.cumsum(w, 1)                                              # (b, 98)
+        w = w / w.sum(1, keepdims=True)  # (b, 98)
+        cum = np.cumsum(w, 1)  # (b, 98)
         parts = []
         for k in range(N_SEG):  # frames whose weight interval overlaps [k/N, (k+1)/N)
-            m = w * ((cum >= k / N_SEG) & (cum - w < (k + 1) / N_SEG))     # (b, 98)
+            m = w * ((cum >= k / N_SEG) & (cum - w < (k + 1) / N_SEG))  # (b, 98)
             m = m / (m.sum(1, keepdims=True) + 1e-12)
-            parts.append((logmel * m[..., None]).sum(1))                   # (b, 32)
-        out.append(np.concatenate(parts, axis=1))                          # (b, 128)
+            parts.append((logmel * m[..., None]).sum(1))  # (b, 32)
+        out.append(np.concatenate(parts, axis=1))  # (b, 128)
     if not out:
         return np.zeros((0, DIM), np.float32)
     return np.concatenate(out).astype(np.float32)
@@ -117,8 +119,10 @@ def bank_stats(bank: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, n
 
         bank = load_audio_bank()
         if bank is None:
-            raise FileNotFoundError("audio_features: data/demo_assets/audio_digits.npz is missing; "
-                                    "the standardisation statistics live there")
+            raise FileNotFoundError(
+                "audio_features: data/demo_assets/audio_digits.npz is missing; "
+                "the standardisation statistics live there"
+            )
     if "mean" in bank and "std" in bank:
         return bank["mean"].astype(np.float32), bank["std"].astype(np.float32)
     x = bank["features"].astype(np.float32)
@@ -143,12 +147,12 @@ def add_noise(win: np.ndarray, rng: np.random.Generator, snr_db=(10.0, 30.0)) ->
     """(N, WIN) windows + white / pink / brown noise at a random SNR (dB, over the window) each,
     like the synthetic bank's noise (the builder's augmentation of human recordings)."""
     n = len(win)
-    spec = np.fft.rfft(rng.standard_normal((n, WIN)), axis=1)              # (N, WIN/2+1)
+    spec = np.fft.rfft(rng.standard_normal((n, WIN)), axis=1)  # (N, WIN/2+1)
     f = np.fft.rfftfreq(WIN, 1 / SR)
     f[0] = f[1]
-    expo = rng.choice([0.0, 0.5, 1.0], size=(n, 1))                        # white / pink / brown
+    expo = rng.choice([0.0, 0.5, 1.0], size=(n, 1))  # white / pink / brown
     noise = np.fft.irfft(spec / f[None] ** expo, n=WIN, axis=1)
-    noise /= np.sqrt((noise ** 2).mean(1, keepdims=True))
+    noise /= np.sqrt((noise**2).mean(1, keepdims=True))
     s_rms = np.sqrt((win.astype(np.float64) ** 2).mean(1, keepdims=True))
     snr = rng.uniform(*snr_db, size=(n, 1))
     return (win + noise * s_rms / 10 ** (snr / 20)).astype(np.float32)

@@ -8,6 +8,7 @@ features: hdcid.demo.audio), optionally mixed with recorded human speech (`--fsd
 Text: class prompts (`data/demo_assets/text_prompts.json`), embedded at read time by a TextBackend.
 Everything is drawn from one `numpy.random.Generator(seed)`; same seed -> identical files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,14 @@ class AudioDigits:
     `human_share` (0.3), so human speakers are disjoint across train / val / test.
     """
 
-    def __init__(self, bank: dict[str, np.ndarray], jitter: float = 0.05, standardize: bool = True,
-                 human: dict | None = None, human_share: float = 0.3):
+    def __init__(
+        self,
+        bank: dict[str, np.ndarray],
+        jitter: float = 0.05,
+        standardize: bool = True,
+        human: dict | None = None,
+        human_share: float = 0.3,
+    ):
         from hdcid.demo.audio import bank_stats
 
         self.features = bank["features"].astype(np.float32)  # (U, A)
@@ -88,8 +95,9 @@ class AudioDigits:
             self.features = (self.features - mean) / std
         self.scale = jitter * self.features.std(axis=0)  # (A,)
         digit, split = bank["digit"].astype(np.int64), bank["voice_split"].astype(str)
-        self.pools = {p: {d: np.flatnonzero((digit == d) & (split == p)) for d in range(-1, 10)}
-                      for p in ("train", "heldout")}
+        self.pools = {
+            p: {d: np.flatnonzero((digit == d) & (split == p)) for d in range(-1, 10)} for p in ("train", "heldout")
+        }
         for table in self.pools.values():  # noise-only seconds need not belong to a voice split
             if table[-1].size == 0:
                 table[-1] = np.flatnonzero(digit == -1)
@@ -107,8 +115,9 @@ class AudioDigits:
             hd = np.asarray(human["digit"]).astype(np.int64)
             for p in ("train", "val", "test"):
                 self.human[p] = {d: base + np.flatnonzero((hpool == p) & (hd == d)) for d in range(10)}
-            self.human["heldout"] = {d: np.concatenate([self.human["val"][d], self.human["test"][d]])
-                                     for d in range(10)}
+            self.human["heldout"] = {
+                d: np.concatenate([self.human["val"][d], self.human["test"][d]]) for d in range(10)
+            }
 
     def segments(self, digits, pool: str, rng: np.random.Generator) -> np.ndarray:
         """(n,) digits -> (n, A) features from voices of `pool` ("train" | "heldout" | "val" | "test")."""
@@ -136,11 +145,12 @@ def fsdd_assignment(speakers, seed: int = 0) -> dict[str, str]:
     order = [sp[i] for i in np.random.default_rng(seed + 7).permutation(len(sp))]
     if len(order) >= 3:
         return {**{s: "train" for s in order[:-2]}, order[-2]: "val", order[-1]: "test"}
-    return dict(zip(order, ["train", "test"][:len(order)]))
+    return dict(zip(order, ["train", "test"][: len(order)]))
 
 
-def human_bank(fsdd, bank: dict[str, np.ndarray], assignment: dict[str, str] | None = None,
-               seed: int = 0, noisy_draws: int = 2) -> dict:
+def human_bank(
+    fsdd, bank: dict[str, np.ndarray], assignment: dict[str, str] | None = None, seed: int = 0, noisy_draws: int = 2
+) -> dict:
     """Recorded speech (a folder, see hdcid.data.speech.read_speech, or a SpeechSet) -> {features
     (H, 128) standardised with the bank's statistics, digit (H,), speaker (H,), pool (H,),
     assignment, summary}. Each recording gives 1 + `noisy_draws` rows: clean (exactly
@@ -160,13 +170,18 @@ def human_bank(fsdd, bank: dict[str, np.ndarray], assignment: dict[str, str] | N
     keep = np.array([assignment[sp] != "exclude" for sp in s.speaker])
     s = s.subset(keep)
     mean, std = bank_stats(bank)
-    win = windows(s.waves, s.sample_rate)                                   # (H0, WIN)
+    win = windows(s.waves, s.sample_rate)  # (H0, WIN)
     rng = np.random.default_rng(seed + 11)
     win = np.concatenate([win] + [add_noise(win, rng) for _ in range(noisy_draws)])
     rep = 1 + noisy_draws
-    return dict(features=(logmel_stats(win) - mean) / std, digit=np.tile(s.digit, rep),
-                speaker=np.tile(s.speaker, rep), pool=np.tile([assignment[sp] for sp in s.speaker], rep),
-                assignment=assignment, summary=s.summary())
+    return dict(
+        features=(logmel_stats(win) - mean) / std,
+        digit=np.tile(s.digit, rep),
+        speaker=np.tile(s.speaker, rep),
+        pool=np.tile([assignment[sp] for sp in s.speaker], rep),
+        assignment=assignment,
+        summary=s.summary(),
+    )
 
 
 def audio_sources(bank: dict[str, np.ndarray] | None, human: dict | None) -> dict:
@@ -177,8 +192,11 @@ def audio_sources(bank: dict[str, np.ndarray] | None, human: dict | None) -> dic
             name = v.split(":")[0] if ":" in v else "espeak-ng"
             name = {"espeak": "espeak-ng"}.get(name, name)
             synth[name] = synth.get(name, 0) + 1
-    text = ("synthetic " + ", ".join(f"{k} ({n} voices)" for k, n in synth.items())) if synth \
+    text = (
+        ("synthetic " + ", ".join(f"{k} ({n} voices)" for k, n in synth.items()))
+        if synth
         else "Gaussian stand-in (audio asset missing)"
+    )
     pools = None
     if human is not None:
         pools = {p: sorted(sp for sp, q in human["assignment"].items() if q == p) for p in FSDD_POOLS}
@@ -241,8 +259,16 @@ def compose_pretrain(root, rng, n, video, audio, prompts, prompt_variety=False, 
     if prompt_variety:  # hdcid extension: a random prompt of the class per clip
         lists = [prompts[_prompt_key(prompts, d)] for d in range(10)]
         clip_prompts = [lists[c][rng.integers(len(lists[c]))] for c in cls]
-    return write_pretrain(root, PRETRAIN_NAMES, {PRETRAIN_NAMES[d]: prompt_for(prompts, d) for d in range(10)},
-                          rows, dict(zip(ids, a)), dict(zip(ids, v)), dict(zip(ids, rel)), clip_prompts)
+    return write_pretrain(
+        root,
+        PRETRAIN_NAMES,
+        {PRETRAIN_NAMES[d]: prompt_for(prompts, d) for d in range(10)},
+        rows,
+        dict(zip(ids, a)),
+        dict(zip(ids, v)),
+        dict(zip(ids, rel)),
+        clip_prompts,
+    )
 
 
 def compose_ave(root, rng, n, video, audio):
@@ -340,15 +366,23 @@ def compose_ucf_vgg(root, rng, n_ucf, n_vgg, video, audio):
     ta = rng.integers(7, 13, size=n_vgg)  # varying T for VGGSound audio
     split = _splits(n_vgg, rng)
     vgg_ids = [f"vgg{i:08d}" for i in range(n_vgg)]
-    vgg_audio = dict(zip(vgg_ids, np.split(audio.segments(np.repeat(vcls, ta), "heldout", rng),
-                                           np.cumsum(ta)[:-1])))
+    vgg_audio = dict(zip(vgg_ids, np.split(audio.segments(np.repeat(vcls, ta), "heldout", rng), np.cumsum(ta)[:-1])))
     vgg_video = dict(zip(vgg_ids, video.segments(np.repeat(vcls, T), "vgg", rng).reshape(n_vgg, T, 7, 7, -1)))
     vgg_rows = [(VGG_NAMES[c], i, s) for c, i, s in zip(vcls, vgg_ids, split)]
     return write_ucf_vgg(root, UCF_NAMES, VGG_NAMES, ucf_rows, ucf_video, vgg_rows, vgg_audio, vgg_video)
 
 
-def compose(root: Path, seed: int, scale: float, video_source, audio_bank: dict, prompts: dict,
-            prompt_variety: bool = False, human: dict | None = None, human_share: float = 0.3) -> dict:
+def compose(
+    root: Path,
+    seed: int,
+    scale: float,
+    video_source,
+    audio_bank: dict,
+    prompts: dict,
+    prompt_variety: bool = False,
+    human: dict | None = None,
+    human_share: float = 0.3,
+) -> dict:
     """Write all five datasets under `root` from the given sources; returns {dataset: info}.
     human: recorded speech mixed into the audio pools (`human_bank`), or None; human_share: the
     probability that a second is human where a pool has human rows of its digit."""
@@ -357,11 +391,19 @@ def compose(root: Path, seed: int, scale: float, video_source, audio_bank: dict,
     info: dict = {}
 
     def record(name, files, clips, t0):
-        rel = {str(Path(f).relative_to(root)) if Path(f).suffix != ".zip"
-               else str(Path(f).parent.relative_to(root) / "*.zip") for f in files}
-        info[name] = {"clips": clips, "files": len(files), "paths": sorted(rel),
-                      "bytes": int(sum(Path(f).stat().st_size for f in files)),
-                      "seconds": round(time.perf_counter() - t0, 2)}
+        rel = {
+            str(Path(f).relative_to(root))
+            if Path(f).suffix != ".zip"
+            else str(Path(f).parent.relative_to(root) / "*.zip")
+            for f in files
+        }
+        info[name] = {
+            "clips": clips,
+            "files": len(files),
+            "paths": sorted(rel),
+            "bytes": int(sum(Path(f).stat().st_size for f in files)),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
 
     t0 = time.perf_counter()
     n = _n("pretrain", scale)
@@ -387,8 +429,12 @@ def compose(root: Path, seed: int, scale: float, video_source, audio_bank: dict,
 
 def check_scale(scale, what: str = "scale") -> float:
     """`scale` as a positive finite float; "big", -1, 0 or nan raise ValueError naming `what`."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(scale) or scale <= 0:
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float, np.integer, np.floating))
+        or not np.isfinite(scale)
+        or scale <= 0
+    ):
         raise ValueError(f"{what} must be a positive number (1.0 = the full demo sizes {SIZES}), got {scale!r}")
     return float(scale)
 
@@ -400,9 +446,16 @@ def check_seed(seed, what: str = "seed") -> int:
     return int(seed)
 
 
-def build_demo(root: str | Path | None = None, seed: int = 0, scale: float = 1.0,
-               verbose: bool = False, prompt_variety: bool = False, fsdd: str | Path | None = None,
-               fsdd_assignment: dict[str, str] | None = None, human_share: float = 0.3) -> dict:
+def build_demo(
+    root: str | Path | None = None,
+    seed: int = 0,
+    scale: float = 1.0,
+    verbose: bool = False,
+    prompt_variety: bool = False,
+    fsdd: str | Path | None = None,
+    fsdd_assignment: dict[str, str] | None = None,
+    human_share: float = 0.3,
+) -> dict:
     """Build AV-Digits under `root` (default `hdcid.utils.demo_root()`); returns {dataset: {clips,
     files, paths (relative; zips as <folder>/*.zip), bytes, seconds, ...}} plus "root", "seed",
     "scale", "seconds", "audio_source", "audio_sources", "prompt_source".
@@ -429,18 +482,42 @@ def build_demo(root: str | Path | None = None, seed: int = 0, scale: float = 1.0
     bank, prompts = load_audio_bank(), load_prompts()
     used = bank if bank is not None else stand_in_audio_bank(seed)
     human = human_bank(fsdd, used, fsdd_assignment, seed) if fsdd is not None else None
-    info = compose(root, seed, scale, DigitVideo(), used,
-                   prompts if prompts is not None else stand_in_prompts(), prompt_variety, human, human_share)
+    info = compose(
+        root,
+        seed,
+        scale,
+        DigitVideo(),
+        used,
+        prompts if prompts is not None else stand_in_prompts(),
+        prompt_variety,
+        human,
+        human_share,
+    )
     sources = audio_sources(bank, human)
     mean, std = bank_stats(used)
     with atomic_path(root / "audio_sources.json") as tmp:
-        Path(tmp).write_text(json.dumps({**sources, "standardisation": {
-            "what": "corpus audio = (raw log-mel stats - mean) / std (+5% jitter); see hdcid.demo.audio",
-            "mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std]}}, indent=1))
-    info.update(root=str(root), seed=seed, scale=scale, seconds=round(time.perf_counter() - t0, 2),
-                audio_source="audio_digits.npz" if bank is not None else "stand-in (asset missing)",
-                audio_sources=sources["text"],
-                prompt_source="text_prompts.json" if prompts is not None else "stand-in (asset missing)")
+        Path(tmp).write_text(
+            json.dumps(
+                {
+                    **sources,
+                    "standardisation": {
+                        "what": "corpus audio = (raw log-mel stats - mean) / std (+5% jitter); see hdcid.demo.audio",
+                        "mean": [round(float(v), 6) for v in mean],
+                        "std": [round(float(v), 6) for v in std],
+                    },
+                },
+                indent=1,
+            )
+        )
+    info.update(
+        root=str(root),
+        seed=seed,
+        scale=scale,
+        seconds=round(time.perf_counter() - t0, 2),
+        audio_source="audio_digits.npz" if bank is not None else "stand-in (asset missing)",
+        audio_sources=sources["text"],
+        prompt_source="text_prompts.json" if prompts is not None else "stand-in (asset missing)",
+    )
     if verbose:
         print(report(info))
     return info
@@ -453,15 +530,19 @@ def read_audio_sources(root: str | Path) -> dict | None:
 
 
 def report(info: dict) -> str:
-    lines = [f"AV-Digits (seed {info['seed']}, scale {info['scale']}) written to {info['root']} "
-             f"in {info['seconds']:.1f} s; audio: {info['audio_source']}; prompts: {info['prompt_source']}"]
+    lines = [
+        f"AV-Digits (seed {info['seed']}, scale {info['scale']}) written to {info['root']} "
+        f"in {info['seconds']:.1f} s; audio: {info['audio_source']}; prompts: {info['prompt_source']}"
+    ]
     if info.get("audio_sources"):
         lines.append(f"  audio sources: {info['audio_sources']}")
     for k, v in info.items():
         if isinstance(v, dict):
             extra = {a: b for a, b in v.items() if a not in ("clips", "files", "bytes", "seconds", "paths")}
-            lines.append(f"  {k:9s} {v['clips']:5d} clips {v['files']:6d} files "
-                         f"{v['bytes'] / 2**20:7.1f} MiB {v['seconds']:5.1f} s {extra or ''}")
+            lines.append(
+                f"  {k:9s} {v['clips']:5d} clips {v['files']:6d} files "
+                f"{v['bytes'] / 2**20:7.1f} MiB {v['seconds']:5.1f} s {extra or ''}"
+            )
             lines += [f"{'':14s}{p}" for p in v["paths"]]
     return "\n".join(lines)
 
@@ -472,19 +553,27 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=float, default=1.0, help="multiply every dataset size")
     p.add_argument("--quick", action="store_true", help="scale 0.25")
-    p.add_argument("--prompt-variety", action="store_true",
-                   help="a random prompt of its class per pretraining clip (default: one per class)")
-    p.add_argument("--fsdd", default=None, metavar="DIR",
-                   help="mix recorded spoken digits (FSDD layout or WAVs + labels.csv) into the audio "
-                        "bank, speaker-disjoint train/val/test (never copied into the project)")
+    p.add_argument(
+        "--prompt-variety",
+        action="store_true",
+        help="a random prompt of its class per pretraining clip (default: one per class)",
+    )
+    p.add_argument(
+        "--fsdd",
+        default=None,
+        metavar="DIR",
+        help="mix recorded spoken digits (FSDD layout or WAVs + labels.csv) into the audio "
+        "bank, speaker-disjoint train/val/test (never copied into the project)",
+    )
     a = p.parse_args(argv)
     try:
         check_scale(a.scale, "--scale")
         check_seed(a.seed, "--seed")
     except ValueError as e:
         p.error(str(e))  # exits with status 2 and the usage line, before anything is written
-    return build_demo(a.root, a.seed, 0.25 if a.quick else a.scale, verbose=True,
-                      prompt_variety=a.prompt_variety, fsdd=a.fsdd)
+    return build_demo(
+        a.root, a.seed, 0.25 if a.quick else a.scale, verbose=True, prompt_variety=a.prompt_variety, fsdd=a.fsdd
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 `write_synthetic_corpus` writes every original format to a folder in a second or two.
 `StandInAudioBank` / `HashText` stand in for the committed audio and text assets.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,15 @@ class GaussianBank:
     background_audio: np.ndarray  # (A,)
 
 
-def gaussian_bank(n_classes: int = 10, seed: int = 0, video_dim: int = 32, audio_dim: int = 128,
-                  word_dim: int = 384, n_segments: int = 10, sep: float = 1.0) -> GaussianBank:
+def gaussian_bank(
+    n_classes: int = 10,
+    seed: int = 0,
+    video_dim: int = 32,
+    audio_dim: int = 128,
+    word_dim: int = 384,
+    n_segments: int = 10,
+    sep: float = 1.0,
+) -> GaussianBank:
     """Class prototypes drawn from N(0, sep^2); video means are made non-negative (|.|)."""
     g = np.random.default_rng(seed)
     return GaussianBank(
@@ -42,10 +50,20 @@ def gaussian_bank(n_classes: int = 10, seed: int = 0, video_dim: int = 32, audio
     )
 
 
-def gaussian_clipset(n: int = 60, n_classes: int = 10, seed: int = 0, video_dim: int = 32,
-                     grid: int = 7, audio_dim: int = 128, word_dim: int = 384, n_segments: int = 10,
-                     noise: float = 1.0, sep: float = 1.0, background_rate: float = 0.0,
-                     name: str = "synthetic") -> ClipSet:
+def gaussian_clipset(
+    n: int = 60,
+    n_classes: int = 10,
+    seed: int = 0,
+    video_dim: int = 32,
+    grid: int = 7,
+    audio_dim: int = 128,
+    word_dim: int = 384,
+    n_segments: int = 10,
+    noise: float = 1.0,
+    sep: float = 1.0,
+    background_rate: float = 0.0,
+    name: str = "synthetic",
+) -> ClipSet:
     """A ClipSet of `n` clips (class i % n_classes, so every class appears), with
     video (n,T,G,G,C), audio (n,T,A), text (n,T,W) = class mean + N(0, noise^2), labels (n,T,K+1).
     Segments are background with probability `background_rate` (text stays the class prompt)."""
@@ -62,10 +80,15 @@ def gaussian_clipset(n: int = 60, n_classes: int = 10, seed: int = 0, video_dim:
     text = bank.text[cls] + noise * g.normal(size=(n, n_segments, word_dim))
     labels = np.zeros((n, n_segments, n_classes + 1), dtype=np.float32)
     labels[np.arange(n)[:, None], np.arange(n_segments)[None], seg] = 1.0
-    return ClipSet(name=name, ids=[f"syn{i:05d}" for i in range(n)],
-                   classes=[f"class{k}" for k in range(n_classes)], labels=labels,
-                   video=video.astype(np.float32), audio=audio.astype(np.float32),
-                   text=text.astype(np.float32))
+    return ClipSet(
+        name=name,
+        ids=[f"syn{i:05d}" for i in range(n)],
+        classes=[f"class{k}" for k in range(n_classes)],
+        labels=labels,
+        video=video.astype(np.float32),
+        audio=audio.astype(np.float32),
+        text=text.astype(np.float32),
+    )
 
 
 class GaussianVideo:
@@ -90,8 +113,7 @@ class GaussianVideo:
         return np.abs(x).astype(np.float32)
 
 
-def stand_in_audio_bank(seed: int = 0, per_digit: int = 12, n_voices: int = 6,
-                        dim: int = 128) -> dict[str, np.ndarray]:
+def stand_in_audio_bank(seed: int = 0, per_digit: int = 12, n_voices: int = 6, dim: int = 128) -> dict[str, np.ndarray]:
     """Arrays shaped like `data/demo_assets/audio_digits.npz`: features (U,128) float16, digit (U,)
     int8 (-1 = noise-only), voice/voice_split (U,) str, rate/pitch/snr_db (U,). Gaussian per digit."""
     g = np.random.default_rng(seed)
@@ -102,15 +124,23 @@ def stand_in_audio_bank(seed: int = 0, per_digit: int = 12, n_voices: int = 6,
     feats = means[np.where(digits < 0, 10, digits)] + voice_shift[voices] + 5.0 * g.normal(size=(len(digits), dim))
     names = np.array([f"voice{v}" for v in voices])
     split = np.where(voices < n_voices - 2, "train", "heldout")
-    return dict(features=feats.astype(np.float16), digit=digits.astype(np.int8), voice=names,
-                voice_split=split, rate=np.full(len(digits), 175.0), pitch=np.full(len(digits), 50.0),
-                snr_db=np.full(len(digits), 20.0))
+    return dict(
+        features=feats.astype(np.float16),
+        digit=digits.astype(np.int8),
+        voice=names,
+        voice_split=split,
+        rate=np.full(len(digits), 175.0),
+        pitch=np.full(len(digits), 50.0),
+        snr_db=np.full(len(digits), 20.0),
+    )
 
 
 def stand_in_prompts() -> dict[str, list[str]]:
     """{digit word: [prompt, ...]} shaped like `data/demo_assets/text_prompts.json`."""
-    return {w: [f"a person writes and says the digit {w} clearly", f"the number {w} is spoken and shown"]
-            for w in DIGIT_WORDS}
+    return {
+        w: [f"a person writes and says the digit {w} clearly", f"the number {w} is spoken and shown"]
+        for w in DIGIT_WORDS
+    }
 
 
 class HashText:
@@ -139,5 +169,11 @@ def write_synthetic_corpus(root: str | Path, seed: int = 0, scale: float = 0.02)
     what `hdcid.demo.build.compose` wrote. Read it back with the hdcid.data readers."""
     from hdcid.demo.build import compose
 
-    return compose(Path(root), seed=seed, scale=scale, video_source=GaussianVideo(seed),
-                   audio_bank=stand_in_audio_bank(seed), prompts=stand_in_prompts())
+    return compose(
+        Path(root),
+        seed=seed,
+        scale=scale,
+        video_source=GaussianVideo(seed),
+        audio_bank=stand_in_audio_bank(seed),
+        prompts=stand_in_prompts(),
+    )

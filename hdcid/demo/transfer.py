@@ -9,6 +9,7 @@ and notebook 00 share.
 the given speaker (background seconds keep their noise rows), so the AVE task's V->A transfer
 (`hdcid.downstream.run_task("ave", "v2a", ...)`) can be scored on unseen human speakers.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,9 +40,13 @@ def human_features(speech, bank: dict | None = None) -> dict:
     """SpeechSet -> {features (H, 128) in the corpus space, digit (H,), speaker (H,), waves, sr}."""
     from hdcid.demo.audio import audio_features
 
-    return dict(features=audio_features(speech.waves, speech.sample_rate, bank=bank),
-                digit=np.asarray(speech.digit), speaker=np.asarray(speech.speaker),
-                waves=speech.waves, sample_rate=speech.sample_rate)
+    return dict(
+        features=audio_features(speech.waves, speech.sample_rate, bank=bank),
+        digit=np.asarray(speech.digit),
+        speaker=np.asarray(speech.speaker),
+        waves=speech.waves,
+        sample_rate=speech.sample_rate,
+    )
 
 
 def synthetic_rows(bank: dict, split: str | None = "train") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,8 +63,8 @@ def synthetic_rows(bank: dict, split: str | None = "train") -> tuple[np.ndarray,
 
 
 def _centroid_predict(x_tr, y_tr, x_te) -> np.ndarray:
-    cent = np.stack([x_tr[y_tr == c].mean(0) for c in range(10)])        # (10, 128)
-    return ((x_te[:, None, :] - cent[None]) ** 2).sum(-1).argmin(1)       # (n,)
+    cent = np.stack([x_tr[y_tr == c].mean(0) for c in range(10)])  # (10, 128)
+    return ((x_te[:, None, :] - cent[None]) ** 2).sum(-1).argmin(1)  # (n,)
 
 
 def nearest_centroid_to_human(bank: dict, human: dict, with_other_speakers: bool = False) -> dict:
@@ -82,13 +87,14 @@ def nearest_centroid_to_human(bank: dict, human: dict, with_other_speakers: bool
     return out
 
 
-def with_human_audio(clipset: ClipSet, human: dict, speaker: str, rng: np.random.Generator,
-                     jitter: float = 0.05) -> ClipSet:
+def with_human_audio(
+    clipset: ClipSet, human: dict, speaker: str, rng: np.random.Generator, jitter: float = 0.05
+) -> ClipSet:
     """A copy of an AV-Digits AVE-like ClipSet whose foreground audio seconds are recordings of
     `speaker` saying the second's digit (drawn at random, + the builder's 5% jitter); background
     seconds are unchanged. Labels and video are the same arrays."""
-    seg = clipset.segment_labels()                                        # (N, T), K = background
-    audio = clipset.audio.copy()                                          # (N, T, 128)
+    seg = clipset.segment_labels()  # (N, T), K = background
+    audio = clipset.audio.copy()  # (N, T, 128)
     pick = human["speaker"] == speaker
     if not pick.any():
         raise ValueError(f"with_human_audio: no recordings of speaker {speaker!r}")

@@ -17,6 +17,7 @@ Banks (`DigitVideo(bank=...)`):
   centroid accuracy of the summed feature on held-out writers is about 21 % per second (chance
   10 %), which capped audio-video code agreement (issue 8).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,19 +102,19 @@ class DigitVideo:
     def _encode_into(self, imgs: np.ndarray, out: np.ndarray, chunk: int) -> None:
         if self.bank == "global":  # (n, 64) @ (64, 49*C): one projection per grid cell, ReLU
             for a in range(0, len(imgs), chunk):
-                x = imgs[a:a + chunk].reshape(-1, 64) @ self.cell_weights + self.cell_bias
+                x = imgs[a : a + chunk].reshape(-1, 64) @ self.cell_weights + self.cell_bias
                 np.maximum(x, 0.0, out=x)
-                out[a:a + len(x)] = (x.reshape(-1, 7, 7, self.channels) - self.mean) / self.std
+                out[a : a + len(x)] = (x.reshape(-1, 7, 7, self.channels) - self.mean) / self.std
             return
         for a in range(0, len(imgs), chunk):
-            up = imgs[a:a + chunk].repeat(2, axis=1).repeat(2, axis=2)  # (n, 16, 16)
+            up = imgs[a : a + chunk].repeat(2, axis=1).repeat(2, axis=2)  # (n, 16, 16)
             n = len(up)
             win = np.lib.stride_tricks.sliding_window_view(up, (3, 3), axis=(1, 2))  # (n, 14, 14, 3, 3)
             conv = win.reshape(n * 196, 9) @ self.kernels  # (n*196, C), one GEMM
             conv += self.bias
             np.maximum(conv, 0.0, out=conv)  # ReLU
             pooled = conv.reshape(n, 7, 2, 7, 2, self.channels).mean(axis=(2, 4))  # 2x2 avg pool
-            out[a:a + n] = (pooled - self.mean) / self.std
+            out[a : a + n] = (pooled - self.mean) / self.std
 
     def noise_images(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n, 8, 8) background images: sparse random blobs with the digits' intensity range."""

@@ -4,18 +4,48 @@ Main entry points: ``encode_cached`` (codes of a ClipSet, cached on disk), ``run
 direction under the "honest" or "original" protocol -> tidy DataFrame), ``run_grid`` and
 ``write_results`` (the results table, CSV + Markdown).
 """
+
 from hdcid.downstream.cache import Codes, encode_cached
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import ExpLogLoss, SegmentLoss, segment_loss, video_loss
 from hdcid.downstream.protocol import PROTOCOLS, FitConfig, choose_epoch, fit_head
-from hdcid.downstream.tasks import (DIRECTIONS, TASKS, build_splits, default_toc_grid, load_task_data,
-                                    fit_task, paper_toc, run_task)
+from hdcid.downstream.tasks import (
+    DIRECTIONS,
+    TASKS,
+    build_splits,
+    default_toc_grid,
+    fit_task,
+    load_task_data,
+    paper_toc,
+    run_task,
+)
 
 __all__ = [
-    "Codes", "encode_cached", "SegmentHead", "VideoLevelHead", "ExpLogLoss", "SegmentLoss",
-    "segment_loss", "video_loss", "PROTOCOLS", "FitConfig", "choose_epoch", "fit_head",
-    "markdown_table", "run_grid", "run_paper_grid", "summarize", "write_results", "DIRECTIONS", "TASKS",
-    "build_splits", "default_toc_grid", "fit_task", "load_task_data", "paper_toc", "run_task",
+    "Codes",
+    "encode_cached",
+    "SegmentHead",
+    "VideoLevelHead",
+    "ExpLogLoss",
+    "SegmentLoss",
+    "segment_loss",
+    "video_loss",
+    "PROTOCOLS",
+    "FitConfig",
+    "choose_epoch",
+    "fit_head",
+    "markdown_table",
+    "run_grid",
+    "run_paper_grid",
+    "summarize",
+    "write_results",
+    "DIRECTIONS",
+    "TASKS",
+    "build_splits",
+    "default_toc_grid",
+    "fit_task",
+    "load_task_data",
+    "paper_toc",
+    "run_task",
 ]
 
 _RESULTS = ("markdown_table", "run_grid", "run_paper_grid", "summarize", "write_results")

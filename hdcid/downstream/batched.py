@@ -17,6 +17,7 @@ Only the selection split is evaluated every epoch (the history holds ``train/los
 selection split's headline metrics); the reported splits are evaluated once, at the chosen epoch,
 by the caller.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -194,7 +195,7 @@ def _headline(kind: str, logits: torch.Tensor, labels: torch.Tensor, batch_size:
     R = torch.zeros(M, dtype=torch.float64)
     W = 0.0
     for s in range(0, N, batch_size):
-        pb, yb = pred[:, s:s + batch_size], Y[s:s + batch_size]
+        pb, yb = pred[:, s : s + batch_size], Y[s : s + batch_size]
         n_pred = pb.sum((1, 2, 3)).double()  # (M,)
         tp = (pb & yb).sum((1, 2, 3)).double()
         p = torch.where(n_pred > 0, tp / n_pred.clamp(min=1), 0.0)
@@ -227,14 +228,26 @@ class _Inputs:
     (C, U_l, d_max) and every (clip, second)'s row number (N, T), see ``_project``.
     """
 
-    def __init__(self, sets: list[torch.Tensor], idx_lists: list, cand: torch.Tensor, d_max: int,
-                 table: bool | None, batch_rows: int, device):
+    def __init__(
+        self,
+        sets: list[torch.Tensor],
+        idx_lists: list,
+        cand: torch.Tensor,
+        d_max: int,
+        table: bool | None,
+        batch_rows: int,
+        device,
+    ):
         L, D = sets[0].shape[2:]
         self.cand, self.d_max = cand, d_max
-        sels = [[torch.arange(D) if idx is None else torch.as_tensor(idx[lv]).long() for lv in range(L)]
-                for idx in idx_lists]  # candidate -> level -> kept dims
-        uniq = [torch.unique(torch.cat([q[:, :, lv].reshape(-1, D) for q in sets]), dim=0, return_inverse=True)
-                for lv in range(L)]
+        sels = [
+            [torch.arange(D) if idx is None else torch.as_tensor(idx[lv]).long() for lv in range(L)]
+            for idx in idx_lists
+        ]  # candidate -> level -> kept dims
+        uniq = [
+            torch.unique(torch.cat([q[:, :, lv].reshape(-1, D) for q in sets]), dim=0, return_inverse=True)
+            for lv in range(L)
+        ]
         self.table = (sum(u.shape[0] for u, _ in uniq) < batch_rows) if table is None else table
         if self.table:
             U = [u.shape[0] for u, _ in uniq]
@@ -242,14 +255,18 @@ class _Inputs:
             for lv, (u, _) in enumerate(uniq):
                 for c, sel in enumerate(sels):
                     off = sum(len(x) for x in sel[:lv])
-                    tab[c, sum(U[:lv]):sum(U[:lv + 1]), off:off + len(sel[lv])] = u[:, sel[lv]]
+                    tab[c, sum(U[:lv]) : sum(U[: lv + 1]), off : off + len(sel[lv])] = u[:, sel[lv]]
             self.tab = tab[cand.cpu()].to(device)  # (M, U, d_max)
             sizes = [q.shape[0] * q.shape[1] for q in sets]
             inv = torch.stack([inv + sum(U[:lv]) for lv, (_, inv) in enumerate(uniq)], -1)  # (rows, L)
             self.rows = [r.reshape(*q.shape[:2], L).to(device) for r, q in zip(inv.split(sizes), sets)]
         else:
-            self.x = [torch.stack([_pad(torch.cat([q[:, :, lv, sel[lv]] for lv in range(L)], -1), d_max)
-                                   for sel in sels]).to(device) for q in sets]  # set -> (C, N, T, d_max)
+            self.x = [
+                torch.stack([_pad(torch.cat([q[:, :, lv, sel[lv]] for lv in range(L)], -1), d_max) for sel in sels]).to(
+                    device
+                )
+                for q in sets
+            ]  # set -> (C, N, T, d_max)
 
     def batch(self, k: int, b: torch.Tensor):
         """Inputs of set k at rows b (M, B) (each member its own rows), for ``_forward``."""
@@ -270,9 +287,21 @@ def _logits(kind: str, p: dict, inp: _Inputs, k: int, n: int, chunk: int = 1024)
     return torch.cat([_forward(kind, p, inp.chunk(k, s, min(s + chunk, n))) for s in range(0, n, chunk)], dim=1)
 
 
-def fit_heads(kind: str, train_q: list[torch.Tensor], train_labels: torch.Tensor, select_q: torch.Tensor,
-              select_labels: torch.Tensor, idx_lists: list, members: list[Member], *, cfg, select_split: str,
-              select_metric: str, device: torch.device, table: bool | None = None):
+def fit_heads(
+    kind: str,
+    train_q: list[torch.Tensor],
+    train_labels: torch.Tensor,
+    select_q: torch.Tensor,
+    select_labels: torch.Tensor,
+    idx_lists: list,
+    members: list[Member],
+    *,
+    cfg,
+    select_split: str,
+    select_metric: str,
+    device: torch.device,
+    table: bool | None = None,
+):
     """Train ``len(members)`` heads as one batched model; each picks its epoch on the selection split.
 
     train_q: the training codes (N, T, L, D), one tensor per draw (epoch e uses draw e % n_draws, as
@@ -295,8 +324,9 @@ def fit_heads(kind: str, train_q: list[torch.Tensor], train_labels: torch.Tensor
     d_max, K1, M = max(widths), train_labels.shape[-1], len(members)
     n_draws, N, T = len(train_q), train_q[0].shape[0], train_q[0].shape[1]
     cand = torch.tensor([m.cand for m in members], device=device)  # (M,)
-    inp = _Inputs([q.float() for q in train_q] + [select_q.float()], idx_lists, cand, d_max, table,
-                  cfg.batch_size * T, device)
+    inp = _Inputs(
+        [q.float() for q in train_q] + [select_q.float()], idx_lists, cand, d_max, table, cfg.batch_size * T, device
+    )
     if kind == "video":
         target = torch.as_tensor(video_targets(train_labels)).to(device)  # (N,)
     else:
@@ -317,7 +347,7 @@ def fit_heads(kind: str, train_q: list[torch.Tensor], train_labels: torch.Tensor
         perm = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)  # (M, N)
         total = torch.zeros(M, device=device)
         for s in range(0, N, cfg.batch_size):
-            b = perm[:, s:s + cfg.batch_size]  # (M, B)
+            b = perm[:, s : s + cfg.batch_size]  # (M, B)
             logits = _forward(kind, p, inp.batch(k, b))
             loss = _loss(kind, p, logits, target[b])  # (M,)
             opt.zero_grad(set_to_none=True)
@@ -328,8 +358,13 @@ def fit_heads(kind: str, train_q: list[torch.Tensor], train_labels: torch.Tensor
             total += loss.detach() * b.shape[1]
         sched.step()
         m_sel = _headline(kind, _logits(kind, p, inp, n_draws, select_q.shape[0]), select_labels, cfg.batch_size)
-        rows.append({"epoch": epoch + 1, "train/loss": (total.double().cpu() / N).numpy(),
-                     **{f"{select_split}/{k}": v.numpy() for k, v in m_sel.items()}})
+        rows.append(
+            {
+                "epoch": epoch + 1,
+                "train/loss": (total.double().cpu() / N).numpy(),
+                **{f"{select_split}/{k}": v.numpy() for k, v in m_sel.items()},
+            }
+        )
         better = m_sel[select_metric] > best_val  # first maximum wins, as in fit_head
         if bool(better.any()):
             best_val = torch.where(better, m_sel[select_metric], best_val)

@@ -18,6 +18,7 @@ draws (seeded with ``seed``; in a second file beside the eval-mode codes, which 
 APPROXIMATION of the original (K distinct stochastic encodings instead of a fresh one per epoch);
 evaluation always uses eval-mode codes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,19 +60,18 @@ class Codes:
     def n_draws(self) -> int:
         return 0 if self.draws_quantized is None else self.draws_quantized.shape[0]
 
-    def draw(self, epoch: int) -> "Codes":
+    def draw(self, epoch: int) -> Codes:
         """The codes the head sees in epoch ``epoch``: draw ``epoch % K`` (self without draws)."""
         if self.draws_quantized is None:
             return self
         k = epoch % self.n_draws
         return Codes(self.draws_quantized[k], self.draws_indices[k], self.labels, self.ids)
 
-    def subset(self, idx) -> "Codes":
+    def subset(self, idx) -> Codes:
         idx = np.asarray(idx)
         dq = None if self.draws_quantized is None else self.draws_quantized[:, idx]
         di = None if self.draws_indices is None else self.draws_indices[:, idx]
-        return Codes(self.quantized[idx], self.indices[idx], self.labels[idx],
-                     [self.ids[i] for i in idx], dq, di)
+        return Codes(self.quantized[idx], self.indices[idx], self.labels[idx], [self.ids[i] for i in idx], dq, di)
 
 
 def _hash_array(h, arr: np.ndarray) -> None:
@@ -111,8 +111,9 @@ def _model_dtype_device(model: torch.nn.Module) -> tuple[torch.dtype, torch.devi
 
 
 @torch.no_grad()
-def encode_clipset(model, features: np.ndarray, modality: str, *, batch_size: int = 256,
-                   train_mode: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def encode_clipset(
+    model, features: np.ndarray, modality: str, *, batch_size: int = 256, train_mode: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Encode features (N, T, ...) -> (quantized (N, T, L, D) float32, indices (N, T, L) int64).
 
     Runs on the model's own device and dtype; the model's train/eval mode is restored afterwards.
@@ -123,7 +124,7 @@ def encode_clipset(model, features: np.ndarray, modality: str, *, batch_size: in
     q_out, i_out = [], []
     try:
         for start in range(0, features.shape[0], batch_size):
-            x = torch.as_tensor(features[start:start + batch_size]).to(device, dtype)
+            x = torch.as_tensor(features[start : start + batch_size]).to(device, dtype)
             enc = model.encode(x, modality)
             q = torch.stack([lv.float() for lv in enc.quantized], dim=2)  # (B, T, L, D)
             i = torch.stack([lv.long() for lv in enc.indices], dim=2)  # (B, T, L)
@@ -153,8 +154,17 @@ def _load(path: Path) -> Codes:
         ) from err
 
 
-def encode_cached(model, clipset, modality: str, cache_dir, *, train_mode: bool = False,
-                  batch_size: int = 256, n_draws: int = 5, seed: int = 0) -> Codes:
+def encode_cached(
+    model,
+    clipset,
+    modality: str,
+    cache_dir,
+    *,
+    train_mode: bool = False,
+    batch_size: int = 256,
+    n_draws: int = 5,
+    seed: int = 0,
+) -> Codes:
     """Codes of ``clipset`` in ``modality``, read from ``cache_dir`` or computed and stored.
 
     model: has ``encode(x, modality) -> Encoded`` (lists per level of (B,T,D) / (B,T)).
@@ -171,8 +181,13 @@ def encode_cached(model, clipset, modality: str, cache_dir, *, train_mode: bool 
         codes = _load(path)
     else:
         q, idx = encode_clipset(model, feats, modality, batch_size=batch_size)
-        _save(path, quantized=q, indices=idx, labels=np.asarray(clipset.labels, np.float32),
-              ids=np.asarray([str(i) for i in clipset.ids]))
+        _save(
+            path,
+            quantized=q,
+            indices=idx,
+            labels=np.asarray(clipset.labels, np.float32),
+            ids=np.asarray([str(i) for i in clipset.ids]),
+        )
         codes = _load(path)
     if not train_mode:
         return codes
@@ -188,14 +203,18 @@ def encode_cached(model, clipset, modality: str, cache_dir, *, train_mode: bool 
         torch.set_rng_state(cpu_state)
         if not torch.equal(cb_before, model.codebooks().detach()):
             raise RuntimeError("encode_cached: a train-mode encode changed the codebook buffers")
-        _save(dpath, draws_quantized=np.stack([d[0] for d in draws]),  # (K, N, T, L, D)
-              draws_indices=np.stack([d[1] for d in draws]))  # (K, N, T, L)
+        _save(
+            dpath,
+            draws_quantized=np.stack([d[0] for d in draws]),  # (K, N, T, L, D)
+            draws_indices=np.stack([d[1] for d in draws]),
+        )  # (K, N, T, L)
     try:
         with np.load(dpath, allow_pickle=False) as z:
             codes.draws_quantized, codes.draws_indices = z["draws_quantized"], z["draws_indices"]
     except (KeyError, ValueError, OSError) as err:
-        raise ValueError(f"{dpath}: not a valid dropout-draw cache (expected keys draws_quantized, "
-                         f"draws_indices): {err}") from err
+        raise ValueError(
+            f"{dpath}: not a valid dropout-draw cache (expected keys draws_quantized, draws_indices): {err}"
+        ) from err
     return codes
 
 

@@ -3,6 +3,7 @@
 ``d_in`` is the width of the selected codes: ``sum(len(idx))`` over levels with TOC (DCID
 ``choose_channel``, H-DCID ``2 * choose_channel``), ``L * D`` without.
 """
+
 from __future__ import annotations
 
 import torch

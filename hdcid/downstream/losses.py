@@ -6,6 +6,7 @@
   learnable ``alpha_c`` per class initialised to 0.1 (optimised by the same Adam; since every term
   is non-negative the alphas only grow, as in the original).
 """
+
 from __future__ import annotations
 
 import torch

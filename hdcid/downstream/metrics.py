@@ -20,6 +20,7 @@ Standard (reported beside them, never mixed up; accuracy and micro P/R/F1 from s
 
 Predictions for multi-label metrics are ``sigmoid(logits) > 0.5``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,15 @@ import torch
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 __all__ = [
-    "video_targets", "video_top1", "reference_batch_pr", "reference_avvp_prf", "micro_prf",
-    "llp_segment_f1", "llp_event_f1", "contiguous_events", "segment_metrics",
+    "video_targets",
+    "video_top1",
+    "reference_batch_pr",
+    "reference_avvp_prf",
+    "micro_prf",
+    "llp_segment_f1",
+    "llp_event_f1",
+    "contiguous_events",
+    "segment_metrics",
 ]
 
 
@@ -71,7 +79,7 @@ def reference_avvp_prf(logits, Y, batch_size: int = 80) -> dict:
     N, T = Y.shape[:2]
     P = R = W = 0.0
     for s in range(0, N, batch_size):
-        p, r = reference_batch_pr(pred[s:s + batch_size], Y[s:s + batch_size])
+        p, r = reference_batch_pr(pred[s : s + batch_size], Y[s : s + batch_size])
         w = T * min(batch_size, N - s)
         P, R, W = P + w * p, R + w * r, W + w
     P, R = P / W, R / W
@@ -86,8 +94,9 @@ def micro_prf(pred, Y, exclude_background: bool = True) -> dict:
     if exclude_background:
         pred, Y = pred[..., :-1], Y[..., :-1]
     K = Y.shape[-1]
-    p, r, f, _ = precision_recall_fscore_support(Y.reshape(-1, K), pred.reshape(-1, K), average="micro",
-                                                 zero_division=0)
+    p, r, f, _ = precision_recall_fscore_support(
+        Y.reshape(-1, K), pred.reshape(-1, K), average="micro", zero_division=0
+    )
     return {"micro_precision": 100 * float(p), "micro_recall": 100 * float(r), "micro_f1": 100 * float(f)}
 
 
@@ -134,8 +143,9 @@ def llp_event_f1(pred, Y, tiou: float = 0.5) -> float:
     N, T, K = Y.shape
     tp, fp, fn = (np.zeros((N, K)) for _ in range(3))
     for n, k in zip(*np.nonzero(pred.any(1) | Y.any(1))):  # only (video, class) pairs with activity
-        tp[n, k], fp[n, k], fn[n, k] = _event_counts(contiguous_events(pred[n, :, k]),
-                                                     contiguous_events(Y[n, :, k]), tiou)
+        tp[n, k], fp[n, k], fn[n, k] = _event_counts(
+            contiguous_events(pred[n, :, k]), contiguous_events(Y[n, :, k]), tiou
+        )
     return float(100 * _per_video_f(tp, fp, fn).mean())
 
 

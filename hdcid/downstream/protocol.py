@@ -12,6 +12,7 @@ The schedule is the original's for both: Adam(lr 4e-4), MultiStepLR([10, 20, 30]
 epoch, gradient-norm clipping 0.5 on the head, batch 80. Heads train in float32 (the original used
 float64; with these affine heads the difference is far below seed-to-seed noise).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,17 @@ from hdcid.downstream.losses import SegmentLoss, video_loss
 from hdcid.downstream.metrics import reference_avvp_prf, segment_metrics, video_targets, video_top1
 from hdcid.utils import get_device, seed_everything
 
-__all__ = ["PROTOCOLS", "FitConfig", "EvalSet", "FitResult", "selection_split", "choose_epoch",
-           "fit_head", "predict", "evaluate_all"]
+__all__ = [
+    "PROTOCOLS",
+    "FitConfig",
+    "EvalSet",
+    "FitResult",
+    "selection_split",
+    "choose_epoch",
+    "fit_head",
+    "predict",
+    "evaluate_all",
+]
 
 PROTOCOLS = ("original", "honest")
 
@@ -86,8 +96,7 @@ def predict(head: torch.nn.Module, x: torch.Tensor, chunk: int = 4096) -> torch.
     """Logits of ``head`` on x (N, T, d) in chunks, eval mode: (N, K) or (N, T, K), on the CPU."""
     head.eval()
     dev = next(head.parameters()).device
-    return torch.cat([head(x[s:s + chunk].to(dev, torch.float32)).float().cpu()
-                      for s in range(0, x.shape[0], chunk)])
+    return torch.cat([head(x[s : s + chunk].to(dev, torch.float32)).float().cpu() for s in range(0, x.shape[0], chunk)])
 
 
 def _headline(kind: str, logits: torch.Tensor, labels: torch.Tensor, batch_size: int) -> dict:
@@ -119,9 +128,19 @@ def _threads(n: int | None, device: torch.device):
         torch.set_num_threads(before)
 
 
-def fit_head(kind: str, train_x: list[torch.Tensor], train_labels: torch.Tensor,
-             evals: dict[str, EvalSet], *, cfg: FitConfig, protocol: str, select_metric: str,
-             seed: int = 0, device=None, progress=None) -> FitResult:
+def fit_head(
+    kind: str,
+    train_x: list[torch.Tensor],
+    train_labels: torch.Tensor,
+    evals: dict[str, EvalSet],
+    *,
+    cfg: FitConfig,
+    protocol: str,
+    select_metric: str,
+    seed: int = 0,
+    device=None,
+    progress=None,
+) -> FitResult:
     """Train a fresh head on codes and pick the epoch by ``protocol``.
 
     kind: "video" (VideoLevelHead + CE) or "segment" (SegmentHead + BCE + ExpLogLoss).
@@ -131,15 +150,16 @@ def fit_head(kind: str, train_x: list[torch.Tensor], train_labels: torch.Tensor,
     """
     device = get_device(device)
     with _threads(cfg.cpu_threads, device):
-        return _fit(kind, train_x, train_labels, evals, cfg, protocol, select_metric, seed, device,
-                    progress)
+        return _fit(kind, train_x, train_labels, evals, cfg, protocol, select_metric, seed, device, progress)
 
 
 def _fit(kind, train_x, train_labels, evals, cfg, protocol, select_metric, seed, device, progress):
     sel = f"{selection_split(protocol)}/{select_metric}"
     if selection_split(protocol) not in evals:
-        raise ValueError(f"fit_head: protocol {protocol!r} selects on {selection_split(protocol)!r}, "
-                         f"which is not among the evaluation splits {sorted(evals)}")
+        raise ValueError(
+            f"fit_head: protocol {protocol!r} selects on {selection_split(protocol)!r}, "
+            f"which is not among the evaluation splits {sorted(evals)}"
+        )
     seed_everything(seed)
     d_in = train_x[0].shape[-1]
     K1 = train_labels.shape[-1]
@@ -169,7 +189,7 @@ def _fit(kind, train_x, train_labels, evals, cfg, protocol, select_metric, seed,
         perm = torch.randperm(N, generator=gen).to(device)
         total = torch.zeros((), device=device)
         for s in range(0, N, cfg.batch_size):
-            b = perm[s:s + cfg.batch_size]
+            b = perm[s : s + cfg.batch_size]
             logits = head(x[b])  # (B, K) or (B, T, K+1)
             loss = video_loss(logits, target[b]) if loss_mod is None else loss_mod(logits, target[b])
             opt.zero_grad(set_to_none=True)

@@ -10,6 +10,7 @@ upper bound in brackets. Published numbers are added, in rows clearly labelled a
 ``original_data=True`` (the real AVE / LLP / UCF / VGGSound features), since numbers on the demo
 corpus are not comparable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,10 @@ def markdown_table(df: pd.DataFrame, original_data: bool = False) -> str:
     out = []
     for (protocol, mode), part in s.groupby(["protocol", "mode"], sort=True):
         metric = ", ".join(sorted(set(df.loc[df.protocol == protocol, "metric"])))
-        out.append(f"### protocol: {protocol}, mode: {mode} (metric: {metric}; mean ± std over seeds; "
-                   f"[same-modality upper bound])\n")
+        out.append(
+            f"### protocol: {protocol}, mode: {mode} (metric: {metric}; mean ± std over seeds; "
+            f"[same-modality upper bound])\n"
+        )
         out.append("| encoder | " + " | ".join(f"{_TASK[t]} {_DIR[d]}" for t, d in cols) + " |")
         out.append("|---" * (len(cols) + 1) + "|")
         rows = sorted(set(part.row), key=lambda r: (_ROW_ORDER.index(r) if r in _ROW_ORDER else 99, r))
@@ -92,8 +95,17 @@ def write_results(df: pd.DataFrame, out_dir, original_data: bool = False) -> dic
     return paths
 
 
-def run_grid(models: dict, tasks=tuple(TASKS), directions=tuple(DIRECTIONS), toc_settings=None, *,
-             data_root=None, data: dict | None = None, progress: bool = True, **kwargs) -> pd.DataFrame:
+def run_grid(
+    models: dict,
+    tasks=tuple(TASKS),
+    directions=tuple(DIRECTIONS),
+    toc_settings=None,
+    *,
+    data_root=None,
+    data: dict | None = None,
+    progress: bool = True,
+    **kwargs,
+) -> pd.DataFrame:
     """run_task for every model x task x direction, without TOC and (if ``toc_settings``) with it.
 
     models: name -> model (the name is the row label, e.g. "DCID", "H-DCID").
@@ -102,18 +114,37 @@ def run_grid(models: dict, tasks=tuple(TASKS), directions=tuple(DIRECTIONS), toc
     data: task -> pre-loaded ClipSets (else read once per task from ``data_root``).
     kwargs go to run_task (protocol, seeds, epochs, quick, cache_dir, device).
     """
-    if toc_settings is not None and (not isinstance(toc_settings, (list, tuple)) or not toc_settings
-                                     or not all(isinstance(t, TOCSettings) for t in toc_settings)):
-        raise TypeError("run_grid: toc_settings must be None or a non-empty list of TOCSettings, got "
-                        f"{toc_settings!r}")
-    return _grid(models, tasks, directions, lambda task, direction, model: toc_settings, data_root=data_root,
-                 data=data, progress=progress, **kwargs)
+    if toc_settings is not None and (
+        not isinstance(toc_settings, (list, tuple))
+        or not toc_settings
+        or not all(isinstance(t, TOCSettings) for t in toc_settings)
+    ):
+        raise TypeError(f"run_grid: toc_settings must be None or a non-empty list of TOCSettings, got {toc_settings!r}")
+    return _grid(
+        models,
+        tasks,
+        directions,
+        lambda task, direction, model: toc_settings,
+        data_root=data_root,
+        data=data,
+        progress=progress,
+        **kwargs,
+    )
 
 
-def run_paper_grid(models: dict, tasks=tuple(TASKS), directions=tuple(DIRECTIONS), *, data_root=None,
-                   data: dict | None = None, progress: bool = True, **kwargs) -> pd.DataFrame:
+def run_paper_grid(
+    models: dict,
+    tasks=tuple(TASKS),
+    directions=tuple(DIRECTIONS),
+    *,
+    data_root=None,
+    data: dict | None = None,
+    progress: bool = True,
+    **kwargs,
+) -> pd.DataFrame:
     """As ``run_grid``, the TOC rows with the original shell scripts' setting of each cell
     (``paper_toc``: docs/method.md §4.3, meant for 256-d codebooks) for the model's variant."""
+
     def paper(task, direction, model):
         return [paper_toc(task, direction, getattr(model.cfg, "variant", "dcid"))]
 
@@ -167,8 +198,9 @@ def main(argv=None) -> int:
             if not sep:
                 p.error(f"--checkpoint expects NAME=PATH, got {item!r}")
             models[name] = load_model(path).eval()
-        kw = dict(data_root=a.data_root or demo_root(), protocol=a.protocol, seeds=a.seeds, epochs=a.epochs,
-                  quick=a.quick)
+        kw = dict(
+            data_root=a.data_root or demo_root(), protocol=a.protocol, seeds=a.seeds, epochs=a.epochs, quick=a.quick
+        )
         if a.toc == "paper":
             df = run_paper_grid(models, a.tasks, a.directions, **kw)
         else:

@@ -39,6 +39,7 @@ training modality).
     other dataset in the training modality if available, else a further held-out 20% of the source.
   Data splits use a fixed seed (``SPLIT_SEED``); the run seeds vary head init and batch order.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -48,21 +49,44 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hdcid.downstream.cache import Codes, encode_cached
 from hdcid.downstream.batched import Member, fit_heads
+from hdcid.downstream.cache import Codes, encode_cached
 from hdcid.downstream.protocol import EvalSet, FitConfig, _threads, evaluate_all, fit_head, selection_split
 from hdcid.toc import TOCSettings, apply_toc, select_or_all
 from hdcid.utils import cache_dir as default_cache_dir
 from hdcid.utils import get_device
 
-__all__ = ["TASKS", "DIRECTIONS", "TaskSpec", "Split", "load_task_data", "build_splits", "run_task",
-           "paper_toc", "default_toc_grid", "encoder_name", "METRIC_COLUMNS", "SPLIT_SEED", "TaskFit",
-           "fit_task", "result_rows"]
+__all__ = [
+    "TASKS",
+    "DIRECTIONS",
+    "TaskSpec",
+    "Split",
+    "load_task_data",
+    "build_splits",
+    "run_task",
+    "paper_toc",
+    "default_toc_grid",
+    "encoder_name",
+    "METRIC_COLUMNS",
+    "SPLIT_SEED",
+    "TaskFit",
+    "fit_task",
+    "result_rows",
+]
 
 SPLIT_SEED = 0
 QUICK_HEAD_EPOCHS = 8  # head epochs in quick mode (pretraining has hdcid.notebook.QUICK_EPOCHS)
-METRIC_COLUMNS = ("top1", "ref_precision", "ref_recall", "ref_f1", "micro_precision", "micro_recall",
-                  "micro_f1", "seg_f1", "event_f1")
+METRIC_COLUMNS = (
+    "top1",
+    "ref_precision",
+    "ref_recall",
+    "ref_f1",
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "seg_f1",
+    "event_f1",
+)
 
 
 @dataclass(frozen=True)
@@ -86,14 +110,26 @@ _ANNOT = {"video": "visual", "audio": "audio"}
 
 # docs/method.md §4.3: (choose_channel, toc_max_num, toc_min_num) per variant, task, direction
 _PAPER_TOC = {
-    "dcid": {("ave", "v2a"): (224, 1, 1), ("ave", "a2v"): (224, 1, 1),
-             ("avvp", "v2a"): (128, 3, 1), ("avvp", "a2v"): (128, 3, 1),
-             ("ave_avvp", "v2a"): (224, 1, 0), ("ave_avvp", "a2v"): (196, 1, 0),
-             ("ucf_vgg", "v2a"): (128, 1, 0), ("ucf_vgg", "a2v"): (224, 1, 0)},
-    "hdcid": {("ave", "v2a"): (128, 1, 0), ("ave", "a2v"): (196, 1, 0),
-              ("avvp", "v2a"): (224, 1, 0), ("avvp", "a2v"): (128, 1, 0),
-              ("ave_avvp", "v2a"): (196, 1, 1), ("ave_avvp", "a2v"): (224, 3, 1),
-              ("ucf_vgg", "v2a"): (196, 1, 0), ("ucf_vgg", "a2v"): (224, 1, 1)},
+    "dcid": {
+        ("ave", "v2a"): (224, 1, 1),
+        ("ave", "a2v"): (224, 1, 1),
+        ("avvp", "v2a"): (128, 3, 1),
+        ("avvp", "a2v"): (128, 3, 1),
+        ("ave_avvp", "v2a"): (224, 1, 0),
+        ("ave_avvp", "a2v"): (196, 1, 0),
+        ("ucf_vgg", "v2a"): (128, 1, 0),
+        ("ucf_vgg", "a2v"): (224, 1, 0),
+    },
+    "hdcid": {
+        ("ave", "v2a"): (128, 1, 0),
+        ("ave", "a2v"): (196, 1, 0),
+        ("avvp", "v2a"): (224, 1, 0),
+        ("avvp", "a2v"): (128, 1, 0),
+        ("ave_avvp", "v2a"): (196, 1, 1),
+        ("ave_avvp", "a2v"): (224, 3, 1),
+        ("ucf_vgg", "v2a"): (196, 1, 0),
+        ("ucf_vgg", "a2v"): (224, 1, 1),
+    },
 }
 
 
@@ -137,8 +173,10 @@ def load_task_data(task: str, data_root) -> dict:
     if task == "avvp":
         return {a: data.read_avvp(data_root, a) for a in ("visual", "audio")}
     if task == "ave_avvp":
-        return {"train": data.read_ave_avvp_train(data_root),
-                **{a: data.read_ave_avvp_test(data_root, a) for a in ("visual", "audio")}}
+        return {
+            "train": data.read_ave_avvp_train(data_root),
+            **{a: data.read_ave_avvp_test(data_root, a) for a in ("visual", "audio")},
+        }
     if task == "ucf_vgg":
         return {"ucf": data.read_ucf(data_root), "vggsound": data.read_vggsound_ucf(data_root)}
     raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
@@ -157,8 +195,7 @@ def _carve(clipset, frac: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np
         raise ValueError(f"{clipset.name}: {N} clip(s), too few to hold out {frac:.0%} for validation")
     target = max(1, int(round(frac * N)))
     rng = np.random.default_rng(seed)
-    held = [rng.permutation(np.flatnonzero(y == c))[: int(round(frac * (y == c).sum()))]
-            for c in np.unique(y)]
+    held = [rng.permutation(np.flatnonzero(y == c))[: int(round(frac * (y == c).sum()))] for c in np.unique(y)]
     held = np.concatenate(held).astype(np.int64)[:target]
     rest = rng.permutation(np.setdiff1d(np.arange(N), held))
     held = np.sort(np.concatenate([held, rest[: target - len(held)]]))
@@ -175,8 +212,8 @@ def _video_disjoint(clipsets: list, fractions=(0.6, 0.2, 0.2), seed: int = SPLIT
     n_tr = int(round(fractions[0] * len(keys)))
     n_va = int(round(fractions[1] * len(keys)))
     part = {k: "train" for k in keys[:n_tr]}
-    part.update({k: "val" for k in keys[n_tr:n_tr + n_va]})
-    part.update({k: "test" for k in keys[n_tr + n_va:]})
+    part.update({k: "val" for k in keys[n_tr : n_tr + n_va]})
+    part.update({k: "test" for k in keys[n_tr + n_va :]})
     return part
 
 
@@ -193,13 +230,17 @@ def build_splits(task: str, direction: str, data: dict, protocol: str = "honest"
     _check(task, direction, protocol)
     for key, cs in data.items():
         if cs is not None and len(cs) == 0:
-            raise ValueError(f"{task}: the loaded ClipSet {key!r} ({getattr(cs, 'name', key)}) has no clips; "
-                             f"check the data under its reader (load_task_data)")
+            raise ValueError(
+                f"{task}: the loaded ClipSet {key!r} ({getattr(cs, 'name', key)}) has no clips; "
+                f"check the data under its reader (load_task_data)"
+            )
     splits = _build_splits(task, direction, data, protocol)
     for key, sp in splits.items():
         if len(sp.clipset) == 0:
-            raise ValueError(f"{task} {direction} ({protocol}): the {key} split ({sp.name}) is empty; "
-                             f"check the data under its reader (load_task_data)")
+            raise ValueError(
+                f"{task} {direction} ({protocol}): the {key} split ({sp.name}) is empty; "
+                f"check the data under its reader (load_task_data)"
+            )
     if task == "ave":
         _check_ave_orders(data, protocol)
     return splits
@@ -211,8 +252,10 @@ def _check_ave_orders(data: dict, protocol: str) -> None:
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         if a in ids and b in ids and ids[a] & ids[b]:
             n = len(ids[a] & ids[b])
-            msg = (f"AVE: the {b} order shares {n} of its {len(ids[b])} clips with the {a} order "
-                   f"({data[b].name} vs {data[a].name}; see the *_order.h5 files)")
+            msg = (
+                f"AVE: the {b} order shares {n} of its {len(ids[b])} clips with the {a} order "
+                f"({data[b].name} vs {data[a].name}; see the *_order.h5 files)"
+            )
             if protocol == "honest":
                 raise ValueError(msg + "; the honest protocol needs disjoint splits")
             warnings.warn(msg, stacklevel=3)
@@ -225,31 +268,48 @@ def _build_splits(task: str, direction: str, data: dict, protocol: str) -> dict[
     if task == "ave":
         if not honest:
             tr = data["train"]
-            return {"train": S(tr, src, "ave/train"), "test_cross": S(tr, tgt, "ave/train"),
-                    "test_same": S(tr, src, "ave/train")}
-        return {"train": S(data["train"], src, "ave/train"), "val": S(data["val"], src, "ave/val"),
-                "test_cross": S(data["test"], tgt, "ave/test"),
-                "test_same": S(data["test"], src, "ave/test")}
+            return {
+                "train": S(tr, src, "ave/train"),
+                "test_cross": S(tr, tgt, "ave/train"),
+                "test_same": S(tr, src, "ave/train"),
+            }
+        return {
+            "train": S(data["train"], src, "ave/train"),
+            "val": S(data["val"], src, "ave/val"),
+            "test_cross": S(data["test"], tgt, "ave/test"),
+            "test_same": S(data["test"], src, "ave/test"),
+        }
     if task == "avvp":
         a_src, a_tgt = data[_ANNOT[src]], data[_ANNOT[tgt]]
         n_src, n_tgt = f"avvp/{_ANNOT[src]}", f"avvp/{_ANNOT[tgt]}"
         if not honest:
-            return {"train": S(a_src, src, n_src), "test_cross": S(a_tgt, tgt, n_tgt),
-                    "test_same": S(a_src, src, n_src)}
+            return {
+                "train": S(a_src, src, n_src),
+                "test_cross": S(a_tgt, tgt, n_tgt),
+                "test_same": S(a_src, src, n_src),
+            }
         part = _video_disjoint([a_src, a_tgt])
         sub = {w: a_src.subset(_rows(a_src, part, w)) for w in ("train", "val", "test")}
-        return {"train": S(sub["train"], src, n_src + "[train]"), "val": S(sub["val"], src, n_src + "[val]"),
-                "test_cross": S(a_tgt.subset(_rows(a_tgt, part, "test")), tgt, n_tgt + "[test]"),
-                "test_same": S(sub["test"], src, n_src + "[test]")}
+        return {
+            "train": S(sub["train"], src, n_src + "[train]"),
+            "val": S(sub["val"], src, n_src + "[val]"),
+            "test_cross": S(a_tgt.subset(_rows(a_tgt, part, "test")), tgt, n_tgt + "[test]"),
+            "test_same": S(sub["test"], src, n_src + "[test]"),
+        }
     if task == "ave_avvp":
         tr = data["train"]
-        out = {"test_cross": S(data[_ANNOT[tgt]], tgt, f"avvp12/{_ANNOT[tgt]}"),
-               "test_same": S(data[_ANNOT[src]], src, f"avvp12/{_ANNOT[src]}")}
+        out = {
+            "test_cross": S(data[_ANNOT[tgt]], tgt, f"avvp12/{_ANNOT[tgt]}"),
+            "test_same": S(data[_ANNOT[src]], src, f"avvp12/{_ANNOT[src]}"),
+        }
         if not honest:
             return {"train": S(tr, src, "ave_avvp/train"), **out}
         keep, held = _carve(tr, 0.2)
-        return {"train": S(tr.subset(keep), src, "ave_avvp/train[80%]"),
-                "val": S(tr.subset(held), src, "ave_avvp/train[20%]"), **out}
+        return {
+            "train": S(tr.subset(keep), src, "ave_avvp/train[80%]"),
+            "val": S(tr.subset(held), src, "ave_avvp/train[20%]"),
+            **out,
+        }
     # ucf_vgg
     source, target = (data["ucf"], data["vggsound"]) if src == "video" else (data["vggsound"], data["ucf"])
     sname, tname = ("ucf", "vggsound") if src == "video" else ("vggsound", "ucf")
@@ -265,8 +325,7 @@ def _build_splits(task: str, direction: str, data: dict, protocol: str) -> dict[
         keep2, held = _carve(train_cs, 0.25)
         out["test_same"] = S(train_cs.subset(held), src, sname + "[held-out 20%]")
         train_cs = train_cs.subset(keep2)
-    return {"train": S(train_cs, src, sname + "[train]"), "val": S(source.subset(val), src, sname + "[val]"),
-            **out}
+    return {"train": S(train_cs, src, sname + "[train]"), "val": S(source.subset(val), src, sname + "[val]"), **out}
 
 
 def encoder_name(model) -> str:
@@ -339,10 +398,24 @@ def _seeds(seeds, quick: bool) -> tuple:
     return seeds[:2] if quick else seeds
 
 
-def fit_task(task: str, direction: str, model, data: dict, *, toc=None, protocol: str = "honest",
-             seeds=(0, 1, 2), epochs: int | None = None, quick: bool = False, cache_dir=None, device=None,
-             encoder_dropout: bool | None = None, fit: dict | None = None, select_metric: str | None = None,
-             batched: bool = True) -> TaskFit:
+def fit_task(
+    task: str,
+    direction: str,
+    model,
+    data: dict,
+    *,
+    toc=None,
+    protocol: str = "honest",
+    seeds=(0, 1, 2),
+    epochs: int | None = None,
+    quick: bool = False,
+    cache_dir=None,
+    device=None,
+    encoder_dropout: bool | None = None,
+    fit: dict | None = None,
+    select_metric: str | None = None,
+    batched: bool = True,
+) -> TaskFit:
     """Train the heads of one task / direction and choose epoch and TOC candidate per seed.
 
     The one fitting path of ``run_task`` and ``hdcid.analysis.task_predictions`` (arguments as
@@ -365,8 +438,9 @@ def fit_task(task: str, direction: str, model, data: dict, *, toc=None, protocol
     ev_codes = {k: encode_cached(model, s.clipset, s.modality, cdir) for k, s in splits.items() if k != "train"}
     labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
     draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
-    cfg = FitConfig(**{"epochs": _epochs(spec, epochs, quick, protocol, model),
-                       "clip_alphas": spec.clip_alphas, **(fit or {})})
+    cfg = FitConfig(
+        **{"epochs": _epochs(spec, epochs, quick, protocol, model), "clip_alphas": spec.clip_alphas, **(fit or {})}
+    )
     sel_metric = select_metric or (spec.honest_select if protocol == "honest" else None) or spec.metric
     train_y = torch.from_numpy(train_codes.labels)
     xs = [[_select(c, idx) for c in draws] for idx in idx_lists] if not batched else None  # cand -> draws
@@ -375,20 +449,56 @@ def fit_task(task: str, direction: str, model, data: dict, *, toc=None, protocol
     if batched:
         split = selection_split(protocol)
         with _threads(cfg.cpu_threads, get_device(device)):
-            fits = fit_heads(spec.kind, [_code_rows(c, codebooks) for c in draws], train_y,
-                             _code_rows(ev_codes[split], codebooks), labels[split], idx_lists, members,
-                             cfg=cfg, select_split=split, select_metric=sel_metric, device=get_device(device))
+            fits = fit_heads(
+                spec.kind,
+                [_code_rows(c, codebooks) for c in draws],
+                train_y,
+                _code_rows(ev_codes[split], codebooks),
+                labels[split],
+                idx_lists,
+                members,
+                cfg=cfg,
+                select_split=split,
+                select_metric=sel_metric,
+                device=get_device(device),
+            )
     else:
-        fits = [fit_head(spec.kind, xs[m.cand], train_y, evals[m.cand], cfg=cfg, protocol=protocol,
-                         select_metric=sel_metric, seed=m.seed, device=device) for m in members]
+        fits = [
+            fit_head(
+                spec.kind,
+                xs[m.cand],
+                train_y,
+                evals[m.cand],
+                cfg=cfg,
+                protocol=protocol,
+                select_metric=sel_metric,
+                seed=m.seed,
+                device=device,
+            )
+            for m in members
+        ]
     best, histories = {}, {}
     for m, res in zip(members, fits):  # first candidate wins ties, per seed
         t = candidates[m.cand]
         histories[(m.seed, None if t is None else t.label)] = res.history
         if m.seed not in best or res.select_value > best[m.seed][0].select_value:
             best[m.seed] = (res, t, evals[m.cand])
-    return TaskFit(task, direction, protocol, quick, splits, candidates, seeds, cfg.epochs, dropout, sel_metric,
-                   cfg, len(train_codes), best, histories)
+    return TaskFit(
+        task,
+        direction,
+        protocol,
+        quick,
+        splits,
+        candidates,
+        seeds,
+        cfg.epochs,
+        dropout,
+        sel_metric,
+        cfg,
+        len(train_codes),
+        best,
+        histories,
+    )
 
 
 def result_rows(tf: TaskFit, encoder: str) -> pd.DataFrame:
@@ -399,25 +509,57 @@ def result_rows(tf: TaskFit, encoder: str) -> pd.DataFrame:
         res, t, evals = tf.best[seed]
         for ev, key in (("cross", "test_cross"), ("same", "test_same")):
             m = evaluate_all(spec.kind, res.head, evals[key], tf.cfg.batch_size)
-            rows.append({
-                "task": tf.task, "direction": tf.direction, "train_modality": tf.splits["train"].modality,
-                "test_modality": tf.splits[key].modality, "encoder": encoder,
-                "toc": "none" if t is None else t.label, "toc_candidates": len(tf.candidates),
-                "protocol": tf.protocol, "mode": "quick" if tf.quick else "full", "seed": seed, "eval": ev,
-                "eval_set": tf.splits[key].name, "metric": spec.metric, "value": m[spec.metric],
-                "epoch": res.epoch, "epochs": tf.epochs, "select_split": selection_split(tf.protocol),
-                "select_metric": tf.select_metric, "select_value": res.select_value,
-                "encoder_dropout": tf.dropout, "n_train": tf.n_train, "n_test": len(evals[key].x),
-                **{c: m.get(c, np.nan) for c in METRIC_COLUMNS},
-            })
+            rows.append(
+                {
+                    "task": tf.task,
+                    "direction": tf.direction,
+                    "train_modality": tf.splits["train"].modality,
+                    "test_modality": tf.splits[key].modality,
+                    "encoder": encoder,
+                    "toc": "none" if t is None else t.label,
+                    "toc_candidates": len(tf.candidates),
+                    "protocol": tf.protocol,
+                    "mode": "quick" if tf.quick else "full",
+                    "seed": seed,
+                    "eval": ev,
+                    "eval_set": tf.splits[key].name,
+                    "metric": spec.metric,
+                    "value": m[spec.metric],
+                    "epoch": res.epoch,
+                    "epochs": tf.epochs,
+                    "select_split": selection_split(tf.protocol),
+                    "select_metric": tf.select_metric,
+                    "select_value": res.select_value,
+                    "encoder_dropout": tf.dropout,
+                    "n_train": tf.n_train,
+                    "n_test": len(evals[key].x),
+                    **{c: m.get(c, np.nan) for c in METRIC_COLUMNS},
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def run_task(task: str, direction: str, model, *, data: dict | None = None, data_root=None,
-             toc=None, protocol: str = "honest", seeds=(0, 1, 2), epochs: int | None = None,
-             quick: bool = False, cache_dir=None, device=None, encoder_dropout: bool | None = None,
-             name: str | None = None, histories: dict | None = None, fit: dict | None = None,
-             select_metric: str | None = None, batched: bool = True) -> pd.DataFrame:
+def run_task(
+    task: str,
+    direction: str,
+    model,
+    *,
+    data: dict | None = None,
+    data_root=None,
+    toc=None,
+    protocol: str = "honest",
+    seeds=(0, 1, 2),
+    epochs: int | None = None,
+    quick: bool = False,
+    cache_dir=None,
+    device=None,
+    encoder_dropout: bool | None = None,
+    name: str | None = None,
+    histories: dict | None = None,
+    fit: dict | None = None,
+    select_metric: str | None = None,
+    batched: bool = True,
+) -> pd.DataFrame:
     """Train heads on one task / direction and return a tidy DataFrame.
 
     One row per seed x eval ("cross" = other modality, "same" = training modality upper bound)
@@ -445,9 +587,23 @@ def run_task(task: str, direction: str, model, *, data: dict | None = None, data
         if data_root is None:
             raise ValueError("run_task: give data (load_task_data) or data_root")
         data = load_task_data(task, data_root)
-    tf = fit_task(task, direction, model, data, toc=toc, protocol=protocol, seeds=seeds, epochs=epochs,
-                  quick=quick, cache_dir=cache_dir, device=device, encoder_dropout=encoder_dropout, fit=fit,
-                  select_metric=select_metric, batched=batched)
+    tf = fit_task(
+        task,
+        direction,
+        model,
+        data,
+        toc=toc,
+        protocol=protocol,
+        seeds=seeds,
+        epochs=epochs,
+        quick=quick,
+        cache_dir=cache_dir,
+        device=device,
+        encoder_dropout=encoder_dropout,
+        fit=fit,
+        select_metric=select_metric,
+        batched=batched,
+    )
     if histories is not None:
         histories.update(tf.histories)
     return result_rows(tf, name or encoder_name(model))

@@ -1,7 +1,8 @@
 """The DCID / H-DCID network: blocks, unified codebook, Cross-CPC, CLUB, decoders, checkpoints.
 
-    from hdcid.model import CrossModalModel, load_original_checkpoint
+from hdcid.model import CrossModalModel, load_original_checkpoint
 """
+
 from hdcid.model.checkpoint import (
     CheckpointError,
     export_original_checkpoint,

@@ -9,6 +9,7 @@
 Every size comes from `hdcid.config.ModelConfig`; module attribute names equal the original ones so
 `state_dict()` keys equal the released checkpoints (see `hdcid/model/network.py`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -61,9 +62,7 @@ class VSE(nn.Module):
         r = c // cfg.se_reduction
         if r < 1:
             raise ValueError(f"video_dim {c} // se_reduction {cfg.se_reduction} must be >= 1")
-        self.se_layer = nn.Sequential(
-            nn.Linear(c, r, bias=False), nn.ReLU(), nn.Linear(r, c, bias=False), nn.Sigmoid()
-        )
+        self.se_layer = nn.Sequential(nn.Linear(c, r, bias=False), nn.ReLU(), nn.Linear(r, c, bias=False), nn.Sigmoid())
         if cfg.keep_dead_modules:  # dead branch (zero gradient in the original)
             self.affine_video_ave = nn.Linear(c, cfg.hidden_dim)
             self.affine_video_self = nn.Linear(c, cfg.hidden_dim)
@@ -125,9 +124,7 @@ class VideoEncoder(nn.Module):
             nn.Conv2d(cc, cc, 1),
             ResidualStack(cc, cc, 1),
         )
-        self.feed_forward = nn.Sequential(
-            nn.Linear(cc, cc // 2), nn.ReLU(), nn.Linear(cc // 2, cfg.video_club_dim)
-        )
+        self.feed_forward = nn.Sequential(nn.Linear(cc, cc // 2), nn.ReLU(), nn.Linear(cc // 2, cfg.video_club_dim))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, G, G, C) -> (S_v (B, T, S, S, Cc) non-negative, C_v (B, T, Cv)), S = G - 4."""

@@ -13,13 +13,15 @@ files without it load with a warning, `add_content_hash` upgrades them). Non-fin
 non-integer counters and mis-shaped tensors are refused. Bad files raise `CheckpointError` (a
 `DataFormatError`, hence a `ValueError`) naming the path and what is wrong.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 import torch
@@ -57,14 +59,16 @@ def _require_state(obj: Any, key: str, path: Path) -> Mapping[str, torch.Tensor]
     sd = obj.get(key)
     if not isinstance(sd, Mapping) or not all(torch.is_tensor(v) for v in sd.values()):
         raise CheckpointError(
-            f"{path}: {key!r} must be a state_dict (a mapping of names to tensors), "
-            f"found {type(sd).__name__}"
+            f"{path}: {key!r} must be a state_dict (a mapping of names to tensors), found {type(sd).__name__}"
         )
     return sd
 
 
 def check_state_dict(
-    module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | Path, what: str,
+    module: torch.nn.Module,
+    state: Mapping[str, torch.Tensor],
+    path: str | Path,
+    what: str,
     note: str = "",
 ) -> None:
     """Raise `CheckpointError` listing missing, unknown and mis-shaped keys of `state` vs `module`."""
@@ -75,18 +79,21 @@ def check_state_dict(
     wrong = [k for k in expected if k in found and expected[k] != found[k]]
     if not (missing or unknown or wrong):
         return
-    lines = [f"{path}: {what} does not match the model ({len(expected)} keys expected, "
-             f"{len(found)} found){note}"]
+    lines = [f"{path}: {what} does not match the model ({len(expected)} keys expected, {len(found)} found){note}"]
     if missing:
-        lines.append(f"  {len(missing)} missing keys: " + ", ".join(missing[:_SHOW])
-                     + (" ..." if len(missing) > _SHOW else ""))
+        lines.append(
+            f"  {len(missing)} missing keys: " + ", ".join(missing[:_SHOW]) + (" ..." if len(missing) > _SHOW else "")
+        )
     if unknown:
-        lines.append(f"  {len(unknown)} unknown keys: " + ", ".join(unknown[:_SHOW])
-                     + (" ..." if len(unknown) > _SHOW else ""))
+        lines.append(
+            f"  {len(unknown)} unknown keys: " + ", ".join(unknown[:_SHOW]) + (" ..." if len(unknown) > _SHOW else "")
+        )
     if wrong:
-        lines.append(f"  {len(wrong)} keys with the wrong shape: " + ", ".join(
-            f"{k} expected {list(expected[k])} found {list(found[k])}" for k in wrong[:_SHOW]
-        ) + (" ..." if len(wrong) > _SHOW else ""))
+        lines.append(
+            f"  {len(wrong)} keys with the wrong shape: "
+            + ", ".join(f"{k} expected {list(expected[k])} found {list(found[k])}" for k in wrong[:_SHOW])
+            + (" ..." if len(wrong) > _SHOW else "")
+        )
     raise CheckpointError("\n".join(lines))
 
 
@@ -103,22 +110,43 @@ _FF = "encoder.layers.0.linear1."
 # of the keys present, so ONE mis-shaped tensor is out-voted and reported by name (not blamed on
 # every other key). Axes may be negative (the codebook is (M, D) or (L, M, D)).
 _SIZE_SOURCES: dict[str, list[tuple[str, int]]] = {
-    "video_dim": [("Video_encoder.conv_stack.0.weight", 1), ("video_semantic_encoder.se_layer.0.weight", 1),
-                  ("video_semantic_encoder.se_layer.2.weight", 0),
-                  ("video_semantic_encoder.affine_video_ave.weight", 1), (_VA + "affine_matrix.weight", 1)],
-    "video_conv_dim": [("Video_encoder.conv_stack.2.weight", 0), ("Video_encoder.conv_stack.2.bias", 0),
-                       ("Video_encoder.conv_stack.4.weight", 0), ("Video_encoder.conv_stack.4.bias", 0)],
+    "video_dim": [
+        ("Video_encoder.conv_stack.0.weight", 1),
+        ("video_semantic_encoder.se_layer.0.weight", 1),
+        ("video_semantic_encoder.se_layer.2.weight", 0),
+        ("video_semantic_encoder.affine_video_ave.weight", 1),
+        (_VA + "affine_matrix.weight", 1),
+    ],
+    "video_conv_dim": [
+        ("Video_encoder.conv_stack.2.weight", 0),
+        ("Video_encoder.conv_stack.2.bias", 0),
+        ("Video_encoder.conv_stack.4.weight", 0),
+        ("Video_encoder.conv_stack.4.bias", 0),
+    ],
     "video_club_dim": [("Video_encoder.feed_forward.2.weight", 0), ("Video_encoder.feed_forward.2.bias", 0)],
     "audio_dim": [(_AA + "affine_matrix.weight", 1), ("Audio_encoder.audio_linear.weight", 1)],
     "audio_specific_dim": [("Audio_encoder.audio_linear.weight", 0), ("Audio_encoder.audio_linear.bias", 0)],
     "text_specific_dim": [("Text_encoder.text_linear.weight", 0), ("Text_encoder.text_linear.bias", 0)],
-    "hidden_dim": [(_AA + "affine_matrix.weight", 0), (_AA + "affine_matrix.bias", 0),
-                   (_VA + "affine_matrix.weight", 0), (_TA + "affine_matrix.weight", 0),
-                   ("Cross_quantizer.embedding", -1), ("Cross_quantizer.ema_weight", -1)],
-    "ffn_dim": [(_AA + _FF + "weight", 0), (_AA + _FF + "bias", 0), (_VA + _FF + "weight", 0),
-                (_TA + _FF + "weight", 0)],
-    "n_codes": [("Cross_quantizer.embedding", -2), ("Cross_quantizer.ema_weight", -2),
-                ("Cross_quantizer.ema_count", -1), ("Cross_quantizer.unactivated_count", -1)],
+    "hidden_dim": [
+        (_AA + "affine_matrix.weight", 0),
+        (_AA + "affine_matrix.bias", 0),
+        (_VA + "affine_matrix.weight", 0),
+        (_TA + "affine_matrix.weight", 0),
+        ("Cross_quantizer.embedding", -1),
+        ("Cross_quantizer.ema_weight", -1),
+    ],
+    "ffn_dim": [
+        (_AA + _FF + "weight", 0),
+        (_AA + _FF + "bias", 0),
+        (_VA + _FF + "weight", 0),
+        (_TA + _FF + "weight", 0),
+    ],
+    "n_codes": [
+        ("Cross_quantizer.embedding", -2),
+        ("Cross_quantizer.ema_weight", -2),
+        ("Cross_quantizer.ema_count", -1),
+        ("Cross_quantizer.unactivated_count", -1),
+    ],
     "text_dim": [(_TA + "affine_matrix.weight", 1), ("Text_encoder.text_linear.weight", 1)],
 }
 
@@ -170,8 +198,9 @@ def _infer(enc: Mapping[str, torch.Tensor], lstm: Mapping[str, torch.Tensor] | N
     try:
         return dataclasses.replace(base, **changes), notes
     except ValueError as e:
-        raise CheckpointError(f"the sizes inferred from the keys do not make a valid model ({e})"
-                              + "".join(f"\n  {n}" for n in notes)) from e
+        raise CheckpointError(
+            f"the sizes inferred from the keys do not make a valid model ({e})" + "".join(f"\n  {n}" for n in notes)
+        ) from e
 
 
 def infer_config(enc: Mapping[str, torch.Tensor], lstm: Mapping[str, torch.Tensor] | None = None) -> ModelConfig:
@@ -190,8 +219,11 @@ def check_finite_state(state: Mapping[str, torch.Tensor], path: str | Path, what
     codebook: which code rows), e.g. a NaN code row that would otherwise load and be used."""
     bad = nonfinite_tensors(state)
     if bad:
-        raise CheckpointError(f"{path}: {what} holds non-finite values; the model would compute NaN:\n  "
-                              + "\n  ".join(bad[:_SHOW]) + (" ..." if len(bad) > _SHOW else ""))
+        raise CheckpointError(
+            f"{path}: {what} holds non-finite values; the model would compute NaN:\n  "
+            + "\n  ".join(bad[:_SHOW])
+            + (" ..." if len(bad) > _SHOW else "")
+        )
 
 
 def _as_int(value: Any, key: str, path: Path, allow_none: bool = False) -> int | None:
@@ -201,8 +233,12 @@ def _as_int(value: Any, key: str, path: Path, allow_none: bool = False) -> int |
         return None
     if torch.is_tensor(value) and value.ndim == 0:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or int(value) != value:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or int(value) != value
+    ):
         raise CheckpointError(f"{path}: key {key!r} must be an integer, found {type(value).__name__} {value!r}")
     return int(value)
 
@@ -230,7 +266,7 @@ def load_original_checkpoint(path: str | Path, map_location: Any = "cpu") -> Cro
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from e
     with torch.random.fork_rng(devices=[]):  # parts not in the file get a fixed init (seed 0)
-        torch.manual_seed(0)                 # without touching the caller's RNG stream
+        torch.manual_seed(0)  # without touching the caller's RNG stream
         model = CrossModalModel(cfg).double()
     note = f"; variant {cfg.variant!r} inferred from the keys" + "".join(f"\n  {n}" for n in odd)
     check_state_dict(model.encoder, enc, path, "'Encoder_parameters'", note)
@@ -260,15 +296,21 @@ def _verify_hash(obj: dict, path: Path) -> None:
     """Check `HASH_KEY`; a file written before hashes existed (format version 1) loads with a warning."""
     stored = obj.get(HASH_KEY)
     if stored is None:
-        warnings.warn(f"{path}: hdcid checkpoint format version {obj.get('version')} has no content hash, so "
-                      "silent corruption cannot be detected; it is loaded as is. Run "
-                      "hdcid.model.checkpoint.add_content_hash(path) once to add one.", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{path}: hdcid checkpoint format version {obj.get('version')} has no content hash, so "
+            "silent corruption cannot be detected; it is loaded as is. Run "
+            "hdcid.model.checkpoint.add_content_hash(path) once to add one.",
+            UserWarning,
+            stacklevel=3,
+        )
         return
     found = content_hash(obj)
     if found != stored:
-        raise CheckpointError(f"{path}: content hash mismatch (stored {stored[:12]}..., computed {found[:12]}...): "
-                              "the file was changed or corrupted after it was written; do not use it "
-                              "(re-train, or resume from an earlier epoch file)")
+        raise CheckpointError(
+            f"{path}: content hash mismatch (stored {stored[:12]}..., computed {found[:12]}...): "
+            "the file was changed or corrupted after it was written; do not use it "
+            "(re-train, or resume from an earlier epoch file)"
+        )
 
 
 def add_content_hash(path: str | Path) -> Path:
@@ -343,8 +385,11 @@ def load_checkpoint(path: str | Path, map_location: Any = None) -> dict:
     obj = _torch_load(path, map_location if map_location is not None else "cpu")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         found = sorted(obj)[:10] if isinstance(obj, dict) else type(obj).__name__
-        hint = (" (this looks like an original release checkpoint: use load_original_checkpoint)"
-                if isinstance(obj, dict) and "Encoder_parameters" in obj else "")
+        hint = (
+            " (this looks like an original release checkpoint: use load_original_checkpoint)"
+            if isinstance(obj, dict) and "Encoder_parameters" in obj
+            else ""
+        )
         raise CheckpointError(f"{path}: expected an hdcid checkpoint dict with format={FORMAT!r}, found {found}{hint}")
     need = ("model_config", "model_state", "optimizers", "step", "epoch", "history", "dtype")
     missing = [k for k in need if k not in obj]

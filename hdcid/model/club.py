@@ -5,6 +5,7 @@ its (unnormalised) log-likelihood (`loglik_loss`, minimised by the estimator's o
 detached features); the sampled, time-averaged upper bound `mi_est` is added to the main loss and
 sends gradients into both x (through the straight-through codes) and y.
 """
+
 from __future__ import annotations
 
 import torch
@@ -12,8 +13,15 @@ from torch import Tensor, nn
 
 
 def _mlp(x_dim: int, hidden: int, y_dim: int) -> list[nn.Module]:
-    return [nn.Linear(x_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, y_dim)]
+    return [
+        nn.Linear(x_dim, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, y_dim),
+    ]
 
 
 class CLUBSample(nn.Module):
@@ -31,10 +39,17 @@ class CLUBSample(nn.Module):
         self.p_logvar = nn.Sequential(*_mlp(x_dim, hidden, y_dim), nn.Tanh())
 
     def _check(self, x: Tensor, y: Tensor) -> None:
-        if x.dim() != 3 or y.dim() != 3 or x.shape[-1] != self.x_dim or y.shape[-1] != self.y_dim \
-                or x.shape[:2] != y.shape[:2]:
-            raise ValueError(f"CLUBSample expects x (B, T, {self.x_dim}) and y (B, T, {self.y_dim}) with "
-                             f"equal B, T; got x {tuple(x.shape)} and y {tuple(y.shape)}")
+        if (
+            x.dim() != 3
+            or y.dim() != 3
+            or x.shape[-1] != self.x_dim
+            or y.shape[-1] != self.y_dim
+            or x.shape[:2] != y.shape[:2]
+        ):
+            raise ValueError(
+                f"CLUBSample expects x (B, T, {self.x_dim}) and y (B, T, {self.y_dim}) with "
+                f"equal B, T; got x {tuple(x.shape)} and y {tuple(y.shape)}"
+            )
 
     def mu_logvar(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x (B, T, x_dim) -> mu (B, T, y_dim), logvar (B, T, y_dim)."""
@@ -44,7 +59,7 @@ class CLUBSample(nn.Module):
         """Estimator loss -(1/N) sum_{b,t} sum_d [-(mu - y)^2 / exp(logvar) - logvar] / 2, N = B T."""
         self._check(x, y)
         mu, logvar = self.mu_logvar(x)  # (B, T, y_dim)
-        ll = (-(mu - y) ** 2 / logvar.exp() - logvar).sum(dim=-1)  # (B, T)
+        ll = (-((mu - y) ** 2) / logvar.exp() - logvar).sum(dim=-1)  # (B, T)
         return -ll.mean() / 2
 
     def mi_est(self, x: Tensor, y: Tensor, perm: Tensor | None = None) -> Tensor:

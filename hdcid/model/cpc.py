@@ -7,6 +7,7 @@ term is the mean over rows of -log_softmax(L, dim=1)[i, i]: each target picks it
 prediction among the B predictions of the batch. Loss = 6 cross pairs (weight 1) + 3 self pairs
 (weight 0.1), in the original's code order.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,14 @@ from torch import Tensor, nn
 MODALITIES = ("audio", "video", "text")
 _SHORT = {"audio": "a", "video": "v", "text": "t"}
 # (target x, predictor y) in the original's code order: a<-v, a<-t, v<-t, v<-a, t<-a, t<-v, then self
-CROSS_PAIRS = (("audio", "video"), ("audio", "text"), ("video", "text"),
-               ("video", "audio"), ("text", "audio"), ("text", "video"))
+CROSS_PAIRS = (
+    ("audio", "video"),
+    ("audio", "text"),
+    ("video", "text"),
+    ("video", "audio"),
+    ("text", "audio"),
+    ("text", "video"),
+)
 SELF_PAIRS = (("audio", "audio"), ("video", "video"), ("text", "text"))
 SELF_WEIGHT = 0.1
 
@@ -61,17 +68,17 @@ class CrossCPC(nn.Module):
         if max_offset < 1:
             raise ValueError(f"CrossCPC max_offset must be >= 1, got {max_offset}")
         self.dim, self.hidden, self.layers, self.max_offset = dim, hidden, layers, max_offset
-        self.lstm = nn.ModuleDict(
-            {m: nn.LSTM(dim, hidden, num_layers=layers, batch_first=True) for m in MODALITIES}
-        )
+        self.lstm = nn.ModuleDict({m: nn.LSTM(dim, hidden, num_layers=layers, batch_first=True) for m in MODALITIES})
         self.predictor = nn.ModuleDict({m: nn.Linear(hidden, dim) for m in MODALITIES})
 
     def forward(self, z_a: Tensor, z_v: Tensor, z_t: Tensor, t_star: int | None = None) -> CPCOutput:
         z = {"audio": z_a, "video": z_v, "text": z_t}
         for m, x in z.items():
             if x.dim() != 3 or x.shape[-1] != self.dim or x.shape != z_a.shape:
-                raise ValueError(f"CrossCPC expects z_a, z_v, z_t of equal shape (B, T, {self.dim}); "
-                                 f"z_a is {tuple(z_a.shape)}, {m} is {tuple(x.shape)}")
+                raise ValueError(
+                    f"CrossCPC expects z_a, z_v, z_t of equal shape (B, T, {self.dim}); "
+                    f"z_a is {tuple(z_a.shape)}, {m} is {tuple(x.shape)}"
+                )
         B, T, _ = z_a.shape
         if t_star is None:
             t_star = 1 + int(torch.randint(self.max_offset, (1,)))  # global torch RNG

@@ -5,6 +5,7 @@ Each decoder concatenates a projection of the quantized code with the modality-s
 (level 2, `SimpleDecoder`). The DCID decoder's three dead `Semantic_Decoder` classifier heads are
 omitted: they are not in released checkpoints and their logits are never used (docs/method.md §2.7).
 """
+
 from __future__ import annotations
 
 import torch
@@ -79,9 +80,7 @@ class Decoder(nn.Module):
                 "video": cfg.video_club_dim,
                 "text": cfg.text_specific_dim,
             }
-            self.level2 = nn.ModuleDict(
-                {m: ConcatDecoder(d, w, w, w) for m, w in widths.items()}
-            )
+            self.level2 = nn.ModuleDict({m: ConcatDecoder(d, w, w, w) for m, w in widths.items()})
 
     def forward(
         self, level: int, quantized: dict[str, torch.Tensor], specific: dict[str, torch.Tensor]

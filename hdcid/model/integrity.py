@@ -3,10 +3,12 @@
 Used by `hdcid.model.checkpoint` (hdcid's own format stores `content_hash` under `HASH_KEY` and
 verifies it on load; every loaded state_dict is scanned with `nonfinite_tensors`).
 """
+
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -10,6 +10,7 @@ the keys of the released `Encoder_parameters` (DCID 142 / H-DCID 262 with `Model
 
 Shown in notebooks 01_pretraining (DCID) and 04_hierarchical_alignment (H-DCID).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -122,14 +123,13 @@ class Encoder(nn.Module):
         self.Text_encoder = LinearReLU(cfg.text_dim, cfg.text_specific_dim, "text_linear")
         if cfg.n_levels > 1:
             self.Video_encoder_2 = LinearReLU(cfg.video_club_dim, cfg.video_club_dim, "input_linear")
-            self.Audio_encoder_2 = LinearReLU(
-                cfg.audio_specific_dim, cfg.audio_specific_dim, "input_linear"
-            )
+            self.Audio_encoder_2 = LinearReLU(cfg.audio_specific_dim, cfg.audio_specific_dim, "input_linear")
             self.Text_encoder_2 = LinearReLU(cfg.text_specific_dim, cfg.text_specific_dim, "input_linear")
         self.Cross_quantizer = UnifiedCodebook.from_config(cfg)
         if cfg.semantic_centering:  # hdcid extension (issue 8); absent in the original layout
-            self.semantic_centre = ModalityCentre(cfg.n_levels, cfg.hidden_dim, cfg.centering_momentum,
-                                                  scale=cfg.semantic_scaling)
+            self.semantic_centre = ModalityCentre(
+                cfg.n_levels, cfg.hidden_dim, cfg.centering_momentum, scale=cfg.semantic_scaling
+            )
         self.video_semantic_encoder = VSE(cfg)
         self.video_self_att = ITRM(cfg.video_dim, cfg)
         self.text_self_att = ITRM(cfg.text_dim, cfg)
@@ -150,8 +150,13 @@ class Encoder(nn.Module):
         s_v, c_v = self.Video_encoder(video)  # (B,T,S,S,Cc), (B,T,Cv)
         s_a = self.Audio_encoder(audio)  # (B,T,Da)
         s_t = self.Text_encoder(text)  # (B,T,Dt)
-        out = {"video_spatial": s_v, "video_sem": self.video_semantic_encoder(video),
-               "specific": {"audio": s_a, "video": c_v, "text": s_t}, "audio": audio, "text": text}
+        out = {
+            "video_spatial": s_v,
+            "video_sem": self.video_semantic_encoder(video),
+            "specific": {"audio": s_a, "video": c_v, "text": s_t},
+            "audio": audio,
+            "text": text,
+        }
         if self.cfg.n_levels > 1:
             out["specific2"] = {
                 "video": self.Video_encoder_2(c_v),
@@ -160,8 +165,15 @@ class Encoder(nn.Module):
             }
         return out
 
-    def forward(self, video: torch.Tensor, audio: torch.Tensor, text: torch.Tensor, *,
-                shared: dict | None = None, diagnostics: bool = True) -> EncoderOutputs:
+    def forward(
+        self,
+        video: torch.Tensor,
+        audio: torch.Tensor,
+        text: torch.Tensor,
+        *,
+        shared: dict | None = None,
+        diagnostics: bool = True,
+    ) -> EncoderOutputs:
         """video (B,T,G,G,C), audio (B,T,A), text X_t (B,T,2H) -> EncoderOutputs.
 
         Runs the quantizer's stateful forward (MM-EMA in train mode, reset counters) per level.
@@ -193,9 +205,7 @@ class Encoder(nn.Module):
     def _quantize(self, z: dict, specific: dict, level: int, diagnostics: bool = True) -> LevelOutputs:
         z = {m: self._centre(v, m, level) for m, v in z.items()}
         q = self.Cross_quantizer(z["audio"], z["video"], z["text"], level=level, diagnostics=diagnostics)
-        return LevelOutputs(
-            semantic=z, quantized=q.quantized, indices=q.indices, specific=specific, quant=q
-        )
+        return LevelOutputs(semantic=z, quantized=q.quantized, indices=q.indices, specific=specific, quant=q)
 
     def semantic_chain(self, x: torch.Tensor, modality: str) -> list[torch.Tensor]:
         """Semantic features Z per level for one modality (text: x is X_t). No quantizer call."""
@@ -224,8 +234,10 @@ def _check_finite_input(x: torch.Tensor, modality: str) -> None:
     bad = ~torch.isfinite(x.flatten(2)).all(dim=2)  # (B, T)
     if bad.any():
         b, t = (int(i) for i in torch.nonzero(bad)[0])
-        raise ValueError(f"encode: {modality} features hold NaN/inf in {int(bad.sum())} segment(s) "
-                         f"(first: clip {b}, segment {t}); expected finite inputs")
+        raise ValueError(
+            f"encode: {modality} features hold NaN/inf in {int(bad.sum())} segment(s) "
+            f"(first: clip {b}, segment {t}); expected finite inputs"
+        )
 
 
 class CrossModalModel(nn.Module):
@@ -237,13 +249,15 @@ class CrossModalModel(nn.Module):
         self.source_epoch: int | None = None
         self.encoder = Encoder(cfg)
         self.text_lstm = nn.LSTM(
-            cfg.word_dim, cfg.text_lstm_hidden, num_layers=cfg.text_lstm_layers,
-            batch_first=True, bidirectional=True,
+            cfg.word_dim,
+            cfg.text_lstm_hidden,
+            num_layers=cfg.text_lstm_layers,
+            batch_first=True,
+            bidirectional=True,
         )
         self.decoder = Decoder(cfg)
         self.cpc = nn.ModuleList(
-            CrossCPC(cfg.hidden_dim, cfg.cpc_hidden, cfg.cpc_layers, cfg.cpc_max_offset)
-            for _ in range(cfg.n_levels)
+            CrossCPC(cfg.hidden_dim, cfg.cpc_hidden, cfg.cpc_layers, cfg.cpc_max_offset) for _ in range(cfg.n_levels)
         )
         y_dims = [
             {"video": cfg.video_club_dim, "text": cfg.text_specific_dim, "audio": cfg.audio_specific_dim}
@@ -279,9 +293,7 @@ class CrossModalModel(nn.Module):
         want = self.expected_shape(modality)
         if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
             what = "text word features" if modality == "text" else f"{modality} features"
-            raise ValueError(
-                f"{what} must be (B, {', '.join(map(str, want))}) for this config, got {tuple(x.shape)}"
-            )
+            raise ValueError(f"{what} must be (B, {', '.join(map(str, want))}) for this config, got {tuple(x.shape)}")
         return x.to(device=self.device, dtype=self.dtype)
 
     def text_features(self, words: torch.Tensor) -> torch.Tensor:
@@ -294,9 +306,7 @@ class CrossModalModel(nn.Module):
         return e.unsqueeze(0) if e.ndim == 2 else e
 
     # ------------------------------------------------------------------ inference
-    def encode(
-        self, features: Any, modality: str, *, grad: bool = False, batch_size: int | None = None
-    ) -> Encoded:
+    def encode(self, features: Any, modality: str, *, grad: bool = False, batch_size: int | None = None) -> Encoded:
         """Semantic features, codes and code indices per level for ONE modality.
 
         features: video (B,T,G,G,C) | audio (B,T,A) | text words (B,T,word_dim) (run through the
@@ -305,18 +315,20 @@ class CrossModalModel(nn.Module):
         buffer (`quantizer.lookup`); runs under `no_grad` unless `grad=True`; respects the current
         train/eval mode (dropout). `batch_size` splits large inputs into chunks.
         """
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                       or batch_size < 1):
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
             raise ValueError(f"encode: batch_size must be a positive int or None, got {batch_size!r}")
         x = self._as_input(features, modality)
         _check_finite_input(x, modality)
         if batch_size is not None and x.shape[0] > batch_size:
-            parts = [self.encode(x[i : i + batch_size], modality, grad=grad)
-                     for i in range(0, x.shape[0], batch_size)]
-            return Encoded(*[
-                [torch.cat([getattr(p, f)[lv] for p in parts]) for lv in range(self.cfg.n_levels)]
-                for f in ("semantic", "quantized", "indices")
-            ])
+            parts = [self.encode(x[i : i + batch_size], modality, grad=grad) for i in range(0, x.shape[0], batch_size)]
+            return Encoded(
+                *[
+                    [torch.cat([getattr(p, f)[lv] for p in parts]) for lv in range(self.cfg.n_levels)]
+                    for f in ("semantic", "quantized", "indices")
+                ]
+            )
         with torch.set_grad_enabled(grad):
             if modality == "text":
                 x = self.text_features(x)
@@ -352,9 +364,13 @@ class CrossModalModel(nn.Module):
             text_features = self.text_features(self._as_input(text_words, "text"))
         enc = self.encoder(video, audio, text_features, shared=shared)
         l1 = enc.levels[0]
-        recs = [self.decoder(0, l1.quantized, {"audio": l1.specific["audio"],
-                                               "video": enc.video_spatial,
-                                               "text": l1.specific["text"]})]
+        recs = [
+            self.decoder(
+                0,
+                l1.quantized,
+                {"audio": l1.specific["audio"], "video": enc.video_spatial, "text": l1.specific["text"]},
+            )
+        ]
         targets = [{"audio": audio, "video": video, "text": text_features}]
         if self.cfg.n_levels > 1:
             l2 = enc.levels[1]

@@ -32,6 +32,7 @@ Differences from the original (all documented, switchable where they change numb
 * `equal_num` takes each sample's mode over time as the smallest most-frequent code (the original's
   `torch.mode` tie-breaking is backend-dependent; it is a diagnostic only).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -132,8 +133,7 @@ def _cmcm_from_distances(d_a: Tensor, d_v: Tensor, d_t: Tensor, B: int, T: int) 
     """CMCM from grad-carrying squared distances d_m (B*T, M) -> scalar."""
     P = [_time_mean_soft_assignment(d, B, T) for d in (d_a, d_v, d_t)]  # 3 x (B, M)
     (P_a, P_v, P_t), (L_a, L_v, L_t) = P, [torch.log(p + _LOG_EPS) for p in P]
-    return 0.5 * (_cmcm_pair(P_a, P_v, L_a, L_v) + _cmcm_pair(P_a, P_t, L_a, L_t)
-                  + _cmcm_pair(P_t, P_v, L_t, L_v))
+    return 0.5 * (_cmcm_pair(P_a, P_v, L_a, L_v) + _cmcm_pair(P_a, P_t, L_a, L_t) + _cmcm_pair(P_t, P_v, L_t, L_v))
 
 
 def code_agreement(k_a: Tensor, k_v: Tensor, k_t: Tensor, n_codes: int) -> tuple[Tensor, Tensor]:
@@ -231,36 +231,45 @@ class UnifiedCodebook(nn.Module):
     @staticmethod
     def _config_kwargs(cfg) -> dict:
         return dict(
-            n_codes=cfg.n_codes, dim=cfg.hidden_dim, levels=cfg.n_levels, commitment=cfg.commitment,
-            decay=cfg.ema_decay, eps=cfg.ema_eps, reset_after=cfg.reset_after,
-            donor_window=cfg.donor_window, reset_noise=cfg.reset_noise,
-            reset_updates_ema=cfg.reset_updates_ema, use_cmcm=cfg.use_cmcm,
+            n_codes=cfg.n_codes,
+            dim=cfg.hidden_dim,
+            levels=cfg.n_levels,
+            commitment=cfg.commitment,
+            decay=cfg.ema_decay,
+            eps=cfg.ema_eps,
+            reset_after=cfg.reset_after,
+            donor_window=cfg.donor_window,
+            reset_noise=cfg.reset_noise,
+            reset_updates_ema=cfg.reset_updates_ema,
+            use_cmcm=cfg.use_cmcm,
             reset_in_eval=getattr(cfg, "reset_in_eval", False),
         )
 
     @classmethod
-    def from_config(cls, cfg) -> "UnifiedCodebook":
+    def from_config(cls, cfg) -> UnifiedCodebook:
         """Build from a `hdcid.config.ModelConfig` (levels = cfg.n_levels, use_cmcm = cfg.use_cmcm)."""
         kw = cls._config_kwargs(cfg)
         return cls(kw.pop("n_codes"), kw.pop("dim"), kw.pop("levels"), **kw)
 
     def extra_repr(self) -> str:
-        return (f"n_codes={self.n_codes}, dim={self.dim}, levels={self.levels}, decay={self.decay}, "
-                f"reset_after={self.reset_after}, use_cmcm={self.use_cmcm}")
+        return (
+            f"n_codes={self.n_codes}, dim={self.dim}, levels={self.levels}, decay={self.decay}, "
+            f"reset_after={self.reset_after}, use_cmcm={self.use_cmcm}"
+        )
 
     # -- views ------------------------------------------------------------------------------------
     def _check_level(self, level: int) -> None:
         if not isinstance(level, int) or not 0 <= level < self.levels:
-            raise ValueError(f"level must be an int in [0, {self.levels - 1}] for this {self.levels}-level "
-                             f"codebook, got {level!r}")
+            raise ValueError(
+                f"level must be an int in [0, {self.levels - 1}] for this {self.levels}-level codebook, got {level!r}"
+            )
 
     def _state(self, level: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Views (E (M,D), W (M,D), c (M,), u (M,)) of one level; in-place writes reach the buffers."""
         self._check_level(level)
         if self.levels == 1:
             return self.embedding, self.ema_weight, self.ema_count, self.unactivated_count
-        return (self.embedding[level], self.ema_weight[level], self.ema_count[level],
-                self.unactivated_count[level])
+        return (self.embedding[level], self.ema_weight[level], self.ema_count[level], self.unactivated_count[level])
 
     def codebook(self, level: int = 0) -> Tensor:
         """A detached copy of one level's codebook, (M, D)."""
@@ -274,8 +283,10 @@ class UnifiedCodebook(nn.Module):
         if z.dim() != 3 or z.shape[-1] != self.dim:
             raise ValueError(f"UnifiedCodebook expects {name} of shape (B, T, {self.dim}), got {tuple(z.shape)}")
         if ref is not None and z.shape != ref.shape:
-            raise ValueError(f"UnifiedCodebook expects z_a, z_v, z_t of equal shape; z_a is "
-                             f"{tuple(ref.shape)} but {name} is {tuple(z.shape)}")
+            raise ValueError(
+                f"UnifiedCodebook expects z_a, z_v, z_t of equal shape; z_a is "
+                f"{tuple(ref.shape)} but {name} is {tuple(z.shape)}"
+            )
 
     # -- single-modality, pure ---------------------------------------------------------------------
     def nearest(self, z: Tensor, level: int = 0) -> Tensor:
@@ -295,8 +306,9 @@ class UnifiedCodebook(nn.Module):
         return z + (q - z).detach(), k
 
     # -- the training step ---------------------------------------------------------------------------
-    def forward(self, z_a: Tensor, z_v: Tensor, z_t: Tensor, level: int = 0, *,
-                diagnostics: bool = True) -> QuantizerOutput:
+    def forward(
+        self, z_a: Tensor, z_v: Tensor, z_t: Tensor, level: int = 0, *, diagnostics: bool = True
+    ) -> QuantizerOutput:
         """Quantize the three modalities' semantic features z_m (B, T, D) with codebook `level`.
 
         In train mode updates the codebook (MM-EMA) and the dead-code counters / resets; in eval
@@ -329,8 +341,13 @@ class UnifiedCodebook(nn.Module):
         reset = torch.zeros(self.n_codes, dtype=torch.bool, device=E.device)
         with torch.no_grad():
             if self.training:
-                self._mm_ema(E, W, c, {m: z[m].detach().reshape(B * T, D) for m in MODALITIES},
-                             {m: k[m].reshape(-1) for m in MODALITIES})
+                self._mm_ema(
+                    E,
+                    W,
+                    c,
+                    {m: z[m].detach().reshape(B * T, D) for m in MODALITIES},
+                    {m: k[m].reshape(-1) for m in MODALITIES},
+                )
             if self.training or self.reset_in_eval:
                 reset = self._dead_code_reset(E, W, c, u, torch.cat([k[m].reshape(-1) for m in MODALITIES]))
 
@@ -338,9 +355,16 @@ class UnifiedCodebook(nn.Module):
         quantized = {m: z[m] + (q[m] - z[m]).detach() for m in MODALITIES}
         if not diagnostics:
             zero = z_a.new_zeros(())
-            return QuantizerOutput(quantized, k, {m: zero for m in MODALITIES}, cmcm, zero,
-                                   torch.zeros((), dtype=torch.long, device=z_a.device),
-                                   {m: zero for m in MODALITIES}, reset)
+            return QuantizerOutput(
+                quantized,
+                k,
+                {m: zero for m in MODALITIES},
+                cmcm,
+                zero,
+                torch.zeros((), dtype=torch.long, device=z_a.device),
+                {m: zero for m in MODALITIES},
+                reset,
+            )
         own, other = 2.0 * self.commitment, 0.5 * self.commitment
         commitment = {
             m: own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in _PARTNERS[m])

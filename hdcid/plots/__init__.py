@@ -15,15 +15,21 @@ One concept per module, every public name re-exported here (`from hdcid import p
 - `speech`      spectrograms of spoken digits side by side (nb 00)
 - `_common`     a fresh Figure, `figure_png` for widgets, `save_figure`
 """
+
 from __future__ import annotations
 
 from hdcid.plots._common import figure_png, save_figure
 from hdcid.plots.clips import clip_gallery
-from hdcid.plots.codebook import (agreement_heatmap, cooccurrence_heatmap, level_information_bars, ownership_bars,
-                                  usage_histograms, usage_over_training)
+from hdcid.plots.codebook import (
+    agreement_heatmap,
+    cooccurrence_heatmap,
+    level_information_bars,
+    ownership_bars,
+    usage_histograms,
+    usage_over_training,
+)
+from hdcid.plots.downstream import avvp_timelines, confusion_matrix_plot, grouped_bars, per_class_bars, results_table
 from hdcid.plots.method import ema_trajectories, reset_revival
-from hdcid.plots.downstream import (avvp_timelines, confusion_matrix_plot, grouped_bars, per_class_bars,
-                                    results_table)
 from hdcid.plots.projection import projection_scatter
 from hdcid.plots.speech import spectrogram_panels
 from hdcid.plots.toc import cosine_heatmaps, sweep_plot, toc_criterion
@@ -31,22 +37,38 @@ from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, heldout_agre
 
 __all__ = [
     # pretraining
-    "NON_LOSS_COLUMNS", "loss_curves", "agreement_curve", "heldout_agreement_curve",
+    "NON_LOSS_COLUMNS",
+    "loss_curves",
+    "agreement_curve",
+    "heldout_agreement_curve",
     # the method on 2-D toys
-    "ema_trajectories", "reset_revival",
+    "ema_trajectories",
+    "reset_revival",
     # codebook
-    "usage_histograms", "usage_over_training", "ownership_bars", "agreement_heatmap", "cooccurrence_heatmap",
+    "usage_histograms",
+    "usage_over_training",
+    "ownership_bars",
+    "agreement_heatmap",
+    "cooccurrence_heatmap",
     "level_information_bars",
     # TOC
-    "toc_criterion", "cosine_heatmaps", "sweep_plot",
+    "toc_criterion",
+    "cosine_heatmaps",
+    "sweep_plot",
     # projections
     "projection_scatter",
     # downstream
-    "confusion_matrix_plot", "per_class_bars", "avvp_timelines", "results_table", "grouped_bars",
+    "confusion_matrix_plot",
+    "per_class_bars",
+    "avvp_timelines",
+    "results_table",
+    "grouped_bars",
     # data
-    "clip_gallery", "spectrogram_panels",
+    "clip_gallery",
+    "spectrogram_panels",
     # output
-    "figure_png", "save_figure",
+    "figure_png",
+    "save_figure",
 ]
 
 

@@ -1,5 +1,6 @@
 """What every figure shares: a fresh Figure with its axes grid, PNG bytes for widgets, and
 `save_figure`, which writes `<output>/figures/NN-what.png` named after the notebook."""
+
 from __future__ import annotations
 
 import re

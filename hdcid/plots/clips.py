@@ -1,8 +1,9 @@
 """The data itself: a gallery of demo clips, their source images and features (notebook 00)."""
+
 from __future__ import annotations
 
 import textwrap
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -10,8 +11,15 @@ from matplotlib.figure import Figure
 from hdcid.plots._common import _new, _np
 
 
-def clip_gallery(images, video, audio, titles: Sequence[str], prompts: Sequence[str] | None = None,
-                 title: str = "A few demo clips", second: int | None = None) -> Figure:
+def clip_gallery(
+    images,
+    video,
+    audio,
+    titles: Sequence[str],
+    prompts: Sequence[str] | None = None,
+    title: str = "A few demo clips",
+    second: int | None = None,
+) -> Figure:
     """One column per clip: a source image (h, w), the video feature grid of one second (channel
     mean, G x G), and the audio features over seconds (T x A, a spectrogram-like view) (nb 00).
 
@@ -41,8 +49,15 @@ def clip_gallery(images, video, audio, titles: Sequence[str], prompts: Sequence[
         axes[r, i].set_xlabel("grid column (cell)", fontsize=7)
         axes[r, i].set_xticks(np.arange(0, grids.shape[2], 2))
         axes[r, i].set_yticks(np.arange(0, grids.shape[1], 2))
-        im_a = axes[r + 1, i].imshow(a[i].T, aspect="auto", origin="lower", cmap="viridis",
-                                     vmin=a_lim[0], vmax=a_lim[1], extent=(-0.5, T - 0.5, -0.5, a.shape[2] - 0.5))
+        im_a = axes[r + 1, i].imshow(
+            a[i].T,
+            aspect="auto",
+            origin="lower",
+            cmap="viridis",
+            vmin=a_lim[0],
+            vmax=a_lim[1],
+            extent=(-0.5, T - 0.5, -0.5, a.shape[2] - 0.5),
+        )
         axes[r + 1, i].set_xlabel("time (s)", fontsize=7)
         for ax in axes[r:, i]:
             ax.tick_params(labelsize=6)

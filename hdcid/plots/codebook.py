@@ -1,8 +1,9 @@
 """The codebook: usage per code, usage over training, code ownership, agreement and level-1 x
 level-2 co-occurrence heatmaps, per-level information (notebooks 02 and 04)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,9 @@ from matplotlib.figure import Figure
 from hdcid.plots._common import _new, _np
 
 
-def usage_histograms(counts, modalities: Sequence[str], perplexities=None,
-                     title: str = "Code usage per modality and level") -> Figure:
+def usage_histograms(
+    counts, modalities: Sequence[str], perplexities=None, title: str = "Code usage per modality and level"
+) -> Figure:
     """Bar chart of how often each code is used: rows = levels, columns = modalities (nb 02).
 
     counts: (Mo, L, M); perplexities: optional (Mo, L) shown in the panel titles.
@@ -37,8 +39,13 @@ def usage_histograms(counts, modalities: Sequence[str], perplexities=None,
     return fig
 
 
-def usage_over_training(df: pd.DataFrame, x: str = "epoch", columns: Sequence[str] = ("dead",),
-                        hue: str | None = "level", title: str = "Codebook usage over training") -> Figure:
+def usage_over_training(
+    df: pd.DataFrame,
+    x: str = "epoch",
+    columns: Sequence[str] = ("dead",),
+    hue: str | None = "level",
+    title: str = "Codebook usage over training",
+) -> Figure:
     """Lines of usage statistics (dead codes, resets, perplexity...) against epochs (nb 02)."""
     missing = [c for c in (x, *columns) if c not in df.columns]
     if missing:
@@ -74,15 +81,27 @@ def ownership_bars(summary: pd.DataFrame, title: str = "Who uses each code") -> 
     return fig
 
 
-def agreement_heatmap(matrix, modalities: Sequence[str], title: str = "Modality x modality agreement",
-                      ax=None) -> Figure:
+def agreement_heatmap(
+    matrix, modalities: Sequence[str], title: str = "Modality x modality agreement", ax=None
+) -> Figure:
     """Heatmap of `analysis.agreement_matrix` (values annotated) (nb 02, 04)."""
     import seaborn as sns
 
     fig, axes = (ax.figure, None) if ax is not None else _new(size=(4.0, 3.4))
     ax = ax if ax is not None else axes[0, 0]
-    sns.heatmap(_np(matrix), annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", square=True,
-                xticklabels=modalities, yticklabels=modalities, ax=ax, cbar_kws=dict(shrink=0.8))
+    sns.heatmap(
+        _np(matrix),
+        annot=True,
+        fmt=".2f",
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        square=True,
+        xticklabels=modalities,
+        yticklabels=modalities,
+        ax=ax,
+        cbar_kws=dict(shrink=0.8),
+    )
     ax.set_title(title)
     return fig
 
@@ -104,8 +123,9 @@ def cooccurrence_heatmap(joint, title: str = "Level-1 x level-2 code co-occurren
     return fig
 
 
-def level_information_bars(info: pd.DataFrame, value: str = "nmi",
-                           title: str = "What each level's codes tell (share of entropy explained)") -> Figure:
+def level_information_bars(
+    info: pd.DataFrame, value: str = "nmi", title: str = "What each level's codes tell (share of entropy explained)"
+) -> Figure:
     """Grouped bars of `analysis.level_information`: x = target, one bar per level (nb 04)."""
     import seaborn as sns
 

@@ -1,8 +1,9 @@
 """Downstream results: confusion matrices, per-class bars, AVVP timelines, result tables and
 grouped bars (notebooks 05-09)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.patches as mpatches
 import numpy as np
@@ -12,8 +13,9 @@ from matplotlib.figure import Figure
 from hdcid.plots._common import _new, _np
 
 
-def confusion_matrix_plot(cm, class_names: Sequence[str], normalize: bool = True,
-                          title: str = "Confusion matrix") -> Figure:
+def confusion_matrix_plot(
+    cm, class_names: Sequence[str], normalize: bool = True, title: str = "Confusion matrix"
+) -> Figure:
     """Heatmap of a (K, K) confusion matrix, rows = true class (nb 05-08). With `normalize` each
     row is shown as a fraction of its true class."""
     import seaborn as sns
@@ -25,17 +27,28 @@ def confusion_matrix_plot(cm, class_names: Sequence[str], normalize: bool = True
         m = m / np.maximum(m.sum(1, keepdims=True), 1)
     k = len(class_names)
     fig, axes = _new(size=(max(4.0, 0.35 * k + 2), max(3.4, 0.32 * k + 1.6)))
-    sns.heatmap(m, cmap="viridis", vmin=0, vmax=1 if normalize else None, square=True, ax=axes[0, 0],
-                xticklabels=class_names, yticklabels=class_names, annot=k <= 12, fmt=".2f",
-                cbar_kws=dict(shrink=0.8))
+    sns.heatmap(
+        m,
+        cmap="viridis",
+        vmin=0,
+        vmax=1 if normalize else None,
+        square=True,
+        ax=axes[0, 0],
+        xticklabels=class_names,
+        yticklabels=class_names,
+        annot=k <= 12,
+        fmt=".2f",
+        cbar_kws=dict(shrink=0.8),
+    )
     axes[0, 0].set_xlabel("predicted")
     axes[0, 0].set_ylabel("true")
     axes[0, 0].set_title(title)
     return fig
 
 
-def per_class_bars(accuracy, class_names: Sequence[str], chance: float | None = None,
-                   title: str = "Per-class accuracy") -> Figure:
+def per_class_bars(
+    accuracy, class_names: Sequence[str], chance: float | None = None, title: str = "Per-class accuracy"
+) -> Figure:
     """Horizontal bars of per-class accuracy in % (nb 05-08)."""
     a = _np(accuracy).astype(float)
     fig, axes = _new(size=(5.2, max(2.6, 0.28 * len(a) + 1)))
@@ -52,8 +65,13 @@ def per_class_bars(accuracy, class_names: Sequence[str], chance: float | None = 
     return fig
 
 
-def avvp_timelines(pred, true, class_names: Sequence[str], clip_ids: Sequence[str] | None = None,
-                   title: str = "AVVP segments: predicted vs true") -> Figure:
+def avvp_timelines(
+    pred,
+    true,
+    class_names: Sequence[str],
+    clip_ids: Sequence[str] | None = None,
+    title: str = "AVVP segments: predicted vs true",
+) -> Figure:
     """One panel per clip: rows = classes active in truth or prediction, 10 one-second cells;
     true events as wide light bars, predicted as narrow dark bars (nb 06, 07).
 
@@ -76,8 +94,7 @@ def avvp_timelines(pred, true, class_names: Sequence[str], clip_ids: Sequence[st
         ax.set_yticks(np.arange(len(active)), [class_names[k] for k in active], fontsize=7)
         ax.set_xticks(np.arange(T + 1))
         ax.set_title(clip_ids[i] if clip_ids is not None else f"clip {i}", fontsize=8, loc="left")
-    handles = [mpatches.Patch(color="C2", alpha=0.35, label="true"),
-               mpatches.Patch(color="C3", label="predicted")]
+    handles = [mpatches.Patch(color="C2", alpha=0.35, label="true"), mpatches.Patch(color="C3", label="predicted")]
     axes[0, 0].legend(handles=handles, fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("second")
     fig.suptitle(title)
@@ -86,8 +103,15 @@ def avvp_timelines(pred, true, class_names: Sequence[str], clip_ids: Sequence[st
 
 def results_table(df: pd.DataFrame, title: str = "", float_fmt: str = "{:.1f}") -> Figure:
     """A DataFrame drawn as a table figure (nb 09)."""
-    cells = [[float_fmt.format(v) if isinstance(v, (float, np.floating)) and np.isfinite(v) else
-              ("-" if isinstance(v, (float, np.floating)) else str(v)) for v in row] for row in df.to_numpy()]
+    cells = [
+        [
+            float_fmt.format(v)
+            if isinstance(v, (float, np.floating)) and np.isfinite(v)
+            else ("-" if isinstance(v, (float, np.floating)) else str(v))
+            for v in row
+        ]
+        for row in df.to_numpy()
+    ]
     fig, axes = _new(size=(min(16.0, 1.3 * len(df.columns) + 1), 0.3 * len(df) + 1))
     ax = axes[0, 0]
     ax.axis("off")
@@ -98,8 +122,17 @@ def results_table(df: pd.DataFrame, title: str = "", float_fmt: str = "{:.1f}") 
         ax.set_title(title)
     return fig
 
-def grouped_bars(df: pd.DataFrame, x: str, y: str, hue: str, err: str | None = None,
-                 title: str = "", ylabel: str | None = None, chance: float | None = None) -> Figure:
+
+def grouped_bars(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str,
+    err: str | None = None,
+    title: str = "",
+    ylabel: str | None = None,
+    chance: float | None = None,
+) -> Figure:
     """Grouped bar chart of a tidy summary DataFrame (one row per x, hue: e.g. mean accuracy per
     direction, one bar per encoder): ``seaborn.barplot(hue=...)``, with error bars from column
     `err` (e.g. the std over seeds) when given (nb 05-09)."""
@@ -110,14 +143,30 @@ def grouped_bars(df: pd.DataFrame, x: str, y: str, hue: str, err: str | None = N
     fig, axes = _new(size=(max(5.0, 1.2 * len(xs) * max(1, len(hs)) / 2), 3.6))
     ax = axes[0, 0]
     data = df.assign(**{x: df[x].astype(str), hue: df[hue].astype(str)})
-    sns.barplot(data=data, x=x, y=y, hue=hue, order=[str(v) for v in xs], hue_order=[str(h) for h in hs],
-                errorbar=None, ax=ax, palette=[f"C{j}" for j in range(len(hs))])
+    sns.barplot(
+        data=data,
+        x=x,
+        y=y,
+        hue=hue,
+        order=[str(v) for v in xs],
+        hue_order=[str(h) for h in hs],
+        errorbar=None,
+        ax=ax,
+        palette=[f"C{j}" for j in range(len(hs))],
+    )
     if err is not None:
         for h, bars in zip(hs, ax.containers):  # one container per hue level, bars in x order
             sub = df[df[hue] == h].set_index(x).reindex(xs)
             centers = [b.get_x() + b.get_width() / 2 for b in bars]
-            ax.errorbar(centers, sub[y].to_numpy(dtype=float), yerr=sub[err].fillna(0).to_numpy(dtype=float),
-                        fmt="none", ecolor="k", capsize=3, lw=1)
+            ax.errorbar(
+                centers,
+                sub[y].to_numpy(dtype=float),
+                yerr=sub[err].fillna(0).to_numpy(dtype=float),
+                fmt="none",
+                ecolor="k",
+                capsize=3,
+                lw=1,
+            )
     if chance is not None:
         ax.axhline(chance, ls="--", c="0.5", label="chance")
     ax.set_xlabel(x)

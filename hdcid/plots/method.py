@@ -3,6 +3,7 @@
 Both take code positions recorded after every training call of a 2-D `UnifiedCodebook` and draw
 them; neither trains or computes anything beyond axis limits.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,14 @@ def ema_trajectories(path, features, title: str = "codes under MM-EMA") -> Figur
     fig, axes = _new(1, 1, size=(5.6, 4.4))
     ax = axes[0, 0]
     _trajectories(ax, path, features)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-              title="circle: start\nsquare: end", title_fontsize=7)
+    ax.legend(
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+        title="circle: start\nsquare: end",
+        title_fontsize=7,
+    )
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -65,8 +72,15 @@ def reset_revival(path, wins, dead: int, features, title: str | None = None) -> 
     ax = axes[0, 1]
     calls = np.arange(1, wins.shape[0] + 1)
     for k in range(wins.shape[1]):
-        ax.plot(calls, wins[:, k], "-o", ms=3, color=_COLOURS[k % len(_COLOURS)], lw=2.5 if k == dead else 1.2,
-                label=f"code {k}")
+        ax.plot(
+            calls,
+            wins[:, k],
+            "-o",
+            ms=3,
+            color=_COLOURS[k % len(_COLOURS)],
+            lw=2.5 if k == dead else 1.2,
+            label=f"code {k}",
+        )
     ax.set_xlabel("training call")
     ax.set_ylabel("features assigned (count, all modalities)")
     ax.set_title("features won per call", fontsize=9)

@@ -1,4 +1,5 @@
 """Segments at their code's 2-D position (UMAP / PCA from `hdcid.analysis.project_codes`) (nb 04)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -9,8 +10,15 @@ from matplotlib.figure import Figure
 from hdcid.plots._common import _new, _np
 
 
-def projection_scatter(xy, points: pd.DataFrame, colour_by: str = "class", jitter: float = 0.02,
-                       title: str = "Code vectors of every segment", seed: int = 0, ax=None) -> Figure:
+def projection_scatter(
+    xy,
+    points: pd.DataFrame,
+    colour_by: str = "class",
+    jitter: float = 0.02,
+    title: str = "Code vectors of every segment",
+    seed: int = 0,
+    ax=None,
+) -> Figure:
     """Scatter of segments at their code's 2-D position, coloured by a column of `points`
     (class / modality / level) (nb 04). Segments sharing a code are spread by a small seeded
     jitter (a fraction of the plot range) so overlapping points stay visible."""

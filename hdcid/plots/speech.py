@@ -1,4 +1,5 @@
 """Spectrograms of spoken digits side by side (nb 00, human vs synthetic speech)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,12 @@ import numpy as np
 from hdcid.plots._common import _new
 
 
-def spectrogram_panels(spectrograms: list[tuple[np.ndarray, np.ndarray, np.ndarray]], titles: list[str],
-                       suptitle: str | None = None, floor_db: float = -70.0):
+def spectrogram_panels(
+    spectrograms: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    titles: list[str],
+    suptitle: str | None = None,
+    floor_db: float = -70.0,
+):
     """One panel per (freqs (F,), times (Tf,), dB (F, Tf)) spectrogram (e.g. from
     `hdcid.demo.audio.log_spectrogram`); shared colour scale from `floor_db` to 0 dB. Returns the Figure."""
     fig, axes = _new(1, len(spectrograms), size=(4.2, 3.0), sharey=True)

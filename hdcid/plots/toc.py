@@ -1,5 +1,6 @@
 """TOC: the per-dimension criterion, code cosine similarity before / after selection, and probe
 accuracy against kept dimensions (notebook 03)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,9 @@ from matplotlib.figure import Figure
 from hdcid.plots._common import _new, _np
 
 
-def toc_criterion(similarity, variance, score, selected, w_sim: float = 0.7,
-                  title: str = "TOC criterion per dimension") -> Figure:
+def toc_criterion(
+    similarity, variance, score, selected, w_sim: float = 0.7, title: str = "TOC criterion per dimension"
+) -> Figure:
     """Left: each dimension's similarity vs variance, kept dims marked. Right: scores sorted
     (descending) with kept dims marked (nb 03). All inputs (D,) except `selected` (k,) indices."""
     sim, var, s = _np(similarity), _np(variance), _np(score)
@@ -34,8 +36,13 @@ def toc_criterion(similarity, variance, score, selected, w_sim: float = 0.7,
     return fig
 
 
-def cosine_heatmaps(before, after, title: str = "Code cosine similarity before / after TOC",
-                    fast: bool = False, size: tuple[float, float] = (5.0, 4.2)) -> Figure:
+def cosine_heatmaps(
+    before,
+    after,
+    title: str = "Code cosine similarity before / after TOC",
+    fast: bool = False,
+    size: tuple[float, float] = (5.0, 4.2),
+) -> Figure:
     """The original's ave_cosine figure: (M, M) cosine similarity of code vectors on all dims
     (left) and on the TOC-kept dims (right), viridis. `fast` uses imshow (for live widgets)
     instead of seaborn's heatmap (nb 03)."""
@@ -56,15 +63,30 @@ def cosine_heatmaps(before, after, title: str = "Code cosine similarity before /
     for ax, mat, name in zip(axes[0], (before, after), ("Before TOC select", "After TOC select")):
         m = _np(mat)
         step = max(1, len(m) // 4)
-        sns.heatmap(m, cmap="viridis", vmin=-1, vmax=1, ax=ax, cbar_kws=dict(shrink=0.8),
-                    xticklabels=step, yticklabels=step, rasterized=True)
+        sns.heatmap(
+            m,
+            cmap="viridis",
+            vmin=-1,
+            vmax=1,
+            ax=ax,
+            cbar_kws=dict(shrink=0.8),
+            xticklabels=step,
+            yticklabels=step,
+            rasterized=True,
+        )
         ax.set_title(name)
     fig.suptitle(title)
     return fig
 
 
-def sweep_plot(df: pd.DataFrame, x: str = "kept", y: str = "accuracy", hue: str = "method",
-               chance: float | None = None, title: str = "Probe accuracy vs kept dimensions") -> Figure:
+def sweep_plot(
+    df: pd.DataFrame,
+    x: str = "kept",
+    y: str = "accuracy",
+    hue: str = "method",
+    chance: float | None = None,
+    title: str = "Probe accuracy vs kept dimensions",
+) -> Figure:
     """Accuracy against the number of kept dimensions, one line per method (nb 03)."""
     fig, axes = _new(size=(5.6, 3.6))
     ax = axes[0, 0]

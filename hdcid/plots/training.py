@@ -1,7 +1,8 @@
 """Pretraining curves: loss terms per step and cross-modal code agreement (notebook 01)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,9 @@ def _xaxis(df: pd.DataFrame) -> tuple[np.ndarray, str]:
     return np.arange(len(df)), "step"
 
 
-def loss_curves(history, terms: Sequence[str] | None = None, ncols: int = 3,
-                title: str = "Pretraining losses per term") -> Figure:
+def loss_curves(
+    history, terms: Sequence[str] | None = None, ncols: int = 3, title: str = "Pretraining losses per term"
+) -> Figure:
     """Small multiples, one panel per loss term (column of `history`), one line per run.
 
     history: a DataFrame (one row per step) or {run name: DataFrame}; `terms` defaults to every
@@ -52,7 +54,7 @@ def loss_curves(history, terms: Sequence[str] | None = None, ncols: int = 3,
         ax.set_title(term, fontsize=10)
         ax.set_xlabel(xlabel if runs else "step", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(terms):]:
+    for ax in list(axes.flat)[len(terms) :]:
         ax.set_visible(False)
     if len(runs) > 1:
         axes.flat[0].legend(fontsize=7)
@@ -60,15 +62,17 @@ def loss_curves(history, terms: Sequence[str] | None = None, ncols: int = 3,
     return fig
 
 
-def agreement_curve(history, column: str = "agreement",
-                    title: str = "Cross-modal code agreement during pretraining") -> Figure:
+def agreement_curve(
+    history, column: str = "agreement", title: str = "Cross-modal code agreement during pretraining"
+) -> Figure:
     """Fraction of co-located segments whose modalities chose the same code, per step (nb 01)."""
     fig, axes = _new()
     ax = axes[0, 0]
     for name, df in _histories(history).items():
         if column not in df.columns:
-            raise ValueError(f"agreement_curve: history {name!r} has no column {column!r}; "
-                             f"columns are {list(df.columns)}")
+            raise ValueError(
+                f"agreement_curve: history {name!r} has no column {column!r}; columns are {list(df.columns)}"
+            )
         x, xlabel = _xaxis(df)
         ax.plot(x, df[column].to_numpy(), label=name or None)
         ax.set_xlabel(xlabel)
@@ -80,8 +84,11 @@ def agreement_curve(history, column: str = "agreement",
     return fig
 
 
-def heldout_agreement_curve(per_epoch, columns: Sequence[str] = ("agreement", "clip_agreement"),
-                            title: str = "Audio-video code agreement on held-out clips, per epoch") -> Figure:
+def heldout_agreement_curve(
+    per_epoch,
+    columns: Sequence[str] = ("agreement", "clip_agreement"),
+    title: str = "Audio-video code agreement on held-out clips, per epoch",
+) -> Figure:
     """One panel per column of `hdcid.analysis.agreement_over_epochs` (same-second and clip-level
     agreement), one line per model and level. per_epoch: {model name: DataFrame with columns
     epoch (0-based), level, and `columns`}. Epochs are drawn 1-based (nb 01)."""
@@ -97,8 +104,9 @@ def heldout_agreement_curve(per_epoch, columns: Sequence[str] = ("agreement", "c
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(col.replace("_", " "))
         ax.set_ylim(0, 1)
-        ax.set_title({"agreement": "same second", "clip_agreement": "same clip (most frequent code)"}.get(col, col),
-                     fontsize=10)
+        ax.set_title(
+            {"agreement": "same second", "clip_agreement": "same clip (most frequent code)"}.get(col, col), fontsize=10
+        )
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title)
     return fig

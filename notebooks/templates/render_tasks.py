@@ -11,6 +11,7 @@ by hand, `recipe_05.py`) and DETAILS (`details_video.py`: confusion matrix and p
 `make notebooks-sync` (this script, the runtime lines, `jupytext --sync`); tests/test_notebooks.py
 checks that 05-08 are what this script renders.
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,34 +22,50 @@ NOTEBOOKS = HERE.parent
 
 TASKS = {
     "05_ave": dict(
-        TITLE="05 · AVE: cross-modal event classification", TASK="ave", RECIPE="recipe_05.py",
-        DETAILS="details_video.py", SEE="a confusion matrix and per-class accuracy.",
+        TITLE="05 · AVE: cross-modal event classification",
+        TASK="ave",
+        RECIPE="recipe_05.py",
+        DETAILS="details_video.py",
+        SEE="a confusion matrix and per-class accuracy.",
         INTRO="""\
 AVE clips contain one audio-visual event over part of the ten seconds. A head (affine per second,
 max over time, affine) is trained on one modality's codes to predict the event class and tested on
 the *other* modality's codes. Metric: top-1 accuracy (%). Before the grid runs, the head, the loss,
-one training epoch and each protocol's splits are written out by hand and checked against the package."""),
+one training epoch and each protocol's splits are written out by hand and checked against the package.""",
+    ),
     "06_avvp": dict(
-        TITLE="06 · AVVP: cross-modal event localisation", TASK="avvp", RECIPE=None,
-        DETAILS="details_segment.py", SEE="segment timelines of predicted vs true events and per-class F1.",
+        TITLE="06 · AVVP: cross-modal event localisation",
+        TASK="avvp",
+        RECIPE=None,
+        DETAILS="details_segment.py",
+        SEE="segment timelines of predicted vs true events and per-class F1.",
         INTRO="""\
 AVVP clips carry per-second, multi-label audio and visual events. A per-second head is trained on one
 modality's codes with the visual (or audio) annotations and tested on the other modality with its own
 annotations. Metric: the original's batch-averaged precision over second x class (background
-included), plus standard F1s."""),
+included), plus standard F1s.""",
+    ),
     "07_ave_to_avvp": dict(
-        TITLE="07 · AVE -> AVVP: cross-modal and cross-dataset", TASK="ave_avvp", RECIPE=None,
-        DETAILS="details_segment.py", SEE="segment timelines of predicted vs true events and per-class F1.",
+        TITLE="07 · AVE -> AVVP: cross-modal and cross-dataset",
+        TASK="ave_avvp",
+        RECIPE=None,
+        DETAILS="details_segment.py",
+        SEE="segment timelines of predicted vs true events and per-class F1.",
         INTRO="""\
 The head is trained on AVE clips of the classes shared with AVVP in one modality and tested on AVVP
 clips in the other modality: both the modality and the dataset change. Metric: the original's
-reference F1 (%)."""),
+reference F1 (%).""",
+    ),
     "08_ucf_vggsound": dict(
-        TITLE="08 · UCF101 <-> VGGSound: cross-modal and cross-dataset", TASK="ucf_vgg", RECIPE=None,
-        DETAILS="details_video.py", SEE="a confusion matrix and per-class accuracy.",
+        TITLE="08 · UCF101 <-> VGGSound: cross-modal and cross-dataset",
+        TASK="ucf_vgg",
+        RECIPE=None,
+        DETAILS="details_video.py",
+        SEE="a confusion matrix and per-class accuracy.",
         INTRO="""\
 Video-only UCF clips and audio VGGSound clips share classes by index; a head trained on UCF video codes
-is tested on VGGSound audio codes (v2a) and the reverse (a2v). Metric: top-1 accuracy (%)."""),
+is tested on VGGSound audio codes (v2a) and the reverse (a2v). Metric: top-1 accuracy (%).""",
+    ),
 }
 
 
@@ -77,7 +94,7 @@ def render(name: str, runtimes: dict | None = None) -> str:
     for key in ("NB", "TITLE", "TASK", "SEE"):
         text = text.replace(f"{{{{{key}}}}}", name if key == "NB" else spec[key])
     if "{{" in text:
-        raise ValueError(f"{name}: placeholder left after rendering: {text[text.index('{{'):][:40]!r}")
+        raise ValueError(f"{name}: placeholder left after rendering: {text[text.index('{{') :][:40]!r}")
     return text
 
 
