@@ -32,11 +32,11 @@ import torch
 from tqdm.auto import tqdm
 
 from hdcid.config import ModelConfig, TrainConfig
+from hdcid.modalities import CLUB_ORDER, MODALITIES, PAIRS, SHORT
 from hdcid.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from hdcid.model.network import MODALITIES, CrossModalModel, EncoderOutputs
+from hdcid.model.network import CrossModalModel, EncoderOutputs
 from hdcid.utils import get_device, seed_everything
 
-_SHORT = {"audio": "a", "video": "v", "text": "t"}
 _CKPT = re.compile(r"^epoch-(\d+)\.pt$")
 
 
@@ -194,7 +194,7 @@ class Pretrainer:
         self.club_opts = {
             (lv, m): torch.optim.Adam(self.model.club[lv][m].parameters(), lr=train_cfg.mi_lr)
             for lv in range(model_cfg.n_levels)
-            for m in ("video", "text", "audio")
+            for m in CLUB_ORDER
         }
         self.rows: list[dict] = []
         self.usage: list[dict] = []
@@ -254,7 +254,7 @@ class Pretrainer:
         for lv in levels:
             pairs = self.model.club_pairs(enc, lv)
             total = 0.0
-            for m in ("video", "text", "audio"):
+            for m in CLUB_ORDER:
                 x, y = pairs[m]
                 opt = self.club_opts[(lv, m)]
                 opt.zero_grad(set_to_none=True)
@@ -305,7 +305,7 @@ class Pretrainer:
                 mi = model.mi_terms(out.enc, lv)
             parts = []
             for m in MODALITIES:
-                s = _SHORT[m]
+                s = SHORT[m]
                 terms[f"rec{sfx}_{s}"] = out.rec_loss[lv][m]
                 terms[f"commit{sfx}_{s}"] = lo.quant.commitment[m]
                 terms[f"mi{sfx}_{s}"] = mi[m]
@@ -316,8 +316,8 @@ class Pretrainer:
             terms[f"loss{sfx or 1}"] = level_loss[-1]
             terms[f"agreement{sfx}"] = lo.quant.agreement.to(level_loss[-1].dtype)
             k = lo.indices
-            for x, y in (("audio", "video"), ("audio", "text"), ("video", "text")):  # pairwise, (B,T)
-                terms[f"agree{sfx}_{_SHORT[x]}{_SHORT[y]}"] = (k[x] == k[y]).to(level_loss[-1].dtype).mean()
+            for x, y in PAIRS:  # pairwise, (B,T)
+                terms[f"agree{sfx}_{SHORT[x]}{SHORT[y]}"] = (k[x] == k[y]).to(level_loss[-1].dtype).mean()
             terms[f"club_ll{sfx}"] = ll.get(lv, torch.zeros((), device=self.device)).to(level_loss[-1].dtype)
             if counts is not None:
                 for m in MODALITIES:

@@ -22,13 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hdcid.config import ModelConfig
+from hdcid.modalities import MODALITIES
 from hdcid.model.blocks import ITRM, VSE, LinearReLU, VideoEncoder
 from hdcid.model.club import CLUBSample
 from hdcid.model.cpc import CrossCPC
 from hdcid.model.decoders import Decoder
 from hdcid.model.quantizer import UnifiedCodebook
-
-MODALITIES = ("audio", "video", "text")
 
 
 @dataclass

@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODALITIES = ("audio", "video", "text")
+from hdcid.modalities import MODALITIES
+
 _PARTNERS = {"audio": ("video", "text"), "video": ("audio", "text"), "text": ("audio", "video")}
 _LOG_EPS = 1e-10  # inside log(P + 1e-10) of CMCM and of the perplexity (original)
 _CMCM_DENOM_EPS = 1e-5  # added to the CMCM softmax denominator (original)
