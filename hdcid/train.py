@@ -94,6 +94,12 @@ def config_differences(stored: dict, wanted: dict, what: str) -> list[str]:
     ]
 
 
+def _stored_model_config(ck: dict) -> dict:
+    """A checkpoint's ModelConfig dict with fields added since it was written at their defaults
+    (and retired ones dropped), so a switch added later does not make an old run look different."""
+    return ModelConfig.from_dict(ck["model_config"]).to_dict()
+
+
 def list_checkpoints(out_dir: str | Path) -> list[Path]:
     """`epoch-{k}.pt` files in `out_dir`, sorted by k."""
     out_dir = Path(out_dir)
@@ -222,7 +228,7 @@ class Pretrainer:
 
     def _resume(self, path: Path) -> None:
         ck = load_checkpoint(path)
-        diff = config_differences(ck["model_config"], self.model_cfg.to_dict(), "ModelConfig")
+        diff = config_differences(_stored_model_config(ck), self.model_cfg.to_dict(), "ModelConfig")
         stored_train = dict(ck["train_config"] or {})
         wanted_train = self.train_cfg.to_dict()
         if stored_train.get("epochs", 0) <= wanted_train["epochs"]:  # more epochs: extend the run
@@ -425,7 +431,7 @@ def load_or_pretrain(
     final = out_dir / f"epoch-{train_cfg.epochs - 1}.pt"
     if final.exists():
         ck = load_checkpoint(final)
-        if ck["model_config"] == model_cfg.to_dict() and ck["train_config"] == train_cfg.to_dict():
+        if _stored_model_config(ck) == model_cfg.to_dict() and ck["train_config"] == train_cfg.to_dict():
             model = ck["model"].to(get_device(device)).eval()
             return PretrainResult(model, ck["history"], list(ck["extra"].get("usage", [])), list_checkpoints(out_dir))
     return Pretrainer(model_cfg, train_cfg, dataset, out_dir, device=device).fit(progress=progress)
