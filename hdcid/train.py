@@ -296,7 +296,7 @@ class Pretrainer:
             self._count_resets(enc, resets)
             if i < tc.club_steps:
                 ll = self._club_step(enc, active)
-        out = model.forward_train(video, audio, None, level2=level2, text_features=x_t, shared=shared)
+        out = model.forward_train(video, audio, None, text_features=x_t, shared=shared)
         self._count_resets(out.enc, resets)
         for _ in range(max(tc.club_steps - (tc.encoder_forwards_per_step - 1), 0)):
             ll = self._club_step(out.enc, active)

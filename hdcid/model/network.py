@@ -6,14 +6,14 @@ the keys of the released `Encoder_parameters` (DCID 142 / H-DCID 262 with `Model
 
     model = CrossModalModel(ModelConfig.tiny("hdcid"))
     enc = model.encode(video, "video")   # lists per level: semantic/quantized (B,T,D), indices (B,T)
-    out = model.forward_train(video, audio, words, level2=True)   # used by hdcid.train
+    out = model.forward_train(video, audio, words)   # used by hdcid.train
 
 Shown in notebooks 01_pretraining (DCID) and 04_hierarchical_alignment (H-DCID).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,6 @@ class TrainOutputs:
     reconstructions: list[dict[str, torch.Tensor]]
     rec_loss: list[dict[str, torch.Tensor]]  # MSE per level and modality (scalars)
     cpc: list[Any]  # CPCOutput per level (loss, accuracies)
-    extra: dict = field(default_factory=dict)
 
 
 class ModalityCentre(nn.Module):
@@ -223,10 +222,6 @@ class Encoder(nn.Module):
         return [self._centre(z, modality, lv, update=False) for lv, z in enumerate(zs)]
 
 
-def _mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(x, y)
-
-
 def _check_finite_input(x: torch.Tensor, modality: str) -> None:
     """Raise ValueError naming the first (clip, segment) of `x` (B, T, ...) holding NaN/inf: a
     non-finite input would otherwise come back as code 0 with NaN features."""
@@ -300,9 +295,8 @@ class CrossModalModel(nn.Module):
         return self.text_lstm(words)[0]
 
     def codebooks(self) -> torch.Tensor:
-        """The codebook(s) as (L, M, D) (a view of the `embedding` buffer; clone before mutating)."""
-        e = self.encoder.Cross_quantizer.embedding
-        return e.unsqueeze(0) if e.ndim == 2 else e
+        """A detached copy of the codebook(s), (L, M, D) (as `UnifiedCodebook.codebooks()`)."""
+        return self.encoder.Cross_quantizer.codebooks()
 
     # ------------------------------------------------------------------ inference
     def encode(self, features: Any, modality: str, *, grad: bool = False, batch_size: int | None = None) -> Encoded:
@@ -345,7 +339,6 @@ class CrossModalModel(nn.Module):
         video: Any,
         audio: Any,
         text_words: Any,
-        level2: bool = False,
         text_features: torch.Tensor | None = None,
         shared: dict | None = None,
     ) -> TrainOutputs:
@@ -353,9 +346,10 @@ class CrossModalModel(nn.Module):
 
         video (B,T,G,G,C), audio (B,T,A), text_words (B,T,word_dim). `text_features` (B,T,2H)
         reuses an already computed X_t. Level-2 terms of H-DCID are always computed (the level-2
-        codebook gets its EMA ticks as in the original); `level2` only marks whether the loop adds
-        them to the loss. CLUB MI terms are computed by the loop (after its inner CLUB steps) with
-        `mi_terms`. `shared`: the encoder's `shared_features` of these inputs, if already computed.
+        codebook gets its EMA ticks as in the original); whether they join the loss is the loop's
+        choice (`TrainConfig.level2_start_epoch`). CLUB MI terms are computed by the loop (after its
+        inner CLUB steps) with `mi_terms`. `shared`: the encoder's `shared_features` of these inputs,
+        if already computed.
         """
         video = self._as_input(video, "video")
         audio = self._as_input(audio, "audio")
@@ -375,12 +369,13 @@ class CrossModalModel(nn.Module):
             l2 = enc.levels[1]
             recs.append(self.decoder(1, l2.quantized, l2.specific))
             targets.append(l1.specific)  # live level-1 features C_v, S_a, S_t (not detached)
-        rec_loss = [{m: _mse(r[m], t[m]) for m in MODALITIES} for r, t in zip(recs, targets)]
+        # MSE: mean over all elements (the original's F.mse_loss default)
+        rec_loss = [{m: F.mse_loss(r[m], t[m]) for m in MODALITIES} for r, t in zip(recs, targets)]
         cpc = [
             self.cpc[lv](lo.semantic["audio"], lo.semantic["video"], lo.semantic["text"])
             for lv, lo in enumerate(enc.levels)
         ]
-        return TrainOutputs(text_features, enc, recs, rec_loss, cpc, extra={"level2": level2})
+        return TrainOutputs(text_features, enc, recs, rec_loss, cpc)
 
     def club_pairs(self, enc: EncoderOutputs, level: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """CLUB (x, y) per modality: x = quantized (B,T,D), y = specific of that level."""
