@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from hdcid.config import ModelConfig, TrainConfig
 from hdcid.modalities import CLUB_ORDER, MODALITIES, PAIRS, SHORT
 from hdcid.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from hdcid.model.network import CrossModalModel, EncoderOutputs
+from hdcid.model.network import CrossModalModel, EncoderOutputs, TrainOutputs
 from hdcid.utils import get_device, seed_everything
 
 _CKPT = re.compile(r"^epoch-(\d+)\.pt$")
@@ -177,6 +177,32 @@ def _check_finite_features(dataset: Any) -> None:
             )
 
 
+def _level_terms(
+    terms: dict[str, torch.Tensor], out: TrainOutputs, lv: int, mi: dict[str, torch.Tensor], ll: dict[int, torch.Tensor]
+) -> torch.Tensor:
+    """Add level `lv`'s logged terms to `terms` (suffix "" for level 1, "2" for level 2) and return
+    its loss: sum over modalities of reconstruction + commitment + CLUB MI, plus CPC and CMCM."""
+    lo = out.enc.levels[lv]
+    sfx = "" if lv == 0 else str(lv + 1)
+    parts = []
+    for m in MODALITIES:
+        s = SHORT[m]
+        terms[f"rec{sfx}_{s}"] = out.rec_loss[lv][m]
+        terms[f"commit{sfx}_{s}"] = lo.quant.commitment[m]
+        terms[f"mi{sfx}_{s}"] = mi[m]
+        parts += [out.rec_loss[lv][m], lo.quant.commitment[m], mi[m]]
+    terms[f"cpc{sfx}"] = out.cpc[lv].loss
+    terms[f"cmcm{sfx}"] = lo.quant.cmcm
+    loss = sum(parts) + out.cpc[lv].loss + lo.quant.cmcm
+    terms[f"loss{sfx or 1}"] = loss
+    terms[f"agreement{sfx}"] = lo.quant.agreement.to(loss.dtype)
+    k = lo.indices
+    for x, y in PAIRS:  # pairwise agreement, (B,T)
+        terms[f"agree{sfx}_{SHORT[x]}{SHORT[y]}"] = (k[x] == k[y]).to(loss.dtype).mean()
+    terms[f"club_ll{sfx}"] = ll.get(lv, torch.zeros((), device=loss.device)).to(loss.dtype)
+    return loss
+
+
 class Pretrainer:
     """Pretrain a `CrossModalModel` on a `ClipSet` with video, audio and text (word) features."""
 
@@ -280,10 +306,22 @@ class Pretrainer:
         counts: list[dict] | None = None,
         resets: list | None = None,
     ) -> dict[str, float]:
-        """One optimizer step on a batch; returns the logged row (floats)."""
-        model, tc, cfg = self.model, self.train_cfg, self.model_cfg
-        level2 = cfg.n_levels > 1 and epoch >= tc.level2_start_epoch
-        active = [0, 1] if level2 else [0]
+        """One optimizer step on a batch; returns the logged row (floats).
+
+        1. forwards and CLUB likelihood steps (`_forwards`); 2. loss terms per level and the total
+        (`_loss_terms`); 3. backward, per-module clipping, the one host sync, a non-finite check and
+        the optimizer step (`_optimizer_step`)."""
+        level2 = self.model_cfg.n_levels > 1 and epoch >= self.train_cfg.level2_start_epoch
+        out, ll = self._forwards(video, audio, words, [0, 1] if level2 else [0], resets)
+        terms = self._loss_terms(out, ll, level2, counts)
+        return {**self._optimizer_step(terms, epoch), "level2": float(level2)}
+
+    def _forwards(
+        self, video: torch.Tensor, audio: torch.Tensor, words: torch.Tensor, active: list[int], resets: list | None
+    ) -> tuple[TrainOutputs, dict[int, torch.Tensor]]:
+        """The step's encoder forwards (the last with grad, through decoders and CPC) and its CLUB
+        likelihood steps on the `active` levels; returns (train outputs, CLUB log-likelihood per level)."""
+        model, tc = self.model, self.train_cfg
         x_t = model.text_features(words)  # (B,T,2H), grad
         ll: dict[int, torch.Tensor] = {}
         # original H-DCID: a fresh encoder forward per CLUB step. Its dropout-free part (video convs,
@@ -300,40 +338,36 @@ class Pretrainer:
         self._count_resets(out.enc, resets)
         for _ in range(max(tc.club_steps - (tc.encoder_forwards_per_step - 1), 0)):
             ll = self._club_step(out.enc, active)
+        return out, ll
+
+    def _loss_terms(
+        self, out: TrainOutputs, ll: dict[int, torch.Tensor], level2: bool, counts: list[dict] | None
+    ) -> dict[str, torch.Tensor]:
+        """Every logged term (scalars, in log-column order) and `total` = L1 (+ level2_weight * L2
+        once level 2 trains). Level-2 MI terms carry no gradient before then. Adds code counts."""
         terms: dict[str, torch.Tensor] = {}
         level_loss = []
         for lv, lo in enumerate(out.enc.levels):
-            sfx = "" if lv == 0 else str(lv + 1)
             if lv == 1 and not level2:
                 with torch.no_grad():
-                    mi = model.mi_terms(out.enc, lv)
+                    mi = self.model.mi_terms(out.enc, lv)
             else:
-                mi = model.mi_terms(out.enc, lv)
-            parts = []
-            for m in MODALITIES:
-                s = SHORT[m]
-                terms[f"rec{sfx}_{s}"] = out.rec_loss[lv][m]
-                terms[f"commit{sfx}_{s}"] = lo.quant.commitment[m]
-                terms[f"mi{sfx}_{s}"] = mi[m]
-                parts += [out.rec_loss[lv][m], lo.quant.commitment[m], mi[m]]
-            terms[f"cpc{sfx}"] = out.cpc[lv].loss
-            terms[f"cmcm{sfx}"] = lo.quant.cmcm
-            level_loss.append(sum(parts) + out.cpc[lv].loss + lo.quant.cmcm)
-            terms[f"loss{sfx or 1}"] = level_loss[-1]
-            terms[f"agreement{sfx}"] = lo.quant.agreement.to(level_loss[-1].dtype)
-            k = lo.indices
-            for x, y in PAIRS:  # pairwise, (B,T)
-                terms[f"agree{sfx}_{SHORT[x]}{SHORT[y]}"] = (k[x] == k[y]).to(level_loss[-1].dtype).mean()
-            terms[f"club_ll{sfx}"] = ll.get(lv, torch.zeros((), device=self.device)).to(level_loss[-1].dtype)
+                mi = self.model.mi_terms(out.enc, lv)
+            level_loss.append(_level_terms(terms, out, lv, mi, ll))
             if counts is not None:
                 for m in MODALITIES:
-                    counts[lv][m] += torch.bincount(lo.indices[m].reshape(-1), minlength=cfg.n_codes)
-        total = level_loss[0] + (tc.level2_weight * level_loss[1] if level2 else 0.0)
-        terms["total"] = total
+                    counts[lv][m] += torch.bincount(lo.indices[m].reshape(-1), minlength=self.model_cfg.n_codes)
+        terms["total"] = level_loss[0] + (self.train_cfg.level2_weight * level_loss[1] if level2 else 0.0)
+        return terms
+
+    def _optimizer_step(self, terms: dict[str, torch.Tensor], epoch: int) -> dict[str, float]:
+        """Backward of terms["total"], per-module clipping, one host sync for all logged values,
+        stop on a non-finite one (before the step), optimizer step; returns {term: float}."""
+        model, tc = self.model, self.train_cfg
         names = list(terms)
         logged = torch.stack([terms[k].detach().reshape(()).to(torch.float64) for k in names])  # (n_terms,)
         self.main_opt.zero_grad(set_to_none=True)
-        total.backward()
+        terms["total"].backward()
         norms = torch.stack(
             [
                 torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)  # per module
@@ -348,7 +382,7 @@ class Pretrainer:
             epoch,
         )
         self.main_opt.step()
-        return dict(zip(names, values[: len(names)]), level2=float(level2))
+        return dict(zip(names, values[: len(names)]))
 
     @staticmethod
     def _count_resets(enc: EncoderOutputs, resets: list | None) -> None:
