@@ -10,5 +10,6 @@ from __future__ import annotations
 MODALITIES = ("audio", "video", "text")  # model order: codebook inputs, losses, buffers (L, 3, D)
 READ_ORDER = ("video", "audio", "text")  # ClipSet field / file order (the original's batch order)
 CLUB_ORDER = ("video", "text", "audio")  # the original's CLUB estimator/optimizer order
+ENCODER_ORDER = ("video", "text", "audio")  # the original encoder's self-attention call order (dropout draws)
 SHORT = {"audio": "a", "video": "v", "text": "t"}  # one-letter names in logged keys (rec_a, a<-v)
 PAIRS = (("audio", "video"), ("audio", "text"), ("video", "text"))  # unordered pairs, MODALITIES order

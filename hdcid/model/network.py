@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hdcid.config import ModelConfig
-from hdcid.modalities import MODALITIES
+from hdcid.modalities import ENCODER_ORDER, MODALITIES
 from hdcid.model.blocks import ITRM, VSE, LinearReLU, VideoEncoder
 from hdcid.model.club import CLUBSample
 from hdcid.model.cpc import CrossCPC
@@ -180,21 +180,26 @@ class Encoder(nn.Module):
         quantizer's loss and diagnostic terms (for forwards whose losses are not used).
         """
         sh = self.shared_features(video, audio, text) if shared is None else shared
-        spec = sh["specific"]
-        z = {
-            "video": self.video_self_att(sh["video_sem"]),  # (B,T,D)
-            "text": self.text_self_att(sh["text"]),
-            "audio": self.audio_self_att(sh["audio"]),
-        }
-        levels = [self._quantize(z, spec, 0, diagnostics)]
-        if self.cfg.n_levels > 1:
-            z2 = {
-                "video": self.video_self_att_2(spec["video"]),
-                "text": self.text_self_att_2(spec["text"]),
-                "audio": self.audio_self_att_2(spec["audio"]),
-            }
-            levels.append(self._quantize(z2, sh["specific2"], 1, diagnostics))
+        # per level: the self-attention inputs (level 2 reads level 1's specific features) and the
+        # specific features that level hands to CLUB and its decoders
+        att_in = [{"video": sh["video_sem"], "text": sh["text"], "audio": sh["audio"]}, sh["specific"]]
+        specific = [sh["specific"], sh.get("specific2")]
+        levels = []
+        for lv in range(self.cfg.n_levels):
+            z = {m: self._self_att(m, lv)(att_in[lv][m]) for m in ENCODER_ORDER}  # m -> (B,T,D)
+            levels.append(self._quantize(z, specific[lv], lv, diagnostics))
         return EncoderOutputs(levels=levels, video_spatial=sh["video_spatial"])
+
+    def _specific(self, x: torch.Tensor, modality: str) -> torch.Tensor:
+        """Level-1 specific feature of one modality: C_v (B,T,Cv), S_a (B,T,Da) or S_t (B,T,Dt)."""
+        if modality == "video":
+            return self.Video_encoder(x)[1]
+        return self.Audio_encoder(x) if modality == "audio" else self.Text_encoder(x)
+
+    def _self_att(self, modality: str, level: int) -> ITRM:
+        """The semantic encoder (ITRM) of one modality and level (original names `video_self_att`,
+        `video_self_att_2`, ...)."""
+        return getattr(self, f"{modality}_self_att" + ("_2" if level else ""))
 
     def _centre(self, z: torch.Tensor, modality: str, level: int, update: bool = True) -> torch.Tensor:
         """The semantic feature handed to the codebook: centred per modality when switched on."""
@@ -207,18 +212,9 @@ class Encoder(nn.Module):
 
     def semantic_chain(self, x: torch.Tensor, modality: str) -> list[torch.Tensor]:
         """Semantic features Z per level for one modality (text: x is X_t). No quantizer call."""
-        if modality == "video":
-            zs = [self.video_self_att(self.video_semantic_encoder(x))]
-            if self.cfg.n_levels > 1:
-                zs.append(self.video_self_att_2(self.Video_encoder(x)[1]))
-        elif modality == "audio":
-            zs = [self.audio_self_att(x)]
-            if self.cfg.n_levels > 1:
-                zs.append(self.audio_self_att_2(self.Audio_encoder(x)))
-        else:
-            zs = [self.text_self_att(x)]
-            if self.cfg.n_levels > 1:
-                zs.append(self.text_self_att_2(self.Text_encoder(x)))
+        zs = [self._self_att(modality, 0)(self.video_semantic_encoder(x) if modality == "video" else x)]
+        if self.cfg.n_levels > 1:  # level 2 reads the level-1 specific feature
+            zs.append(self._self_att(modality, 1)(self._specific(x, modality)))
         return [self._centre(z, modality, lv, update=False) for lv, z in enumerate(zs)]
 
 
