@@ -19,7 +19,6 @@ notebooks 01_pretraining and 04_hierarchical_alignment.
 from __future__ import annotations
 
 import math
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.modalities import CLUB_ORDER, MODALITIES, PAIRS, SHORT
 from hdcid.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hdcid.model.network import CrossModalModel, EncoderOutputs, TrainOutputs
-from hdcid.utils import get_device, seed_everything
+from hdcid.utils import get_device, get_rng_state, seed_everything, set_rng_state
 
 _CKPT = re.compile(r"^epoch-(\d+)\.pt$")
 
@@ -50,37 +49,6 @@ class PretrainResult:
     history: pd.DataFrame
     usage: list[dict] = field(default_factory=list)
     checkpoints: list[Path] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------- RNG state
-def get_rng_state() -> dict:
-    """torch (CPU + CUDA), numpy and Python RNG states as weights_only-safe objects."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    out = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached": float(np_state[4]),
-        },
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
-    }
-    if torch.cuda.is_available():
-        out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
-
-
-def set_rng_state(state: dict) -> None:
-    """Inverse of `get_rng_state`."""
-    torch.set_rng_state(state["torch"].cpu())
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def config_differences(stored: dict, wanted: dict, what: str) -> list[str]:
