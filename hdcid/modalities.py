@@ -12,4 +12,6 @@ READ_ORDER = ("video", "audio", "text")  # ClipSet field / file order (the origi
 CLUB_ORDER = ("video", "text", "audio")  # the original's CLUB estimator/optimizer order
 ENCODER_ORDER = ("video", "text", "audio")  # the original encoder's self-attention call order (dropout draws)
 SHORT = {"audio": "a", "video": "v", "text": "t"}  # one-letter names in logged keys (rec_a, a<-v)
+# each modality's partners in MODALITIES order (MM-EMA mass and commitment of co-located features)
+PARTNERS = {"audio": ("video", "text"), "video": ("audio", "text"), "text": ("audio", "video")}
 PAIRS = (("audio", "video"), ("audio", "text"), ("video", "text"))  # unordered pairs, MODALITIES order

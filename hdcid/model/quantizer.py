@@ -41,9 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hdcid.modalities import MODALITIES
+from hdcid.modalities import MODALITIES, PARTNERS
 
-_PARTNERS = {"audio": ("video", "text"), "video": ("audio", "text"), "text": ("audio", "video")}
 _LOG_EPS = 1e-10  # inside log(P + 1e-10) of CMCM and of the perplexity (original)
 _CMCM_DENOM_EPS = 1e-5  # added to the CMCM softmax denominator (original)
 
@@ -351,7 +350,7 @@ class UnifiedCodebook(nn.Module):
             )
         own, other = 2.0 * self.commitment, 0.5 * self.commitment
         commitment = {
-            m: own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in _PARTNERS[m])
+            m: own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in PARTNERS[m])
             for m in MODALITIES
         }
         perplexity = {m: usage_perplexity(k[m], self.n_codes, z_a.dtype) for m in MODALITIES}
@@ -362,7 +361,7 @@ class UnifiedCodebook(nn.Module):
         g, M = self.decay, self.n_codes
         zw = {m: v.to(W.dtype) for m, v in z.items()}
         for m in MODALITIES:
-            o1, o2 = _PARTNERS[m]
+            o1, o2 = PARTNERS[m]
             counts = _code_counts(k[m], M, c.dtype)  # (M,) = colsum(H_m)
             c.mul_(g).add_(counts, alpha=1.0 - g)
             s = c.sum()
