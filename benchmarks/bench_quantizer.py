@@ -123,7 +123,7 @@ class OriginalLoopCodebook(nn.Module):
 
 def _pair(dtype, device, seed=0):
     seed_everything(seed)
-    ours = UnifiedCodebook(400, 256).to(device=device, dtype=dtype).train()
+    ours = UnifiedCodebook(n_codes=400, dim=256).to(device=device, dtype=dtype).train()
     base = OriginalLoopCodebook(400, 256).to(device=device, dtype=dtype).train()
     base.load_state_dict(ours.state_dict())
     return ours, base

@@ -103,6 +103,7 @@ class ModelConfig(_Serializable):
     donor_window: int = 100  # donors: codes used within this many forward calls
     reset_noise: float = 1.0 / 1024
     reset_updates_ema: bool = True  # original: False (reset overwritten by the next EMA step)
+    reset_in_eval: bool = False  # original: True (eval-mode forwards tick reset counters and may reset codes)
     # hdcid extension (original: False): subtract a per-modality running mean from the semantic
     # features before quantisation, so that no modality sits in its own region of the codebook
     # (removes the audio/video offset seen on the demo corpus, issue 8). Adds encoder buffers
@@ -184,7 +185,9 @@ class ModelConfig(_Serializable):
 
     def faithful(self) -> ModelConfig:
         """The original code's behaviour where it differs from our default."""
-        return dataclasses.replace(self, reset_updates_ema=False, semantic_centering=False, semantic_scaling=False)
+        return dataclasses.replace(
+            self, reset_updates_ema=False, reset_in_eval=True, semantic_centering=False, semantic_scaling=False
+        )
 
 
 @dataclass(frozen=True)

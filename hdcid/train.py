@@ -19,7 +19,6 @@ notebooks 01_pretraining and 04_hierarchical_alignment.
 from __future__ import annotations
 
 import math
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,11 +31,11 @@ import torch
 from tqdm.auto import tqdm
 
 from hdcid.config import ModelConfig, TrainConfig
+from hdcid.modalities import CLUB_ORDER, MODALITIES, PAIRS, SHORT
 from hdcid.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from hdcid.model.network import MODALITIES, CrossModalModel, EncoderOutputs
-from hdcid.utils import get_device, seed_everything
+from hdcid.model.network import CrossModalModel, EncoderOutputs, TrainOutputs
+from hdcid.utils import get_device, get_rng_state, seed_everything, set_rng_state
 
-_SHORT = {"audio": "a", "video": "v", "text": "t"}
 _CKPT = re.compile(r"^epoch-(\d+)\.pt$")
 
 
@@ -52,37 +51,6 @@ class PretrainResult:
     checkpoints: list[Path] = field(default_factory=list)
 
 
-# ----------------------------------------------------------------------------- RNG state
-def get_rng_state() -> dict:
-    """torch (CPU + CUDA), numpy and Python RNG states as weights_only-safe objects."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    out = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached": float(np_state[4]),
-        },
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
-    }
-    if torch.cuda.is_available():
-        out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
-
-
-def set_rng_state(state: dict) -> None:
-    """Inverse of `get_rng_state`."""
-    torch.set_rng_state(state["torch"].cpu())
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
 def config_differences(stored: dict, wanted: dict, what: str) -> list[str]:
     """'<what>.<field>: <stored> -> <wanted>' for every field that differs (missing = <absent>)."""
     keys = list(wanted) + [k for k in stored if k not in wanted]
@@ -92,6 +60,12 @@ def config_differences(stored: dict, wanted: dict, what: str) -> list[str]:
         for k in keys
         if stored.get(k, object) != wanted.get(k, object)
     ]
+
+
+def _stored_model_config(ck: dict) -> dict:
+    """A checkpoint's ModelConfig dict with fields added since it was written at their defaults
+    (and retired ones dropped), so a switch added later does not make an old run look different."""
+    return ModelConfig.from_dict(ck["model_config"]).to_dict()
 
 
 def list_checkpoints(out_dir: str | Path) -> list[Path]:
@@ -171,6 +145,32 @@ def _check_finite_features(dataset: Any) -> None:
             )
 
 
+def _level_terms(
+    terms: dict[str, torch.Tensor], out: TrainOutputs, lv: int, mi: dict[str, torch.Tensor], ll: dict[int, torch.Tensor]
+) -> torch.Tensor:
+    """Add level `lv`'s logged terms to `terms` (suffix "" for level 1, "2" for level 2) and return
+    its loss: sum over modalities of reconstruction + commitment + CLUB MI, plus CPC and CMCM."""
+    lo = out.enc.levels[lv]
+    sfx = "" if lv == 0 else str(lv + 1)
+    parts = []
+    for m in MODALITIES:
+        s = SHORT[m]
+        terms[f"rec{sfx}_{s}"] = out.rec_loss[lv][m]
+        terms[f"commit{sfx}_{s}"] = lo.quant.commitment[m]
+        terms[f"mi{sfx}_{s}"] = mi[m]
+        parts += [out.rec_loss[lv][m], lo.quant.commitment[m], mi[m]]
+    terms[f"cpc{sfx}"] = out.cpc[lv].loss
+    terms[f"cmcm{sfx}"] = lo.quant.cmcm
+    loss = sum(parts) + out.cpc[lv].loss + lo.quant.cmcm
+    terms[f"loss{sfx or 1}"] = loss
+    terms[f"agreement{sfx}"] = lo.quant.agreement.to(loss.dtype)
+    k = lo.indices
+    for x, y in PAIRS:  # pairwise agreement, (B,T)
+        terms[f"agree{sfx}_{SHORT[x]}{SHORT[y]}"] = (k[x] == k[y]).to(loss.dtype).mean()
+    terms[f"club_ll{sfx}"] = ll.get(lv, torch.zeros((), device=loss.device)).to(loss.dtype)
+    return loss
+
+
 class Pretrainer:
     """Pretrain a `CrossModalModel` on a `ClipSet` with video, audio and text (word) features."""
 
@@ -194,7 +194,7 @@ class Pretrainer:
         self.club_opts = {
             (lv, m): torch.optim.Adam(self.model.club[lv][m].parameters(), lr=train_cfg.mi_lr)
             for lv in range(model_cfg.n_levels)
-            for m in ("video", "text", "audio")
+            for m in CLUB_ORDER
         }
         self.rows: list[dict] = []
         self.usage: list[dict] = []
@@ -222,7 +222,7 @@ class Pretrainer:
 
     def _resume(self, path: Path) -> None:
         ck = load_checkpoint(path)
-        diff = config_differences(ck["model_config"], self.model_cfg.to_dict(), "ModelConfig")
+        diff = config_differences(_stored_model_config(ck), self.model_cfg.to_dict(), "ModelConfig")
         stored_train = dict(ck["train_config"] or {})
         wanted_train = self.train_cfg.to_dict()
         if stored_train.get("epochs", 0) <= wanted_train["epochs"]:  # more epochs: extend the run
@@ -254,7 +254,7 @@ class Pretrainer:
         for lv in levels:
             pairs = self.model.club_pairs(enc, lv)
             total = 0.0
-            for m in ("video", "text", "audio"):
+            for m in CLUB_ORDER:
                 x, y = pairs[m]
                 opt = self.club_opts[(lv, m)]
                 opt.zero_grad(set_to_none=True)
@@ -274,10 +274,22 @@ class Pretrainer:
         counts: list[dict] | None = None,
         resets: list | None = None,
     ) -> dict[str, float]:
-        """One optimizer step on a batch; returns the logged row (floats)."""
-        model, tc, cfg = self.model, self.train_cfg, self.model_cfg
-        level2 = cfg.n_levels > 1 and epoch >= tc.level2_start_epoch
-        active = [0, 1] if level2 else [0]
+        """One optimizer step on a batch; returns the logged row (floats).
+
+        1. forwards and CLUB likelihood steps (`_forwards`); 2. loss terms per level and the total
+        (`_loss_terms`); 3. backward, per-module clipping, the one host sync, a non-finite check and
+        the optimizer step (`_optimizer_step`)."""
+        level2 = self.model_cfg.n_levels > 1 and epoch >= self.train_cfg.level2_start_epoch
+        out, ll = self._forwards(video, audio, words, [0, 1] if level2 else [0], resets)
+        terms = self._loss_terms(out, ll, level2, counts)
+        return {**self._optimizer_step(terms, epoch), "level2": float(level2)}
+
+    def _forwards(
+        self, video: torch.Tensor, audio: torch.Tensor, words: torch.Tensor, active: list[int], resets: list | None
+    ) -> tuple[TrainOutputs, dict[int, torch.Tensor]]:
+        """The step's encoder forwards (the last with grad, through decoders and CPC) and its CLUB
+        likelihood steps on the `active` levels; returns (train outputs, CLUB log-likelihood per level)."""
+        model, tc = self.model, self.train_cfg
         x_t = model.text_features(words)  # (B,T,2H), grad
         ll: dict[int, torch.Tensor] = {}
         # original H-DCID: a fresh encoder forward per CLUB step. Its dropout-free part (video convs,
@@ -290,44 +302,40 @@ class Pretrainer:
             self._count_resets(enc, resets)
             if i < tc.club_steps:
                 ll = self._club_step(enc, active)
-        out = model.forward_train(video, audio, None, level2=level2, text_features=x_t, shared=shared)
+        out = model.forward_train(video, audio, None, text_features=x_t, shared=shared)
         self._count_resets(out.enc, resets)
         for _ in range(max(tc.club_steps - (tc.encoder_forwards_per_step - 1), 0)):
             ll = self._club_step(out.enc, active)
+        return out, ll
+
+    def _loss_terms(
+        self, out: TrainOutputs, ll: dict[int, torch.Tensor], level2: bool, counts: list[dict] | None
+    ) -> dict[str, torch.Tensor]:
+        """Every logged term (scalars, in log-column order) and `total` = L1 (+ level2_weight * L2
+        once level 2 trains). Level-2 MI terms carry no gradient before then. Adds code counts."""
         terms: dict[str, torch.Tensor] = {}
         level_loss = []
         for lv, lo in enumerate(out.enc.levels):
-            sfx = "" if lv == 0 else str(lv + 1)
             if lv == 1 and not level2:
                 with torch.no_grad():
-                    mi = model.mi_terms(out.enc, lv)
+                    mi = self.model.mi_terms(out.enc, lv)
             else:
-                mi = model.mi_terms(out.enc, lv)
-            parts = []
-            for m in MODALITIES:
-                s = _SHORT[m]
-                terms[f"rec{sfx}_{s}"] = out.rec_loss[lv][m]
-                terms[f"commit{sfx}_{s}"] = lo.quant.commitment[m]
-                terms[f"mi{sfx}_{s}"] = mi[m]
-                parts += [out.rec_loss[lv][m], lo.quant.commitment[m], mi[m]]
-            terms[f"cpc{sfx}"] = out.cpc[lv].loss
-            terms[f"cmcm{sfx}"] = lo.quant.cmcm
-            level_loss.append(sum(parts) + out.cpc[lv].loss + lo.quant.cmcm)
-            terms[f"loss{sfx or 1}"] = level_loss[-1]
-            terms[f"agreement{sfx}"] = lo.quant.agreement.to(level_loss[-1].dtype)
-            k = lo.indices
-            for x, y in (("audio", "video"), ("audio", "text"), ("video", "text")):  # pairwise, (B,T)
-                terms[f"agree{sfx}_{_SHORT[x]}{_SHORT[y]}"] = (k[x] == k[y]).to(level_loss[-1].dtype).mean()
-            terms[f"club_ll{sfx}"] = ll.get(lv, torch.zeros((), device=self.device)).to(level_loss[-1].dtype)
+                mi = self.model.mi_terms(out.enc, lv)
+            level_loss.append(_level_terms(terms, out, lv, mi, ll))
             if counts is not None:
                 for m in MODALITIES:
-                    counts[lv][m] += torch.bincount(lo.indices[m].reshape(-1), minlength=cfg.n_codes)
-        total = level_loss[0] + (tc.level2_weight * level_loss[1] if level2 else 0.0)
-        terms["total"] = total
+                    counts[lv][m] += torch.bincount(lo.indices[m].reshape(-1), minlength=self.model_cfg.n_codes)
+        terms["total"] = level_loss[0] + (self.train_cfg.level2_weight * level_loss[1] if level2 else 0.0)
+        return terms
+
+    def _optimizer_step(self, terms: dict[str, torch.Tensor], epoch: int) -> dict[str, float]:
+        """Backward of terms["total"], per-module clipping, one host sync for all logged values,
+        stop on a non-finite one (before the step), optimizer step; returns {term: float}."""
+        model, tc = self.model, self.train_cfg
         names = list(terms)
         logged = torch.stack([terms[k].detach().reshape(()).to(torch.float64) for k in names])  # (n_terms,)
         self.main_opt.zero_grad(set_to_none=True)
-        total.backward()
+        terms["total"].backward()
         norms = torch.stack(
             [
                 torch.nn.utils.clip_grad_norm_(mod.parameters(), tc.grad_clip)  # per module
@@ -342,7 +350,7 @@ class Pretrainer:
             epoch,
         )
         self.main_opt.step()
-        return dict(zip(names, values[: len(names)]), level2=float(level2))
+        return dict(zip(names, values[: len(names)]))
 
     @staticmethod
     def _count_resets(enc: EncoderOutputs, resets: list | None) -> None:
@@ -425,7 +433,7 @@ def load_or_pretrain(
     final = out_dir / f"epoch-{train_cfg.epochs - 1}.pt"
     if final.exists():
         ck = load_checkpoint(final)
-        if ck["model_config"] == model_cfg.to_dict() and ck["train_config"] == train_cfg.to_dict():
+        if _stored_model_config(ck) == model_cfg.to_dict() and ck["train_config"] == train_cfg.to_dict():
             model = ck["model"].to(get_device(device)).eval()
             return PretrainResult(model, ck["history"], list(ck["extra"].get("usage", [])), list_checkpoints(out_dir))
     return Pretrainer(model_cfg, train_cfg, dataset, out_dir, device=device).fit(progress=progress)

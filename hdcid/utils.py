@@ -28,6 +28,36 @@ def seed_everything(seed: int = 43, deterministic: bool = True) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def get_rng_state() -> dict:
+    """torch (CPU + CUDA), numpy and Python RNG states as weights_only-safe objects."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    out = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached": float(np_state[4]),
+        },
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of `get_rng_state`."""
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
     """`prefer` if given, else CUDA when available, else CPU. `HDCID_DEVICE` overrides."""
     choice = prefer or os.environ.get("HDCID_DEVICE")

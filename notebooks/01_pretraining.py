@@ -117,7 +117,7 @@ def mm_ema(E, W, c, z, gamma, eps):
     return W / c[:, None], W, c
 
 
-vq = UnifiedCodebook(M, D, decay=0.9, reset_after=10**6).train()  # tiny codebook, no reset yet
+vq = UnifiedCodebook(n_codes=M, dim=D, decay=0.9, reset_after=10**6).train()  # tiny codebook, no reset yet
 vq.embedding.copy_(E0)
 vq.ema_weight.copy_(E0)
 vq.ema_count.fill_(1.0)  # count 1 per code, so E = W / c
@@ -145,7 +145,7 @@ def toy_batch(n=30):
     return {m: (centres[cls] + 0.35 * torch.randn(n, 2, generator=toy))[:, None] for m in MODS}
 
 
-vq2 = UnifiedCodebook(4, 2, decay=0.8, reset_after=10**6).train()
+vq2 = UnifiedCodebook(n_codes=4, dim=2, decay=0.8, reset_after=10**6).train()
 vq2.embedding.copy_(torch.tensor([[0.3, 0.1], [-0.2, 0.3], [-0.1, -0.3], [0.1, 0.0]]))
 vq2.ema_weight.copy_(vq2.embedding)
 vq2.ema_count.fill_(1.0)
@@ -204,7 +204,9 @@ def reset_dead(E, u, used, reset_after, donor_window, noise):
 
 far = E0.clone()
 far[4] = torch.tensor([50.0, 50.0])  # code 4 sits far from every feature
-vq3 = UnifiedCodebook(M, D, reset_after=2, donor_window=2, reset_in_eval=True).eval()  # eval: reset only, no EMA
+vq3 = UnifiedCodebook(
+    n_codes=M, dim=D, reset_after=2, donor_window=2, reset_in_eval=True
+).eval()  # eval: reset only, no EMA
 vq3.embedding.copy_(far)
 E, u = far.clone(), -torch.ones(M)
 for call in range(4):
@@ -218,7 +220,7 @@ assert_close(E, vq3.embedding)
 assert_close(u, vq3.unactivated_count)
 
 # %%
-vq4 = UnifiedCodebook(4, 2, decay=0.8, reset_after=3, donor_window=2).train()
+vq4 = UnifiedCodebook(n_codes=4, dim=2, decay=0.8, reset_after=3, donor_window=2).train()
 vq4.embedding.copy_(torch.tensor([[0.3, 0.1], [-0.2, 0.3], [-0.1, -0.3], [6.0, 6.0]]))  # code 3: dead
 vq4.ema_weight.copy_(vq4.embedding)
 vq4.ema_count.fill_(1.0)
@@ -253,7 +255,7 @@ display(
 # agree.
 
 # %%
-vq5 = UnifiedCodebook(M, D).train()
+vq5 = UnifiedCodebook(n_codes=M, dim=D).train()
 vq5.embedding.copy_(E0)
 vq5.ema_weight.copy_(E0)
 zg = {m: v.clone().requires_grad_(True) for m, v in z.items()}
@@ -541,7 +543,7 @@ display(
 # %% [markdown]
 # ## Exercises
 #
-# 1. Retrain DCID with `ModelConfig.tiny('dcid').faithful()` (no per-modality centring, a new cache key): what happens to the held-out audio-video agreement?
+# 1. Retrain DCID with `ModelConfig.tiny('dcid').faithful()` (no per-modality centring, the original's reset bookkeeping, a new cache key): what happens to the held-out audio-video agreement?
 # 2. Set `ModelConfig.tiny('dcid', commitment=1.0)` and compare the commitment curve.
 # 3. Use `TrainConfig.faithful()` for H-DCID (6 encoder forwards per step) and compare the number of code resets in notebook 02.
 

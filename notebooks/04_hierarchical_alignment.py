@@ -171,9 +171,7 @@ proj = E2[k2] @ dec.proj.weight.T + dec.proj.bias  # the code's projection
 rec2 = torch.cat([proj, s2], -1) @ dec.out.weight.T + dec.out.bias  # (B, T, Da)
 mine = ((rec2 - s_a) ** 2).mean()
 with torch.no_grad():  # eval mode: no buffer changes
-    out = model.forward_train(
-        torch.as_tensor(np.asarray(ps.video[:4])), xa, torch.as_tensor(np.asarray(ps.text[:4])), level2=True
-    )
+    out = model.forward_train(torch.as_tensor(np.asarray(ps.video[:4])), xa, torch.as_tensor(np.asarray(ps.text[:4])))
 assert_close(mine.detach(), out.rec_loss[1]["audio"])
 print(f"level-2 audio codes of clip 0: {k2[0].tolist()} | level-2 audio reconstruction MSE {float(mine.detach()):.4f}")
 

@@ -51,6 +51,7 @@ def test_faithful_switches():
     with pytest.raises(ValueError, match="TrainConfig.variant"):
         TrainConfig(variant="vqvae")
     assert ModelConfig.paper().faithful().reset_updates_ema is False
+    assert ModelConfig.paper().faithful().reset_in_eval is True and ModelConfig.paper().reset_in_eval is False
     assert ModelConfig.paper().reset_updates_ema is True
     with pytest.raises(ValueError, match="dtype"):
         TrainConfig(dtype="float16")

@@ -49,3 +49,26 @@ def test_clip_gallery_prompts_wrap_and_every_colour_has_a_bar():
     assert all(max(len(line) for line in t.splitlines()) <= 28 for t in titles)  # wrapped, no overlap
     assert all(ax.get_xlabel() for ax in main[n:])  # every data panel has a labelled x axis
     assert "time (s)" in main[2 * n].get_xlabel()
+
+
+def test_loss_curves_plots_the_terms_that_analysis_groups():
+    import pandas as pd
+
+    from hdcid import analysis
+
+    h = pd.DataFrame(
+        {
+            "step": [1, 2],
+            "epoch": [0, 0],
+            "rec_a": [1.0, 0.5],
+            "rec_v": [2.0, 1.0],
+            "cpc": [3.0, 2.0],
+            "total": [6, 3.5],
+        }
+    )
+    h["agreement"], h["level2"] = [0.1, 0.2], [0.0, 0.0]  # logged, not loss terms: loss_terms drops them
+    terms = analysis.loss_terms(h)
+    fig = plots.loss_curves(terms)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == [c for c in terms.columns if c not in ("step", "epoch")] == ["reconstruction", "CPC", "total"]
+    assert list(fig.axes[0].lines[0].get_ydata()) == [3.0, 1.5]  # rec_a + rec_v per step

@@ -46,7 +46,7 @@ def _t(x) -> torch.Tensor:
 # hand-computed toy case: M=2, D=1, B=T=1, decay 0.5, eps 0 (Laplace = identity)
 # ------------------------------------------------------------------------------------------------
 def _hand_case() -> tuple[UnifiedCodebook, QuantizerOutput]:
-    q = UnifiedCodebook(2, 1, decay=0.5, eps=0.0, reset_after=10**6).double()
+    q = UnifiedCodebook(n_codes=2, dim=1, decay=0.5, eps=0.0, reset_after=10**6).double()
     _set_codebook(q, [[0.0], [1.0]])
     out = q(_t([[[0.1]]]), _t([[[0.9]]]), _t([[[0.2]]]))
     return q, out
@@ -81,7 +81,7 @@ def test_commitment_hand_case():
 def test_laplace_renormalisation_hand():
     # one modality-step with eps>0 on M=2: c=[.5,0] -> s=.5, c=(c+eps)*s/(s+2 eps)
     eps = 0.1
-    q = UnifiedCodebook(2, 1, decay=0.5, eps=eps, reset_after=10**6).double()
+    q = UnifiedCodebook(n_codes=2, dim=1, decay=0.5, eps=eps, reset_after=10**6).double()
     _set_codebook(q, [[0.0], [100.0]])
     z = _t([[[0.0]]])
     q(z, z, z)  # all three modalities pick code 0
@@ -133,7 +133,7 @@ def test_ema_matches_literal_reference_over_two_calls():
     rng = np.random.default_rng(0)
     M, D, B, T = 3, 2, 2, 2
     E0 = np.array([[-1.0, 0.0], [1.0, 0.5], [0.2, -1.2]])
-    q = UnifiedCodebook(M, D, decay=0.5, eps=1e-5, reset_after=10**6).double()
+    q = UnifiedCodebook(n_codes=M, dim=D, decay=0.5, eps=1e-5, reset_after=10**6).double()
     _set_codebook(q, E0)
     E, W, c = E0.copy(), E0.copy(), np.zeros(M)
     for _ in range(2):
@@ -158,7 +158,7 @@ def test_ema_matches_literal_reference_over_two_calls():
 def _reset_setup(updates_ema: bool):
     torch.manual_seed(0)
     q = UnifiedCodebook(
-        4, 2, decay=0.99, reset_after=2, donor_window=1, reset_noise=1e-3, reset_updates_ema=updates_ema
+        n_codes=4, dim=2, decay=0.99, reset_after=2, donor_window=1, reset_noise=1e-3, reset_updates_ema=updates_ema
     ).double()
     _set_codebook(q, [[0.0, 0.0], [1.0, 1.0], [50.0, 50.0], [-50.0, 50.0]])
     # warm statistics: each modality sends 3 vectors to codes 0 and 1 per call; codes 2, 3 at eps level
@@ -217,7 +217,7 @@ def test_reset_survives_next_ema_step_only_with_updates_ema(updates_ema):
 
 def test_reset_without_donor_is_skipped():
     # donor window empty: codes due for a reset are left alone (the original raises) and keep ticking
-    q = UnifiedCodebook(3, 2, reset_after=0, donor_window=0).double()
+    q = UnifiedCodebook(n_codes=3, dim=2, reset_after=0, donor_window=0).double()
     z = torch.zeros(1, 2, 2, dtype=torch.float64)
     k0 = int(nearest_codes(z, q.embedding)[0, 0])
     outs = [q(z, z, z) for _ in range(3)]
@@ -232,7 +232,7 @@ def test_reset_without_donor_is_skipped():
 # ------------------------------------------------------------------------------------------------
 def test_eval_forward_and_lookup_leave_every_buffer_identical():
     torch.manual_seed(0)
-    q = UnifiedCodebook(16, 8, levels=2, reset_after=0, donor_window=5).double()
+    q = UnifiedCodebook(n_codes=16, dim=8, levels=2, reset_after=0, donor_window=5).double()
     z = [torch.randn(3, 4, 8, dtype=torch.float64) for _ in range(3)]
     q.train()
     q(*z, level=1)  # some real state first
@@ -250,7 +250,7 @@ def test_eval_forward_and_lookup_leave_every_buffer_identical():
 
 
 def test_reset_in_eval_switch_ticks_counters_like_the_original():
-    q = UnifiedCodebook(5, 2, reset_in_eval=True).double().eval()
+    q = UnifiedCodebook(n_codes=5, dim=2, reset_in_eval=True).double().eval()
     snap = _snapshot(q)
     z = torch.zeros(1, 2, 2, dtype=torch.float64)
     q(z, z, z)
@@ -289,20 +289,24 @@ def test_two_level_buffers_and_independence():
     assert q.codebooks().shape == (2, M, D)
 
 
-def test_config_constructors_agree():
+def test_from_config_reads_every_switch():
     cfg = ModelConfig.tiny("dcid", n_codes=64)
     a = UnifiedCodebook.from_config(cfg)
-    b = UnifiedCodebook(cfg)
-    assert a.embedding.shape == b.embedding.shape == (64, 64)
-    assert a.use_cmcm and a.reset_updates_ema and not UnifiedCodebook(cfg.faithful()).reset_updates_ema
-    assert UnifiedCodebook(cfg, levels=2).embedding.shape == (2, 64, 64)
+    assert a.embedding.shape == (64, 64)
+    assert a.use_cmcm and a.reset_updates_ema and not a.reset_in_eval
+    f = UnifiedCodebook.from_config(cfg.faithful())
+    assert not f.reset_updates_ema and f.reset_in_eval
+    h = UnifiedCodebook.from_config(cfg.replace(variant="hdcid"))
+    assert h.embedding.shape == (2, 64, 64) and not h.use_cmcm
+    with pytest.raises(TypeError):
+        UnifiedCodebook(cfg)  # one form: sizes by keyword, or from_config
     assert UnifiedCodebook.from_config(ModelConfig.paper()).embedding.shape == (400, 256)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtypes_follow_input(dtype):
     torch.manual_seed(0)
-    q = UnifiedCodebook(8, 4).to(dtype)
+    q = UnifiedCodebook(n_codes=8, dim=4).to(dtype)
     z = [torch.randn(2, 3, 4, dtype=dtype, requires_grad=True) for _ in range(3)]
     out = q(*z)
     assert out.quantized["audio"].dtype == dtype and out.cmcm.dtype == dtype
@@ -314,8 +318,8 @@ def test_dtypes_follow_input(dtype):
 
 def test_float32_and_float64_give_the_same_numbers():
     torch.manual_seed(0)
-    q64 = UnifiedCodebook(8, 4).double()
-    q32 = UnifiedCodebook(8, 4)
+    q64 = UnifiedCodebook(n_codes=8, dim=4).double()
+    q32 = UnifiedCodebook(n_codes=8, dim=4)
     q32.load_state_dict({k: v.float() for k, v in q64.state_dict().items()})
     z = [torch.randn(2, 3, 4, dtype=torch.float64) for _ in range(3)]
     o64, o32 = q64(*z), q32(*[x.float() for x in z])
@@ -327,7 +331,7 @@ def test_float32_and_float64_give_the_same_numbers():
 
 
 def test_mixed_dtype_module_float64_input_float32():
-    q = UnifiedCodebook(8, 4).double()
+    q = UnifiedCodebook(n_codes=8, dim=4).double()
     z = torch.randn(2, 3, 4)
     out = q(z, z, z)
     assert out.quantized["text"].dtype == torch.float32 and q.embedding.dtype == torch.float64
@@ -351,7 +355,7 @@ def test_perplexity_hand_case():
 
 
 def test_forward_agreement_counts_positions():
-    q = UnifiedCodebook(3, 1).double().eval()
+    q = UnifiedCodebook(n_codes=3, dim=1).double().eval()
     _set_codebook(q, [[0.0], [1.0], [2.0]])
     za = _t([[[0.1], [1.1], [2.0]]])
     zv = _t([[[0.0], [1.9], [2.1]]])
@@ -362,7 +366,7 @@ def test_forward_agreement_counts_positions():
 
 
 def test_bad_inputs_raise_clear_errors():
-    q = UnifiedCodebook(4, 3)
+    q = UnifiedCodebook(n_codes=4, dim=3)
     good = torch.zeros(2, 5, 3)
     with pytest.raises(ValueError, match=r"\(B, T, 3\).*\(2, 5, 4\)"):
         q(torch.zeros(2, 5, 4), good, good)
@@ -371,6 +375,6 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match=r"level must be an int in \[0, 0\].*got 1"):
         q(good, good, good, level=1)
     with pytest.raises(ValueError, match="levels must be 1"):
-        UnifiedCodebook(4, 3, levels=3)
+        UnifiedCodebook(n_codes=4, dim=3, levels=3)
     with pytest.raises(ValueError, match=r"z \(N, D\) and E \(M, D\)"):
         squared_distances(torch.zeros(2, 3), torch.zeros(4, 2))

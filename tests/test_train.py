@@ -149,3 +149,22 @@ def test_pretraining_aligns_codes_across_modalities(synthetic_clipset, tmp_path)
     assert last["cpc"].mean() < 0.6 * first["cpc"].mean()
     assert first["agreement"].mean() < 0.05 and last["agreement"].mean() > 0.2
     assert last["agree_av"].mean() > first["agree_av"].mean() + 0.2
+
+
+def test_checkpoint_from_before_a_new_config_field_still_matches(small_set, tmp_path):
+    """A run written before `ModelConfig.reset_in_eval` existed (key absent) equals the same run now
+    (the field at its default): loaded, not retrained; a non-default value still differs."""
+    from hdcid.model.integrity import HASH_KEY, content_hash
+
+    mc = ModelConfig.tiny("dcid")
+    tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1)
+    first = Pretrainer(mc, tc, small_set, tmp_path).fit(progress=False)
+    path = first.checkpoints[-1]
+    obj = torch.load(path, weights_only=False)
+    del obj["model_config"]["reset_in_eval"]  # as written before the field existed
+    obj[HASH_KEY] = content_hash(obj)
+    torch.save(obj, path)
+    again = load_or_pretrain(mc, tc, small_set, tmp_path, progress=False)
+    assert _same(_state(again.model), _state(first.model)) and len(again.history) == 1
+    with pytest.raises(CheckpointError, match=r"ModelConfig\.reset_in_eval: False -> True"):
+        Pretrainer(mc.replace(reset_in_eval=True), tc.replace(epochs=2), small_set, tmp_path).fit(progress=False)

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hdcid.data.formats import DataFormatError
-
-MODALITIES = ("video", "audio", "text")
+from hdcid.modalities import READ_ORDER
 
 
 @dataclass
@@ -42,7 +41,7 @@ class ClipSet:
             raise DataFormatError(
                 f"ClipSet {self.name!r}: labels expected shape ({n}, T, {k1}), found {self.labels.shape}"
             )
-        for m in MODALITIES:
+        for m in READ_ORDER:
             x = getattr(self, m)
             if x is not None and (x.shape[0] != n or x.shape[1] != self.labels.shape[1]):
                 raise DataFormatError(
@@ -66,12 +65,12 @@ class ClipSet:
 
     @property
     def modalities(self) -> list[str]:
-        return [m for m in MODALITIES if getattr(self, m) is not None]
+        return [m for m in READ_ORDER if getattr(self, m) is not None]
 
     def features(self, modality: str) -> np.ndarray:
         """The features of `modality` ("video" | "audio" | "text"); raises if absent."""
-        if modality not in MODALITIES:
-            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        if modality not in READ_ORDER:
+            raise ValueError(f"modality must be one of {READ_ORDER}, got {modality!r}")
         x = getattr(self, modality)
         if x is None:
             raise ValueError(f"ClipSet {self.name!r} has no {modality} features (has {self.modalities})")

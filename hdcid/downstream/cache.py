@@ -194,14 +194,14 @@ def encode_cached(
     # train mode: the dropout draws live in their own file; the eval codes above are shared
     dpath = _cache_file(base, clipset, modality, cache_dir, True, n_draws, seed)
     if not dpath.exists():
-        cb_before = model.codebooks().detach().clone()
+        cb_before = model.codebooks()  # a copy
         draws = []
         cpu_state = torch.get_rng_state()
         for k in range(n_draws):
             torch.manual_seed(seed * 1000 + k)
             draws.append(encode_clipset(model, feats, modality, batch_size=batch_size, train_mode=True))
         torch.set_rng_state(cpu_state)
-        if not torch.equal(cb_before, model.codebooks().detach()):
+        if not torch.equal(cb_before, model.codebooks()):
             raise RuntimeError("encode_cached: a train-mode encode changed the codebook buffers")
         _save(
             dpath,

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODALITIES = ("audio", "video", "text")
-_SHORT = {"audio": "a", "video": "v", "text": "t"}
+from hdcid.modalities import MODALITIES, SHORT
+
 # (target x, predictor y) in the original's code order: a<-v, a<-t, v<-t, v<-a, t<-a, t<-v, then self
 CROSS_PAIRS = (
     ("audio", "video"),
@@ -94,9 +94,9 @@ class CrossCPC(nn.Module):
             Y[m] = x[:, t_star + 1]  # (B, D) target
         terms, acc = {}, {}
         for x, y in CROSS_PAIRS + SELF_PAIRS:
-            key = f"{_SHORT[x]}<-{_SHORT[y]}"
+            key = f"{SHORT[x]}<-{SHORT[y]}"
             terms[key] = cpc_term(Y[x], P[y])
             acc[key] = cpc_accuracy(Y[x], P[y])
-        cross = sum(terms[f"{_SHORT[x]}<-{_SHORT[y]}"] for x, y in CROSS_PAIRS)
-        selfs = sum(terms[f"{_SHORT[x]}<-{_SHORT[y]}"] for x, y in SELF_PAIRS)
+        cross = sum(terms[f"{SHORT[x]}<-{SHORT[y]}"] for x, y in CROSS_PAIRS)
+        selfs = sum(terms[f"{SHORT[x]}<-{SHORT[y]}"] for x, y in SELF_PAIRS)
         return CPCOutput(cross + SELF_WEIGHT * selfs, acc, terms, t_star)

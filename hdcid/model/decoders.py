@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from hdcid.config import ModelConfig
+from hdcid.modalities import MODALITIES
 from hdcid.model.blocks import ResidualStack
 
 
@@ -87,4 +88,4 @@ class Decoder(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Reconstructions per modality for `level` (0 or 1) from quantized and specific features."""
         heads = self.level1 if level == 0 else self.level2
-        return {m: heads[m](quantized[m], specific[m]) for m in ("audio", "video", "text")}
+        return {m: heads[m](quantized[m], specific[m]) for m in MODALITIES}

@@ -6,14 +6,14 @@ the keys of the released `Encoder_parameters` (DCID 142 / H-DCID 262 with `Model
 
     model = CrossModalModel(ModelConfig.tiny("hdcid"))
     enc = model.encode(video, "video")   # lists per level: semantic/quantized (B,T,D), indices (B,T)
-    out = model.forward_train(video, audio, words, level2=True)   # used by hdcid.train
+    out = model.forward_train(video, audio, words)   # used by hdcid.train
 
 Shown in notebooks 01_pretraining (DCID) and 04_hierarchical_alignment (H-DCID).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,13 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hdcid.config import ModelConfig
+from hdcid.modalities import ENCODER_ORDER, MODALITIES
 from hdcid.model.blocks import ITRM, VSE, LinearReLU, VideoEncoder
 from hdcid.model.club import CLUBSample
 from hdcid.model.cpc import CrossCPC
 from hdcid.model.decoders import Decoder
 from hdcid.model.quantizer import UnifiedCodebook
-
-MODALITIES = ("audio", "video", "text")
 
 
 @dataclass
@@ -73,7 +72,6 @@ class TrainOutputs:
     reconstructions: list[dict[str, torch.Tensor]]
     rec_loss: list[dict[str, torch.Tensor]]  # MSE per level and modality (scalars)
     cpc: list[Any]  # CPCOutput per level (loss, accuracies)
-    extra: dict = field(default_factory=dict)
 
 
 class ModalityCentre(nn.Module):
@@ -182,21 +180,26 @@ class Encoder(nn.Module):
         quantizer's loss and diagnostic terms (for forwards whose losses are not used).
         """
         sh = self.shared_features(video, audio, text) if shared is None else shared
-        spec = sh["specific"]
-        z = {
-            "video": self.video_self_att(sh["video_sem"]),  # (B,T,D)
-            "text": self.text_self_att(sh["text"]),
-            "audio": self.audio_self_att(sh["audio"]),
-        }
-        levels = [self._quantize(z, spec, 0, diagnostics)]
-        if self.cfg.n_levels > 1:
-            z2 = {
-                "video": self.video_self_att_2(spec["video"]),
-                "text": self.text_self_att_2(spec["text"]),
-                "audio": self.audio_self_att_2(spec["audio"]),
-            }
-            levels.append(self._quantize(z2, sh["specific2"], 1, diagnostics))
+        # per level: the self-attention inputs (level 2 reads level 1's specific features) and the
+        # specific features that level hands to CLUB and its decoders
+        att_in = [{"video": sh["video_sem"], "text": sh["text"], "audio": sh["audio"]}, sh["specific"]]
+        specific = [sh["specific"], sh.get("specific2")]
+        levels = []
+        for lv in range(self.cfg.n_levels):
+            z = {m: self._self_att(m, lv)(att_in[lv][m]) for m in ENCODER_ORDER}  # m -> (B,T,D)
+            levels.append(self._quantize(z, specific[lv], lv, diagnostics))
         return EncoderOutputs(levels=levels, video_spatial=sh["video_spatial"])
+
+    def _specific(self, x: torch.Tensor, modality: str) -> torch.Tensor:
+        """Level-1 specific feature of one modality: C_v (B,T,Cv), S_a (B,T,Da) or S_t (B,T,Dt)."""
+        if modality == "video":
+            return self.Video_encoder(x)[1]
+        return self.Audio_encoder(x) if modality == "audio" else self.Text_encoder(x)
+
+    def _self_att(self, modality: str, level: int) -> ITRM:
+        """The semantic encoder (ITRM) of one modality and level (original names `video_self_att`,
+        `video_self_att_2`, ...)."""
+        return getattr(self, f"{modality}_self_att" + ("_2" if level else ""))
 
     def _centre(self, z: torch.Tensor, modality: str, level: int, update: bool = True) -> torch.Tensor:
         """The semantic feature handed to the codebook: centred per modality when switched on."""
@@ -209,23 +212,10 @@ class Encoder(nn.Module):
 
     def semantic_chain(self, x: torch.Tensor, modality: str) -> list[torch.Tensor]:
         """Semantic features Z per level for one modality (text: x is X_t). No quantizer call."""
-        if modality == "video":
-            zs = [self.video_self_att(self.video_semantic_encoder(x))]
-            if self.cfg.n_levels > 1:
-                zs.append(self.video_self_att_2(self.Video_encoder(x)[1]))
-        elif modality == "audio":
-            zs = [self.audio_self_att(x)]
-            if self.cfg.n_levels > 1:
-                zs.append(self.audio_self_att_2(self.Audio_encoder(x)))
-        else:
-            zs = [self.text_self_att(x)]
-            if self.cfg.n_levels > 1:
-                zs.append(self.text_self_att_2(self.Text_encoder(x)))
+        zs = [self._self_att(modality, 0)(self.video_semantic_encoder(x) if modality == "video" else x)]
+        if self.cfg.n_levels > 1:  # level 2 reads the level-1 specific feature
+            zs.append(self._self_att(modality, 1)(self._specific(x, modality)))
         return [self._centre(z, modality, lv, update=False) for lv, z in enumerate(zs)]
-
-
-def _mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(x, y)
 
 
 def _check_finite_input(x: torch.Tensor, modality: str) -> None:
@@ -301,9 +291,8 @@ class CrossModalModel(nn.Module):
         return self.text_lstm(words)[0]
 
     def codebooks(self) -> torch.Tensor:
-        """The codebook(s) as (L, M, D) (a view of the `embedding` buffer; clone before mutating)."""
-        e = self.encoder.Cross_quantizer.embedding
-        return e.unsqueeze(0) if e.ndim == 2 else e
+        """A detached copy of the codebook(s), (L, M, D) (as `UnifiedCodebook.codebooks()`)."""
+        return self.encoder.Cross_quantizer.codebooks()
 
     # ------------------------------------------------------------------ inference
     def encode(self, features: Any, modality: str, *, grad: bool = False, batch_size: int | None = None) -> Encoded:
@@ -346,7 +335,6 @@ class CrossModalModel(nn.Module):
         video: Any,
         audio: Any,
         text_words: Any,
-        level2: bool = False,
         text_features: torch.Tensor | None = None,
         shared: dict | None = None,
     ) -> TrainOutputs:
@@ -354,9 +342,10 @@ class CrossModalModel(nn.Module):
 
         video (B,T,G,G,C), audio (B,T,A), text_words (B,T,word_dim). `text_features` (B,T,2H)
         reuses an already computed X_t. Level-2 terms of H-DCID are always computed (the level-2
-        codebook gets its EMA ticks as in the original); `level2` only marks whether the loop adds
-        them to the loss. CLUB MI terms are computed by the loop (after its inner CLUB steps) with
-        `mi_terms`. `shared`: the encoder's `shared_features` of these inputs, if already computed.
+        codebook gets its EMA ticks as in the original); whether they join the loss is the loop's
+        choice (`TrainConfig.level2_start_epoch`). CLUB MI terms are computed by the loop (after its
+        inner CLUB steps) with `mi_terms`. `shared`: the encoder's `shared_features` of these inputs,
+        if already computed.
         """
         video = self._as_input(video, "video")
         audio = self._as_input(audio, "audio")
@@ -376,12 +365,13 @@ class CrossModalModel(nn.Module):
             l2 = enc.levels[1]
             recs.append(self.decoder(1, l2.quantized, l2.specific))
             targets.append(l1.specific)  # live level-1 features C_v, S_a, S_t (not detached)
-        rec_loss = [{m: _mse(r[m], t[m]) for m in MODALITIES} for r, t in zip(recs, targets)]
+        # MSE: mean over all elements (the original's F.mse_loss default)
+        rec_loss = [{m: F.mse_loss(r[m], t[m]) for m in MODALITIES} for r, t in zip(recs, targets)]
         cpc = [
             self.cpc[lv](lo.semantic["audio"], lo.semantic["video"], lo.semantic["text"])
             for lv, lo in enumerate(enc.levels)
         ]
-        return TrainOutputs(text_features, enc, recs, rec_loss, cpc, extra={"level2": level2})
+        return TrainOutputs(text_features, enc, recs, rec_loss, cpc)
 
     def club_pairs(self, enc: EncoderOutputs, level: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """CLUB (x, y) per modality: x = quantized (B,T,D), y = specific of that level."""

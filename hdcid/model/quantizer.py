@@ -17,7 +17,7 @@ One training-mode `UnifiedCodebook.forward(z_a, z_v, z_t, level)` does, in the o
 
 Differences from the original (all documented, switchable where they change numbers):
 * eval mode never changes any buffer (the original ticks counters and resets codes in eval mode
-  too); `reset_in_eval=True` restores that.
+  too); `reset_in_eval=True` (`ModelConfig.reset_in_eval`, `ModelConfig.faithful()`) restores that.
 * `reset_updates_ema=True` (default) also writes `ema_weight[k] = E_new[k] * ema_count[k]` so a reset
   survives the next EMA step; `False` writes only `embedding` as the original (overwritten by the next
   EMA step, docs/method.md §2.4). `ema_count` is never changed by a reset.
@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODALITIES = ("audio", "video", "text")
-_PARTNERS = {"audio": ("video", "text"), "video": ("audio", "text"), "text": ("audio", "video")}
+from hdcid.modalities import MODALITIES, PARTNERS
+
 _LOG_EPS = 1e-10  # inside log(P + 1e-10) of CMCM and of the perplexity (original)
 _CMCM_DENOM_EPS = 1e-5  # added to the CMCM softmax denominator (original)
 
@@ -179,16 +179,16 @@ class UnifiedCodebook(nn.Module):
                    unactivated_count (M,) = -1;
       levels == 2: the same stacked on a leading level axis, (2, M, D) and (2, M).
 
-    Construction: `UnifiedCodebook(n_codes, dim, levels, ...)`, or `UnifiedCodebook(cfg)` /
-    `UnifiedCodebook(cfg, levels=L)` / `UnifiedCodebook.from_config(cfg)` with a `ModelConfig`.
+    Construction: `UnifiedCodebook(n_codes=M, dim=D, levels=L, ...)` with explicit keyword sizes,
+    or `UnifiedCodebook.from_config(cfg)` with a `ModelConfig` (levels = cfg.n_levels).
     """
 
     def __init__(
         self,
-        n_codes,
-        dim: int | None = None,
-        levels: int | None = None,
         *,
+        n_codes: int,
+        dim: int,
+        levels: int = 1,
         commitment: float = 0.25,
         decay: float = 0.99,
         eps: float = 1e-5,
@@ -200,18 +200,6 @@ class UnifiedCodebook(nn.Module):
         reset_in_eval: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(n_codes, int):  # a ModelConfig (architecture.md: UnifiedCodebook(cfg, levels=L))
-            cfg = n_codes
-            kw = self._config_kwargs(cfg)
-            n_codes, dim = kw.pop("n_codes"), kw.pop("dim")
-            levels = kw.pop("levels") if levels is None else levels
-            commitment, decay, eps = kw["commitment"], kw["decay"], kw["eps"]
-            reset_after, donor_window, reset_noise = kw["reset_after"], kw["donor_window"], kw["reset_noise"]
-            reset_updates_ema, use_cmcm = kw["reset_updates_ema"], kw["use_cmcm"]
-            reset_in_eval = kw["reset_in_eval"]
-        levels = 1 if levels is None else levels
-        if dim is None:
-            raise TypeError("UnifiedCodebook(n_codes, dim, levels): dim is required")
         if n_codes < 1 or dim < 1:
             raise ValueError(f"n_codes and dim must be >= 1, got n_codes={n_codes}, dim={dim}")
         if levels not in (1, 2):
@@ -228,9 +216,10 @@ class UnifiedCodebook(nn.Module):
         self.register_buffer("ema_count", torch.zeros(*lead, n_codes))  # (M,) | (L, M)
         self.register_buffer("unactivated_count", -torch.ones(*lead, n_codes))  # (M,) | (L, M)
 
-    @staticmethod
-    def _config_kwargs(cfg) -> dict:
-        return dict(
+    @classmethod
+    def from_config(cls, cfg) -> UnifiedCodebook:
+        """Build from a `hdcid.config.ModelConfig` (levels = cfg.n_levels, use_cmcm = cfg.use_cmcm)."""
+        return cls(
             n_codes=cfg.n_codes,
             dim=cfg.hidden_dim,
             levels=cfg.n_levels,
@@ -242,14 +231,8 @@ class UnifiedCodebook(nn.Module):
             reset_noise=cfg.reset_noise,
             reset_updates_ema=cfg.reset_updates_ema,
             use_cmcm=cfg.use_cmcm,
-            reset_in_eval=getattr(cfg, "reset_in_eval", False),
+            reset_in_eval=cfg.reset_in_eval,
         )
-
-    @classmethod
-    def from_config(cls, cfg) -> UnifiedCodebook:
-        """Build from a `hdcid.config.ModelConfig` (levels = cfg.n_levels, use_cmcm = cfg.use_cmcm)."""
-        kw = cls._config_kwargs(cfg)
-        return cls(kw.pop("n_codes"), kw.pop("dim"), kw.pop("levels"), **kw)
 
     def extra_repr(self) -> str:
         return (
@@ -367,7 +350,7 @@ class UnifiedCodebook(nn.Module):
             )
         own, other = 2.0 * self.commitment, 0.5 * self.commitment
         commitment = {
-            m: own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in _PARTNERS[m])
+            m: own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in PARTNERS[m])
             for m in MODALITIES
         }
         perplexity = {m: usage_perplexity(k[m], self.n_codes, z_a.dtype) for m in MODALITIES}
@@ -378,7 +361,7 @@ class UnifiedCodebook(nn.Module):
         g, M = self.decay, self.n_codes
         zw = {m: v.to(W.dtype) for m, v in z.items()}
         for m in MODALITIES:
-            o1, o2 = _PARTNERS[m]
+            o1, o2 = PARTNERS[m]
             counts = _code_counts(k[m], M, c.dtype)  # (M,) = colsum(H_m)
             c.mul_(g).add_(counts, alpha=1.0 - g)
             s = c.sum()

@@ -33,11 +33,10 @@ from hdcid.plots.method import ema_trajectories, reset_revival
 from hdcid.plots.projection import projection_scatter
 from hdcid.plots.speech import spectrogram_panels
 from hdcid.plots.toc import cosine_heatmaps, sweep_plot, toc_criterion
-from hdcid.plots.training import NON_LOSS_COLUMNS, agreement_curve, heldout_agreement_curve, loss_curves
+from hdcid.plots.training import agreement_curve, heldout_agreement_curve, loss_curves
 
 __all__ = [
     # pretraining
-    "NON_LOSS_COLUMNS",
     "loss_curves",
     "agreement_curve",
     "heldout_agreement_curve",

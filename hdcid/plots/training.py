@@ -11,7 +11,7 @@ from matplotlib.ticker import MaxNLocator
 
 from hdcid.plots._common import _new
 
-NON_LOSS_COLUMNS = ("step", "epoch", "agreement", "lr", "time", "seconds", "level2_active", "batch")
+_INDEX_COLUMNS = ("step", "epoch")  # the x axis of a history; every other column is a loss term
 
 
 def _histories(h) -> dict[str, pd.DataFrame]:
@@ -31,15 +31,17 @@ def loss_curves(
 ) -> Figure:
     """Small multiples, one panel per loss term (column of `history`), one line per run.
 
-    history: a DataFrame (one row per step) or {run name: DataFrame}; `terms` defaults to every
-    numeric column except step/epoch/agreement. Shown in notebook 01.
+    history: `hdcid.analysis.loss_terms(...)` of a pretraining history (one row per step, one
+    column per loss term plus step/epoch), or {run name: such a frame}; the grouping of logged
+    columns into terms lives there, not here. `terms` defaults to every numeric column except
+    step/epoch. Shown in notebook 01.
     """
     runs = _histories(history)
     if terms is None:
         seen: list[str] = []
         for df in runs.values():
             for c in df.columns:
-                if c not in seen and c not in NON_LOSS_COLUMNS and pd.api.types.is_numeric_dtype(df[c]):
+                if c not in seen and c not in _INDEX_COLUMNS and pd.api.types.is_numeric_dtype(df[c]):
                     seen.append(c)
         terms = seen
     if not terms:
