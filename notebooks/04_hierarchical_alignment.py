@@ -23,7 +23,7 @@
 # its 0.3 loss weight, each checked against the package), and 2-D maps (UMAP; PCA in quick mode) of the code vectors every
 # segment maps to, coloured by class, modality and level, with a widget to pick the view.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~21 s (a 2-core CPU shared with other jobs, load average ~5.5, no GPU); full: ~19 s (a 2-core CPU, no GPU); measured, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~21 s (a 2-core CPU shared with other jobs, load average ~5.5, no GPU); full: ~34 s (a 2-core CPU (the 00 notebook read FSDD from ../shared), no GPU); measured, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -81,7 +81,7 @@ info = pd.concat(
     [analysis.level_information(codes[m]["indices"], targets).assign(modality=m) for m in ("video", "audio")]
 )
 fig = plots.level_information_bars(
-    info[info.modality == "audio"], title="Audio codes: share of each target's entropy explained, per level"
+    info[info.modality == "audio"], title="Audio codes: share of each target's\nentropy explained, per level"
 )
 plots.save_figure(fig, NB, "level-information")
 display(fig)

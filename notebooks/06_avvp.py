@@ -26,7 +26,7 @@
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then segment timelines of predicted vs true events and per-class F1.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s; full: ~2 min; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s (a 2-core CPU, no GPU); full: ~66 s (a 2-core CPU (the 00 notebook read FSDD from ../shared), no GPU); measured, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -93,7 +93,7 @@ table.pivot_table(index=["row"], columns=["direction", "eval"], values="mean").r
 # %%
 cross = table[table["eval"] == "cross"]
 fig = plots.grouped_bars(cross, x="direction", y="mean", hue="row", err="std", ylabel=f"{results['metric'].iloc[0]} (%)",
-                         title=f"{TASK}: cross-modal result ({PROTOCOL} protocol, mean ± std over seeds)",
+                         title=f"{TASK}: cross-modal result\n({PROTOCOL} protocol, mean ± std over seeds)",
                          chance=100 / len(next(iter(data.values())).classes) if TASK in ("ave", "ucf_vgg") else None)
 plots.save_figure(fig, NB, "results")
 fig
@@ -135,7 +135,7 @@ fig
 
 # %%
 f1 = analysis.per_class_segment_f1(P, Y)
-fig = plots.per_class_bars(np.nan_to_num(f1), pred.class_names[:K], title="H-DCID v2a: per-class segment F1 (%)")
+fig = plots.per_class_bars(np.nan_to_num(f1), pred.class_names[:K], title="H-DCID v2a: per-class segment F1 (%)", xlabel="segment F1 (%)")
 plots.save_figure(fig, NB, "per-class")
 fig
 

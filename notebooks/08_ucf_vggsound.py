@@ -24,7 +24,7 @@
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then a confusion matrix and per-class accuracy.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~12 s; full: ~114 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~12 s (a 2-core CPU, no GPU); full: ~25 s (a 2-core CPU (the 00 notebook read FSDD from ../shared), no GPU); measured, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -91,7 +91,7 @@ table.pivot_table(index=["row"], columns=["direction", "eval"], values="mean").r
 # %%
 cross = table[table["eval"] == "cross"]
 fig = plots.grouped_bars(cross, x="direction", y="mean", hue="row", err="std", ylabel=f"{results['metric'].iloc[0]} (%)",
-                         title=f"{TASK}: cross-modal result ({PROTOCOL} protocol, mean ± std over seeds)",
+                         title=f"{TASK}: cross-modal result\n({PROTOCOL} protocol, mean ± std over seeds)",
                          chance=100 / len(next(iter(data.values())).classes) if TASK in ("ave", "ucf_vgg") else None)
 plots.save_figure(fig, NB, "results")
 fig

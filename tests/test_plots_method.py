@@ -72,3 +72,13 @@ def test_loss_curves_plots_the_terms_that_analysis_groups():
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert titles == [c for c in terms.columns if c not in ("step", "epoch")] == ["reconstruction", "CPC", "total"]
     assert list(fig.axes[0].lines[0].get_ydata()) == [3.0, 1.5]  # rec_a + rec_v per step
+
+
+def test_loss_curves_skip_a_term_that_no_run_has():
+    import pandas as pd
+
+    hdcid_run = pd.DataFrame({"step": [1, 2], "CPC": [3.0, 2.0], "CMCM": [0.0, 0.0]})  # H-DCID logs CMCM as 0
+    dcid_run = pd.DataFrame({"step": [1, 2], "CPC": [3.5, 2.5], "CMCM": [1.0, 0.8]})
+    shown = lambda fig: [ax.get_title() for ax in fig.axes if ax.get_visible()]  # noqa: E731
+    assert shown(plots.loss_curves({"H-DCID": hdcid_run})) == ["CPC"]
+    assert shown(plots.loss_curves({"DCID": dcid_run, "H-DCID": hdcid_run})) == ["CPC", "CMCM"]

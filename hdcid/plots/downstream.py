@@ -47,9 +47,13 @@ def confusion_matrix_plot(
 
 
 def per_class_bars(
-    accuracy, class_names: Sequence[str], chance: float | None = None, title: str = "Per-class accuracy"
+    accuracy,
+    class_names: Sequence[str],
+    chance: float | None = None,
+    title: str = "Per-class accuracy",
+    xlabel: str = "accuracy (%)",
 ) -> Figure:
-    """Horizontal bars of per-class accuracy in % (nb 05-08)."""
+    """Horizontal bars of a per-class score in % (accuracy, or segment F1 with xlabel=...; nb 05-08)."""
     a = _np(accuracy).astype(float)
     fig, axes = _new(size=(5.2, max(2.6, 0.28 * len(a) + 1)))
     ax = axes[0, 0]
@@ -59,7 +63,7 @@ def per_class_bars(
     if chance is not None:
         ax.axvline(chance, ls="--", c="0.5", label="chance")
         ax.legend(fontsize=8)
-    ax.set_xlabel("accuracy (%)")
+    ax.set_xlabel(xlabel)
     ax.set_xlim(0, 100)
     ax.set_title(title)
     return fig

@@ -34,7 +34,8 @@ def loss_curves(
     history: `hdcid.analysis.loss_terms(...)` of a pretraining history (one row per step, one
     column per loss term plus step/epoch), or {run name: such a frame}; the grouping of logged
     columns into terms lives there, not here. `terms` defaults to every numeric column except
-    step/epoch. Shown in notebook 01.
+    step/epoch that is non-zero in some run (H-DCID logs CMCM as 0 at both levels: a term that no
+    run has gets no empty panel). Shown in notebook 01.
     """
     runs = _histories(history)
     if terms is None:
@@ -43,7 +44,7 @@ def loss_curves(
             for c in df.columns:
                 if c not in seen and c not in _INDEX_COLUMNS and pd.api.types.is_numeric_dtype(df[c]):
                     seen.append(c)
-        terms = seen
+        terms = [t for t in seen if any(t in df.columns and df[t].abs().sum() > 0 for df in runs.values())]
     if not terms:
         raise ValueError("loss_curves: no loss columns found in the history")
     nrows = int(np.ceil(len(terms) / ncols))
@@ -55,6 +56,7 @@ def loss_curves(
                 ax.plot(x, df[term].to_numpy(), label=name or None, lw=1.2, color=f"C{j}")
         ax.set_title(term, fontsize=10)
         ax.set_xlabel(xlabel if runs else "step", fontsize=8)
+        ax.set_ylabel("loss (a.u.)", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(terms) :]:
         ax.set_visible(False)

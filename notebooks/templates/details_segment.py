@@ -17,7 +17,7 @@ fig
 
 # %%
 f1 = analysis.per_class_segment_f1(P, Y)
-fig = plots.per_class_bars(np.nan_to_num(f1), pred.class_names[:K], title="H-DCID v2a: per-class segment F1 (%)")
+fig = plots.per_class_bars(np.nan_to_num(f1), pred.class_names[:K], title="H-DCID v2a: per-class segment F1 (%)", xlabel="segment F1 (%)")
 plots.save_figure(fig, NB, "per-class")
 fig
 

@@ -92,7 +92,7 @@ table.pivot_table(index=["row"], columns=["direction", "eval"], values="mean").r
 # %%
 cross = table[table["eval"] == "cross"]
 fig = plots.grouped_bars(cross, x="direction", y="mean", hue="row", err="std", ylabel=f"{results['metric'].iloc[0]} (%)",
-                         title=f"{TASK}: cross-modal result ({PROTOCOL} protocol, mean ± std over seeds)",
+                         title=f"{TASK}: cross-modal result\n({PROTOCOL} protocol, mean ± std over seeds)",
                          chance=100 / len(next(iter(data.values())).classes) if TASK in ("ave", "ucf_vgg") else None)
 plots.save_figure(fig, NB, "results")
 fig
