@@ -82,3 +82,5 @@ def test_loss_curves_skip_a_term_that_no_run_has():
     shown = lambda fig: [ax.get_title() for ax in fig.axes if ax.get_visible()]  # noqa: E731
     assert shown(plots.loss_curves({"H-DCID": hdcid_run})) == ["CPC"]
     assert shown(plots.loss_curves({"DCID": dcid_run, "H-DCID": hdcid_run})) == ["CPC", "CMCM"]
+    waiting = pd.DataFrame({"step": [0], "total": [float("nan")]})  # notebook 01's live plot before step 1
+    assert shown(plots.loss_curves(waiting)) == ["total"]

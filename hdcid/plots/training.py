@@ -44,7 +44,7 @@ def loss_curves(
             for c in df.columns:
                 if c not in seen and c not in _INDEX_COLUMNS and pd.api.types.is_numeric_dtype(df[c]):
                     seen.append(c)
-        terms = [t for t in seen if any(t in df.columns and df[t].abs().sum() > 0 for df in runs.values())]
+        terms = [t for t in seen if not all(t not in df.columns or (df[t] == 0).all() for df in runs.values())]
     if not terms:
         raise ValueError("loss_curves: no loss columns found in the history")
     nrows = int(np.ceil(len(terms) / ncols))
