@@ -39,25 +39,9 @@ import numpy as np
 import torch
 
 from hdcid.config import ModelConfig, TrainConfig
-from hdcid.data.clipset import ClipSet
+from hdcid.demo.synthetic import random_clipset
 from hdcid.train import Pretrainer
 from hdcid.utils import get_device
-
-
-def _fake_clipset(cfg: ModelConfig, n: int, seed: int = 0) -> ClipSet:
-    rng = np.random.default_rng(seed)
-    t, g = cfg.n_segments, cfg.video_grid
-    labels = np.zeros((n, t, 2), np.float32)
-    labels[:, :, 0] = 1
-    return ClipSet(
-        "bench",
-        [str(i) for i in range(n)],
-        ["x"],
-        labels,
-        video=rng.random((n, t, g, g, cfg.video_dim), dtype=np.float32),
-        audio=rng.standard_normal((n, t, cfg.audio_dim), dtype=np.float32),
-        text=rng.standard_normal((n, t, cfg.word_dim), dtype=np.float32),
-    )
 
 
 def run_one(spec: dict) -> dict:
@@ -70,7 +54,7 @@ def run_one(spec: dict) -> dict:
     tc = getattr(TrainConfig, spec["preset"])(spec["variant"]).replace(
         dtype=spec["dtype"], encoder_forwards_per_step=spec["forwards"], batch_size=spec["batch"]
     )
-    ds = _fake_clipset(mc, spec["batch"])
+    ds = random_clipset(mc, spec["batch"])
     trainer = Pretrainer(mc, tc, ds, "/nonexistent-bench-dir", device=device)
     batch = trainer._batch(np.arange(spec["batch"]))
     epoch = tc.level2_start_epoch  # level-2 terms trained (H-DCID)
@@ -102,7 +86,7 @@ def run_ratio(spec: dict) -> dict:
     device = get_device(spec["device"])
     torch.set_num_threads(spec["threads"])
     mc = ModelConfig.paper("hdcid")
-    ds = _fake_clipset(mc, spec["batch"])
+    ds = random_clipset(mc, spec["batch"])
     trainers = {}
     for name, dtype, fwd in (("ours", "float32", 1), ("original", "float64", 6)):
         tc = TrainConfig.paper("hdcid").replace(dtype=dtype, encoder_forwards_per_step=fwd, batch_size=spec["batch"])

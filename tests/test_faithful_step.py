@@ -8,25 +8,9 @@ import numpy as np
 import torch
 
 from hdcid.config import ModelConfig, TrainConfig
-from hdcid.data.clipset import ClipSet
+from hdcid.demo.synthetic import random_clipset
 from hdcid.model.network import Encoder
 from hdcid.train import Pretrainer
-
-
-def _clipset(cfg, n, seed=0):
-    rng = np.random.default_rng(seed)
-    t, g = cfg.n_segments, cfg.video_grid
-    labels = np.zeros((n, t, 2), np.float32)
-    labels[:, :, 0] = 1
-    return ClipSet(
-        "x",
-        [str(i) for i in range(n)],
-        ["x"],
-        labels,
-        video=rng.random((n, t, g, g, cfg.video_dim), dtype=np.float32),
-        audio=rng.standard_normal((n, t, cfg.audio_dim), dtype=np.float32),
-        text=rng.standard_normal((n, t, cfg.word_dim), dtype=np.float32),
-    )
 
 
 def _run(tmp_path, recompute: bool, monkeypatch):
@@ -40,7 +24,7 @@ def _run(tmp_path, recompute: bool, monkeypatch):
     mc = ModelConfig.tiny("hdcid").replace(reset_after=2, donor_window=100)  # resets within 3 steps
     tc = TrainConfig.tiny("hdcid").replace(dtype="float64", encoder_forwards_per_step=6, batch_size=4)
     torch.manual_seed(0)
-    tr = Pretrainer(mc, tc, _clipset(mc, 4), tmp_path / ("a" if recompute else "b"), device="cpu")
+    tr = Pretrainer(mc, tc, random_clipset(mc, 4), tmp_path / ("a" if recompute else "b"), device="cpu")
     batch = tr._batch(np.arange(4))
     resets = [torch.zeros(mc.n_codes) for _ in range(mc.n_levels)]
     rows = [tr.train_step(*batch, tc.level2_start_epoch, resets=resets) for _ in range(3)]

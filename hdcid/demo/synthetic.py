@@ -50,6 +50,26 @@ def gaussian_bank(
     )
 
 
+def random_clipset(cfg, n: int, seed: int = 0, name: str = "random") -> ClipSet:
+    """`n` clips of unstructured inputs with the sizes of a `ModelConfig` (one class, every second
+    foreground): video U[0, 1) (n,T,G,G,C), audio and text N(0, 1) (n,T,A), (n,T,W). For timing and
+    equality checks of training steps (tests/test_faithful_step.py, benchmarks/bench_pretrain.py),
+    where the inputs need the right shapes and nothing else."""
+    rng = np.random.default_rng(seed)
+    t, g = cfg.n_segments, cfg.video_grid
+    labels = np.zeros((n, t, 2), np.float32)
+    labels[:, :, 0] = 1
+    return ClipSet(
+        name,
+        [str(i) for i in range(n)],
+        ["x"],
+        labels,
+        video=rng.random((n, t, g, g, cfg.video_dim), dtype=np.float32),
+        audio=rng.standard_normal((n, t, cfg.audio_dim), dtype=np.float32),
+        text=rng.standard_normal((n, t, cfg.word_dim), dtype=np.float32),
+    )
+
+
 def gaussian_clipset(
     n: int = 60,
     n_classes: int = 10,
