@@ -93,6 +93,10 @@ class ModelConfig(_Serializable):
     ffn_dim: int = 1024
     n_layers: int = 2
     dropout: float = 0.1
+    # hdcid extension (original: None = every second attends to the whole clip): each second's
+    # self-attention sees only the seconds within this distance, so a second's semantic feature (and
+    # code) describes that second rather than the clip's event (issue 8: AVVP background seconds)
+    attention_window: int | None = None
     se_reduction: int = 8  # video channel-attention reduction
     # unified codebook (per level)
     n_codes: int = 400  # M
@@ -119,7 +123,7 @@ class ModelConfig(_Serializable):
     keep_dead_modules: bool = True
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        _check_types(self, minimum={"attention_window": 0})
         if not 0 <= self.dropout < 1 or not 0 <= self.ema_decay <= 1 or self.ema_eps <= 0:
             raise ValueError(
                 f"ModelConfig: need 0 <= dropout < 1, 0 <= ema_decay <= 1, ema_eps > 0; got "
@@ -129,6 +133,8 @@ class ModelConfig(_Serializable):
             raise ValueError(f"ModelConfig.variant must be one of {_VARIANTS}, got {self.variant!r}")
         if self.hidden_dim % self.n_heads:
             raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by n_heads ({self.n_heads})")
+        if self.attention_window is not None and self.attention_window < 0:
+            raise ValueError(f"attention_window must be None or >= 0, got {self.attention_window}")
         if self.n_segments < 3:
             raise ValueError(f"n_segments must be >= 3 for CPC, got {self.n_segments}")
 

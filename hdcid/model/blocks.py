@@ -23,7 +23,7 @@ class ITRM(nn.Module):
     """InternalTemporalRelationModule: `Linear(in -> D)` then `n_layers` post-norm encoder layers.
 
     Input (B, T, in_dim) -> output (B, T, D). Internally sequence-first (T, B, D) like the original;
-    4 heads, FFN `ffn_dim`, dropout everywhere, LayerNorm eps 1e-5, no mask, no positional encoding,
+    4 heads, FFN `ffn_dim`, dropout everywhere, LayerNorm eps 1e-5, no mask (unless `attention_window`), no positional encoding,
     no final norm. `encoder_layer` is the original's never-executed prototype layer, registered only
     when `keep_dead_modules` so released checkpoints load with strict key matching.
     """
@@ -39,12 +39,20 @@ class ITRM(nn.Module):
             layer, cfg.n_layers, enable_nested_tensor=False
         )  # deep copies of the prototype
         self.affine_matrix = nn.Linear(in_dim, cfg.hidden_dim)
+        self.window = cfg.attention_window
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, in_dim) -> (B, T, D)."""
         h = self.affine_matrix(x).transpose(0, 1)  # (T, B, D)
-        h = self.encoder(h)  # (T, B, D)
+        h = self.encoder(h, mask=self._mask(h.shape[0], h.device))  # (T, B, D)
         return h.transpose(0, 1)  # (B, T, D)
+
+    def _mask(self, T: int, device: torch.device) -> torch.Tensor | None:
+        """None (full attention, the original) or (T, T) bool, True where |i - j| > window."""
+        if self.window is None:
+            return None
+        t = torch.arange(T, device=device)
+        return (t[:, None] - t[None, :]).abs() > self.window
 
 
 class VSE(nn.Module):
