@@ -26,12 +26,12 @@ import time
 import torch
 
 from hdcid.config import ModelConfig
+from hdcid.downstream import TaskOptions, build_splits, load_task_data, run_task
 from hdcid.downstream.cache import encode_clipset
 from hdcid.downstream.heads import VideoLevelHead
 from hdcid.downstream.losses import video_loss
 from hdcid.downstream.metrics import video_targets, video_top1
 from hdcid.downstream.protocol import FitConfig, predict
-from hdcid.downstream.tasks import build_splits, load_task_data, run_task
 from hdcid.model import CrossModalModel
 from hdcid.utils import demo_root, seed_everything
 
@@ -111,17 +111,8 @@ def main(argv=None) -> dict:
 
     def cached(cache_dir):
         t0 = time.perf_counter()
-        run_task(
-            "ave",
-            "v2a",
-            model,
-            data=data,
-            protocol=a.protocol,
-            seeds=(0,),
-            epochs=a.epochs,
-            cache_dir=cache_dir,
-            quick=False,
-        )
+        opts = TaskOptions(protocol=a.protocol, seeds=(0,), epochs=a.epochs, cache_dir=cache_dir)
+        run_task("ave", "v2a", model, data, options=opts)
         return time.perf_counter() - t0
 
     cold, warm = [], []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
@@ -31,11 +32,11 @@ NOTEBOOK = {"ave": "05_ave", "avvp": "06_avvp", "ave_avvp": "07_ave_to_avvp", "u
 
 def workload(task: str, models: dict, data: dict, quick: bool) -> dict:
     from hdcid import analysis
-    from hdcid.downstream import default_toc_grid, run_grid, run_task
+    from hdcid.downstream import TaskOptions, default_toc_grid, run_grid, run_task
 
     D = models["DCID"].cfg.hidden_dim
     grid = default_toc_grid(D)[:3] if quick else default_toc_grid(D)
-    seeds = [0, 1, 2]
+    opts = TaskOptions(protocol="honest", seeds=(0, 1, 2), epochs=None, quick=quick)
     t = {}
     t0 = time.perf_counter()
     df = run_grid(
@@ -43,20 +44,15 @@ def workload(task: str, models: dict, data: dict, quick: bool) -> dict:
         tasks=(task,),
         toc_settings=grid,
         data={task: data},
-        protocol="honest",
-        seeds=seeds,
-        epochs=None,
-        quick=quick,
+        options=opts,
         progress=False,
     )
     t["grid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run_task(task, "v2a", models["DCID"], data=data, protocol="original", seeds=seeds, epochs=None, quick=quick)
+    run_task(task, "v2a", models["DCID"], data, options=replace(opts, protocol="original"))
     t["switch"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pred = analysis.task_predictions(
-        task, "v2a", models["H-DCID"], data, protocol="honest", seed=0, epochs=None, quick=quick
-    )
+    pred = analysis.task_predictions(task, "v2a", models["H-DCID"], data, options=opts)  # seed 0
     t["predictions"] = time.perf_counter() - t0
     t["total"] = t["grid"] + t["switch"] + t["predictions"]
     cross = df[df["eval"] == "cross"].groupby(["encoder", "toc", "direction"])["value"].mean().round(3)

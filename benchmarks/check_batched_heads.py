@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--direction", default="v2a", choices=["v2a", "a2v"])
     a = p.parse_args(argv)
     from hdcid.downstream import default_toc_grid, load_task_data
-    from hdcid.downstream.tasks import METRIC_COLUMNS, fit_task, result_rows
+    from hdcid.downstream.fitting import METRIC_COLUMNS, TaskOptions, fit_task, result_rows
     from hdcid.notebook import is_cached, pretrained, start
 
     S = start("check", quick=False, verbose=False)
@@ -38,7 +38,8 @@ def main(argv=None) -> int:
         out, t = {}, {}
         for batched in (True, False):
             t0 = time.perf_counter()
-            out[batched] = fit_task(task, a.direction, model, data, toc=grid, seeds=(0, 1, 2), batched=batched)
+            opts = TaskOptions(seeds=(0, 1, 2), batched=batched)
+            out[batched] = fit_task(task, a.direction, model, data, toc=grid, options=opts)
             t[batched] = time.perf_counter() - t0
         b, s = out[True], out[False]
         same_epochs = all(b.best[k][0].epoch == s.best[k][0].epoch and b.best[k][1] == s.best[k][1] for k in s.best)

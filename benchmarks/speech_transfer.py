@@ -37,7 +37,7 @@ from hdcid.data import read_ave, read_pretrain  # noqa: E402
 from hdcid.data.speech import read_speech  # noqa: E402
 from hdcid.demo.build import build_demo, load_audio_bank  # noqa: E402
 from hdcid.demo.transfer import default_fsdd_dir, human_features, nearest_centroid_to_human, with_human_audio  # noqa: E402
-from hdcid.downstream import run_task  # noqa: E402
+from hdcid.downstream import TaskOptions, run_task  # noqa: E402
 from hdcid.notebook import corpus_is_built, train_configs  # noqa: E402
 from hdcid.train import load_or_pretrain  # noqa: E402
 from hdcid.utils import output_dir, seed_everything  # noqa: E402
@@ -71,7 +71,8 @@ def transfer(model, root: Path, human: dict, speakers, seeds, quick: bool, codes
         d = dict(data)
         if sp != "heldout voices":
             d["test"] = with_human_audio(data["test"], human, sp, np.random.default_rng(0))
-        df = run_task("ave", "v2a", model, data=d, protocol="honest", seeds=seeds, quick=quick, cache_dir=codes)
+        opts = TaskOptions(protocol="honest", seeds=seeds, quick=quick, cache_dir=codes)
+        df = run_task("ave", "v2a", model, d, options=opts)
         out[sp] = float(df[df["eval"] == "cross"]["value"].mean())
     return out
 

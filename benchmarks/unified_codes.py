@@ -133,11 +133,11 @@ def run_one(variant: str, seed: int, args, pretrain, ave_test, workdir: Path, av
 
 
 def avvp_f1(model, data, cache: Path) -> dict:
-    from hdcid.downstream.tasks import run_task
+    from hdcid.downstream import TaskOptions, run_task
 
     out = {}
     for d in ("v2a", "a2v"):
-        df = run_task("avvp", d, model, data=data, protocol="honest", quick=False, cache_dir=cache)
+        df = run_task("avvp", d, model, data, options=TaskOptions(protocol="honest", cache_dir=cache))
         cross = df[df["eval"] == "cross"]
         out[d] = dict(
             micro_f1=float(cross["micro_f1"].mean()),
@@ -149,13 +149,13 @@ def avvp_f1(model, data, cache: Path) -> dict:
 
 
 def transfer(model, root, cache: Path) -> dict:
-    from hdcid.downstream.tasks import TASKS, load_task_data, run_task
+    from hdcid.downstream import TASKS, TaskOptions, load_task_data, run_task
 
     out = {}
     for task in TASKS:
         data = load_task_data(task, root)
         for d in ("v2a", "a2v"):
-            df = run_task(task, d, model, data=data, protocol="honest", quick=False, cache_dir=cache)
+            df = run_task(task, d, model, data, options=TaskOptions(protocol="honest", cache_dir=cache))
             out[f"{task} {d}"] = float(df.loc[df["eval"] == "cross", "value"].mean())
     return out
 

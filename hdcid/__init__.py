@@ -31,6 +31,7 @@ _LAZY = {
     # downstream
     "encode_cached": "hdcid.downstream",
     "run_task": "hdcid.downstream",
+    "TaskOptions": "hdcid.downstream",
     "run_grid": "hdcid.downstream",
     # data
     "ClipSet": "hdcid.data",

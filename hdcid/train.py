@@ -13,13 +13,13 @@ the optimizer step with `NonFiniteTrainingError` (step, term, batch clip ids); n
 written from that state. Every epoch writes `out_dir/epoch-{k}.pt` (k 0-based) with model,
 optimizers, RNG states, history and usage; `fit()` on a folder with checkpoints resumes from the
 latest (only `epochs` may differ, and only grow: a finished run can be extended). Shown in
-notebooks 01_pretraining and 04_hierarchical_alignment.
+notebooks 01_pretraining and 04_hierarchical_alignment. The checks before a run and a step are
+`hdcid.train_checks`; the run folder (its checkpoints, resume and load-or-train tests) is
+`hdcid.train_folder`.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +34,11 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.modalities import CLUB_ORDER, MODALITIES, PAIRS, SHORT
 from hdcid.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hdcid.model.network import CrossModalModel, EncoderOutputs, TrainOutputs
+from hdcid.train_checks import NonFiniteTrainingError, check_dataset, module_names, stop_if_nonfinite
+from hdcid.train_folder import list_checkpoints, resume_differences, same_run
 from hdcid.utils import get_device, get_rng_state, seed_everything, set_rng_state
 
-_CKPT = re.compile(r"^epoch-(\d+)\.pt$")
+__all__ = ["Pretrainer", "PretrainResult", "load_or_pretrain", "NonFiniteTrainingError", "list_checkpoints"]
 
 
 @dataclass
@@ -49,100 +51,6 @@ class PretrainResult:
     history: pd.DataFrame
     usage: list[dict] = field(default_factory=list)
     checkpoints: list[Path] = field(default_factory=list)
-
-
-def config_differences(stored: dict, wanted: dict, what: str) -> list[str]:
-    """'<what>.<field>: <stored> -> <wanted>' for every field that differs (missing = <absent>)."""
-    keys = list(wanted) + [k for k in stored if k not in wanted]
-    fmt = lambda d, k: repr(d[k]) if k in d else "<absent>"  # noqa: E731
-    return [
-        f"{what}.{k}: {fmt(stored, k)} -> {fmt(wanted, k)}"
-        for k in keys
-        if stored.get(k, object) != wanted.get(k, object)
-    ]
-
-
-def _stored_model_config(ck: dict) -> dict:
-    """A checkpoint's ModelConfig dict with fields added since it was written at their defaults
-    (and retired ones dropped), so a switch added later does not make an old run look different."""
-    return ModelConfig.from_dict(ck["model_config"]).to_dict()
-
-
-def list_checkpoints(out_dir: str | Path) -> list[Path]:
-    """`epoch-{k}.pt` files in `out_dir`, sorted by k."""
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in out_dir.iterdir() if (m := _CKPT.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
-def _check_dataset(dataset: Any, cfg: ModelConfig) -> None:
-    name = getattr(dataset, "name", "dataset")
-    want = {
-        "video": (cfg.n_segments, cfg.video_grid, cfg.video_grid, cfg.video_dim),
-        "audio": (cfg.n_segments, cfg.audio_dim),
-        "text": (cfg.n_segments, cfg.word_dim),
-    }
-    for m, shape in want.items():
-        x = getattr(dataset, m, None)
-        if x is None:
-            raise ValueError(f"{name}: pretraining needs {m} features of shape (N, {shape}), found none")
-        if tuple(x.shape[1:]) != shape:
-            raise ValueError(
-                f"{name}: {m} features must be (N, {', '.join(map(str, shape))}) for this "
-                f"ModelConfig, got {tuple(x.shape)}"
-            )
-    if len(dataset) == 0:
-        raise ValueError(f"{name}: empty dataset")
-    _check_finite_features(dataset)
-
-
-class NonFiniteTrainingError(FloatingPointError):
-    """A loss term or gradient became NaN/inf; training stopped before the optimizer step and no
-    checkpoint was written from that state. The message names the step, the term and the clip ids."""
-
-
-def _module_names(model: CrossModalModel) -> list[str]:
-    """Attribute names of `model.main_modules()` in order (text_lstm, encoder, cpc.0, .., decoder)."""
-    names = {id(m): n for n, m in model.named_modules()}
-    return [names.get(id(m), type(m).__name__) for m in model.main_modules()]
-
-
-def _stop_if_nonfinite(values: list[float], labels: list[str], step: int, epoch: int) -> None:
-    """Raise NonFiniteTrainingError naming the first non-finite entry of `values` (loss terms come
-    before gradient norms in `labels`, so a NaN loss is named rather than the NaN gradients it makes)."""
-    bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
-    if bad:
-        others = (
-            f" (also non-finite: {', '.join(labels[i] for i in bad[1:6])}{' ...' if len(bad) > 6 else ''})"
-            if len(bad) > 1
-            else ""
-        )
-        raise NonFiniteTrainingError(
-            f"step {step} (epoch {epoch}): non-finite {labels[bad[0]]} = {values[bad[0]]}{others}"
-        )
-
-
-def _check_finite_features(dataset: Any) -> None:
-    """Raise ValueError naming the modality and the first clip id whose features hold NaN/inf."""
-    name = getattr(dataset, "name", "dataset")
-    for m in MODALITIES:
-        x = getattr(dataset, m)
-        bad = np.concatenate(
-            [
-                ~np.isfinite(np.asarray(x[i : i + 256]).reshape(min(256, len(x) - i), -1)).all(axis=1)
-                for i in range(0, len(x), 256)
-            ]
-        )  # (N,), 256 clips at a time
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            ids = getattr(dataset, "ids", None)
-            cid = f"clip id {ids[i]!r} (row {i})" if ids is not None else f"row {i}"
-            raise ValueError(
-                f"{name}: {m} features hold NaN/inf in {int(bad.sum())} clip(s), first {cid}; "
-                "pretraining on them would make every loss and the codebook NaN"
-            )
 
 
 def _level_terms(
@@ -182,7 +90,7 @@ class Pretrainer:
         out_dir: str | Path,
         device: str | torch.device | None = None,
     ) -> None:
-        _check_dataset(dataset, model_cfg)
+        check_dataset(dataset, model_cfg)
         self.model_cfg, self.train_cfg, self.dataset = model_cfg, train_cfg, dataset
         self.out_dir = Path(out_dir)
         self.device = get_device(device)
@@ -222,12 +130,7 @@ class Pretrainer:
 
     def _resume(self, path: Path) -> None:
         ck = load_checkpoint(path)
-        diff = config_differences(_stored_model_config(ck), self.model_cfg.to_dict(), "ModelConfig")
-        stored_train = dict(ck["train_config"] or {})
-        wanted_train = self.train_cfg.to_dict()
-        if stored_train.get("epochs", 0) <= wanted_train["epochs"]:  # more epochs: extend the run
-            stored_train["epochs"] = wanted_train["epochs"]
-        diff += config_differences(stored_train, wanted_train, "TrainConfig")
+        diff = resume_differences(ck, self.model_cfg, self.train_cfg)
         if diff:
             raise CheckpointError(
                 f"{path}: was written with other settings; use another out_dir or delete it "
@@ -343,9 +246,9 @@ class Pretrainer:
             ]
         ).to(torch.float64)  # (n_modules,)
         values = torch.cat([logged, norms]).tolist()  # the step's one host sync
-        _stop_if_nonfinite(
+        stop_if_nonfinite(
             values,
-            [f"loss term {k!r}" for k in names] + [f"gradient norm of {k!r}" for k in _module_names(model)],
+            [f"loss term {k!r}" for k in names] + [f"gradient norm of {k!r}" for k in module_names(model)],
             self.step + 1,
             epoch,
         )
@@ -433,7 +336,7 @@ def load_or_pretrain(
     final = out_dir / f"epoch-{train_cfg.epochs - 1}.pt"
     if final.exists():
         ck = load_checkpoint(final)
-        if _stored_model_config(ck) == model_cfg.to_dict() and ck["train_config"] == train_cfg.to_dict():
+        if same_run(ck, model_cfg, train_cfg):
             model = ck["model"].to(get_device(device)).eval()
             return PretrainResult(model, ck["history"], list(ck["extra"].get("usage", [])), list_checkpoints(out_dir))
     return Pretrainer(model_cfg, train_cfg, dataset, out_dir, device=device).fit(progress=progress)

@@ -202,7 +202,7 @@ for k in names:
 
 # %%
 if speech is not None:
-    from hdcid.downstream import run_task
+    from hdcid.downstream import TaskOptions, run_task
     from hdcid.notebook import pretrained
 
     bank = load_audio_bank()
@@ -218,7 +218,7 @@ if speech is not None:
         d = dict(ave_data)
         if sp != "heldout voices":
             d["test"] = with_human_audio(ave_data["test"], human, sp, np.random.default_rng(0))
-        res = run_task("ave", "v2a", dcid, data=d, protocol="honest", seeds=seeds, quick=QUICK)
+        res = run_task("ave", "v2a", dcid, d, options=TaskOptions(protocol="honest", seeds=seeds, quick=QUICK))
         v2a[sp] = float(res[res["eval"] == "cross"]["value"].mean())
     table = pd.DataFrame(
         {

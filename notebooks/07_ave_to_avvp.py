@@ -65,9 +65,10 @@ from hdcid.notebook import describe_configs, pretrain_set, pretrained
 print(describe_configs(QUICK))
 
 # %%
-from hdcid.downstream import default_toc_grid, load_task_data, run_grid, summarize
+from hdcid.downstream import TaskOptions, default_toc_grid, load_task_data, run_grid, summarize
 
 models = {"DCID": pretrained("dcid", S).model, "H-DCID": pretrained("hdcid", S).model}
+OPTIONS = TaskOptions(protocol=PROTOCOL, seeds=SEEDS, epochs=EPOCHS, quick=QUICK)  # how every head below trains
 data = load_task_data(TASK, DATA_ROOT)
 for name, cs in data.items():
     print(f"{name:8s}", cs.summary())
@@ -79,8 +80,7 @@ print("TOC candidates:", [t.label for t in toc_grid])
 # ## DCID vs H-DCID, with and without TOC, both directions
 
 # %%
-results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, protocol=PROTOCOL,
-                   seeds=SEEDS, epochs=EPOCHS, quick=QUICK)
+results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS)
 results.to_csv(output_dir("results") / f"{NB}.csv", index=False)
 table = summarize(results)
 table["label"] = table["row"] + " " + table["direction"]
@@ -105,11 +105,13 @@ fig
 # The same DCID run under the other protocol, so the effect of choosing the epoch on the test data is visible:
 
 # %%
+from dataclasses import replace
+
 from hdcid.downstream import run_task
 
 other = "original" if PROTOCOL == "honest" else "honest"
 both = pd.concat([results[(results.encoder == "DCID") & (results.toc == "none") & (results.direction == "v2a")],
-                  run_task(TASK, "v2a", models["DCID"], data=data, protocol=other, seeds=SEEDS, epochs=EPOCHS, quick=QUICK)])
+                  run_task(TASK, "v2a", models["DCID"], data, options=replace(OPTIONS, protocol=other))])
 both.groupby(["protocol", "eval"])[["value", "epoch"]].mean().round(2)
 
 # %% [markdown]
@@ -119,8 +121,7 @@ both.groupby(["protocol", "eval"])[["value", "epoch"]].mean().round(2)
 # ## Segment timelines: predicted vs true events
 
 # %%
-pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, protocol=PROTOCOL, seed=SEEDS[0],
-                                 epochs=EPOCHS, quick=QUICK)
+pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS)  # the head of seed SEEDS[0]
 K = len(pred.class_names) - 1  # background is the last column
 P, Y = pred.segments_pred[..., :K], pred.labels[..., :K] > 0.5
 show = np.argsort(-Y.sum((1, 2)))[:4]  # the four clips with the most annotated event-seconds

@@ -54,7 +54,7 @@ from hdcid.notebook import describe_configs, pretrained
 print(describe_configs(QUICK))
 
 # %%
-from hdcid.downstream import default_toc_grid, markdown_table, run_grid, write_results
+from hdcid.downstream import TaskOptions, default_toc_grid, markdown_table, run_grid, write_results
 from hdcid.published import PUBLISHED_SOURCE, TOC_HDCID_GAINS, published_table
 
 SOURCES = {"ave": "05_ave", "avvp": "06_avvp", "ave_avvp": "07_ave_to_avvp", "ucf_vgg": "08_ucf_vggsound"}
@@ -73,10 +73,7 @@ for task, src in SOURCES.items():
             tasks=(task,),
             toc_settings=default_toc_grid(D)[:3] if QUICK else default_toc_grid(D),
             data_root=DATA_ROOT,
-            protocol=PROTOCOL,
-            seeds=SEEDS,
-            epochs=EPOCHS,
-            quick=QUICK,
+            options=TaskOptions(protocol=PROTOCOL, seeds=SEEDS, epochs=EPOCHS, quick=QUICK),
             progress=False,
         )
     frames.append(df)

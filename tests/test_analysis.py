@@ -267,15 +267,16 @@ def test_encode_modalities_leaves_the_model_untouched(synthetic_clipset):
 
 def test_task_predictions_agree_with_run_task(small_demo_root, tmp_path):
     from hdcid.config import ModelConfig
-    from hdcid.downstream import load_task_data, run_task
+    from hdcid.downstream import TaskOptions, load_task_data, run_task
     from hdcid.model import CrossModalModel
 
     torch.manual_seed(0)
     model = CrossModalModel(ModelConfig.tiny("dcid")).eval()
     data = load_task_data("ave", small_demo_root)
-    pred = analysis.task_predictions("ave", "v2a", model, data, seed=0, epochs=3, quick=True, cache_dir=tmp_path)
+    opts = TaskOptions(seeds=(0,), epochs=3, quick=True, cache_dir=tmp_path)
+    pred = analysis.task_predictions("ave", "v2a", model, data, options=opts)
     assert pred.logits.shape == (len(pred.ids), len(pred.class_names))
-    df = run_task("ave", "v2a", model, data=data, seeds=(0,), epochs=3, quick=True, cache_dir=tmp_path)
+    df = run_task("ave", "v2a", model, data, options=opts)
     cross = df[df["eval"] == "cross"].iloc[0]
     assert cross["value"] == pytest.approx(100.0 * np.mean(pred.y_pred == pred.y_true))
     assert cross["epoch"] == pred.epoch

@@ -31,7 +31,8 @@ from hdcid.model.checkpoint import (
     save_checkpoint,
 )
 from hdcid.model.network import CrossModalModel
-from hdcid.train import Pretrainer, list_checkpoints
+from hdcid.train import Pretrainer
+from hdcid.train_folder import list_checkpoints
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hdcid.downstream.tasks import METRIC_COLUMNS, fit_task, run_task
+from hdcid.downstream.fitting import METRIC_COLUMNS, TaskOptions, fit_task, run_task
 from hdcid.toc import TOCSettings
 
 _spec = importlib.util.spec_from_file_location("_fake_enc", Path(__file__).with_name("test_downstream_cache.py"))
@@ -60,7 +61,7 @@ def test_batched_heads_equal_the_sequential_reference(tmp_path, monkeypatch, tas
     import functools
 
     import hdcid.downstream.batched as batched
-    import hdcid.downstream.tasks as tasks
+    import hdcid.downstream.fitting as fitting
 
     calls = []
 
@@ -69,14 +70,14 @@ def test_batched_heads_equal_the_sequential_reference(tmp_path, monkeypatch, tas
         calls.append(k)
         return res
 
-    monkeypatch.setattr(tasks, "fit_heads", spy)
+    monkeypatch.setattr(fitting, "fit_heads", spy)
     monkeypatch.setattr(batched._Inputs, "__init__", functools.partialmethod(_record, calls=calls))
     enc = fake.learnable_encoder()
-    kw = dict(
-        toc=TOCS, protocol=protocol, seeds=(0, 1, 2), epochs=14, cache_dir=tmp_path, fit={"lr": 3e-3, "batch_size": 16}
+    opts = TaskOptions(
+        protocol=protocol, seeds=(0, 1, 2), epochs=14, cache_dir=tmp_path, fit={"lr": 3e-3, "batch_size": 16}
     )  # 6 batches per epoch, the last one partial
-    seq = fit_task(task, "v2a", enc, _data(task), batched=False, **kw)
-    bat = fit_task(task, "v2a", enc, _data(task), batched=True, **kw)
+    seq = fit_task(task, "v2a", enc, _data(task), toc=TOCS, options=replace(opts, batched=False))
+    bat = fit_task(task, "v2a", enc, _data(task), toc=TOCS, options=opts)
     assert calls[0] == (table is None)  # the form that ran: table when auto, dense when forced
     assert set(seq.histories) == set(bat.histories) and len(seq.histories) == 9
     for key, h_seq in seq.histories.items():
@@ -97,9 +98,9 @@ def test_batched_heads_equal_the_sequential_reference(tmp_path, monkeypatch, tas
 
 def test_run_task_batched_rows_equal_reference_rows(tmp_path):
     enc = fake.learnable_encoder()
-    kw = dict(data=_data("ave_avvp"), toc=TOCS, seeds=(0, 1), epochs=10, cache_dir=tmp_path, fit={"lr": 1e-2})
-    a = run_task("ave_avvp", "a2v", enc, batched=True, **kw)
-    b = run_task("ave_avvp", "a2v", enc, batched=False, **kw)
+    opts = TaskOptions(seeds=(0, 1), epochs=10, cache_dir=tmp_path, fit={"lr": 1e-2})
+    a = run_task("ave_avvp", "a2v", enc, _data("ave_avvp"), toc=TOCS, options=opts)
+    b = run_task("ave_avvp", "a2v", enc, _data("ave_avvp"), toc=TOCS, options=replace(opts, batched=False))
     pd.testing.assert_frame_equal(
         a.drop(columns=["value", *METRIC_COLUMNS, "select_value"]),
         b.drop(columns=["value", *METRIC_COLUMNS, "select_value"]),
@@ -112,21 +113,30 @@ def test_run_task_batched_rows_equal_reference_rows(tmp_path):
 
 
 # ------------------------------------------------------------------ bad arguments and splits (issue 11)
-def test_run_task_rejects_bad_epochs_and_seeds(tmp_path):
-    enc = fake.learnable_encoder()
+def test_task_options_reject_bad_values():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="epochs must be a positive integer"):
-            run_task("ave", "v2a", enc, data=_data("ave"), epochs=bad, cache_dir=tmp_path)
+            TaskOptions(epochs=bad)
     with pytest.raises(ValueError, match="seeds must name at least one seed"):
-        run_task("ave", "v2a", enc, data=_data("ave"), seeds=(), epochs=1, cache_dir=tmp_path)
+        TaskOptions(seeds=())
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        TaskOptions(protocol="honset")
+    with pytest.raises(ValueError, match=r"unknown FitConfig field\(s\) \['epochs'\] \(the head epochs are"):
+        TaskOptions(fit={"epochs": 3})
+    with pytest.raises(ValueError, match=r"unknown FitConfig field\(s\) \['learning_rate'\]"):
+        TaskOptions(fit={"learning_rate": 1e-3})
+    o = TaskOptions(seeds=[3, 4], epochs=np.int64(5), fit=(f := {"lr": 1e-2}))
+    f["lr"] = 1.0  # the caller's dict stays theirs
+    assert (o.seeds, o.epochs, o.fit) == ((3, 4), 5, {"lr": 1e-2}) and type(o.epochs) is int
+    assert o == TaskOptions(seeds=(3, 4), epochs=5, fit={"lr": 1e-2}) and hash(o) == hash(replace(o))
 
 
 def test_quick_mode_is_an_argument_not_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HDCID_QUICK", "1")
     enc = fake.learnable_encoder()
-    df = run_task("ave", "v2a", enc, data=_data("ave"), seeds=(0, 1, 2), epochs=1, cache_dir=tmp_path)
+    df = run_task("ave", "v2a", enc, _data("ave"), options=TaskOptions(epochs=1, cache_dir=tmp_path))
     assert sorted(set(df["seed"])) == [0, 1, 2] and set(df["mode"]) == {"full"}
-    df = run_task("ave", "v2a", enc, data=_data("ave"), seeds=(0, 1, 2), cache_dir=tmp_path, quick=True)
+    df = run_task("ave", "v2a", enc, _data("ave"), options=TaskOptions(cache_dir=tmp_path, quick=True))
     assert sorted(set(df["seed"])) == [0, 1] and set(df["mode"]) == {"quick"} and set(df["epochs"]) == {8}
 
 
@@ -135,9 +145,9 @@ def test_overlapping_ave_orders_warn_and_are_refused_when_honest(tmp_path):
     data = _data("ave")
     data["test"] = data["train"].subset(np.arange(12), name="ave/test")  # 12 clips of train as "test"
     with pytest.raises(ValueError, match="test order shares 12 of its 12 clips with the train order"):
-        run_task("ave", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+        run_task("ave", "v2a", enc, data, options=TaskOptions(epochs=1, cache_dir=tmp_path))
     with pytest.warns(UserWarning, match="shares 12 of its 12 clips"):
-        run_task("ave", "v2a", enc, data=data, epochs=1, protocol="original", cache_dir=tmp_path)
+        run_task("ave", "v2a", enc, data, options=TaskOptions(epochs=1, protocol="original", cache_dir=tmp_path))
 
 
 def test_empty_split_is_named(tmp_path):
@@ -145,11 +155,11 @@ def test_empty_split_is_named(tmp_path):
     data = _data("ave")
     data["val"] = data["val"].subset(np.arange(0), name="ave/val")
     with pytest.raises(ValueError, match="'val' \\(ave/val\\) has no clips"):
-        run_task("ave", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+        run_task("ave", "v2a", enc, data, options=TaskOptions(epochs=1, cache_dir=tmp_path))
     data = _data("ave_avvp")
     data["train"] = data["train"].subset(np.arange(0), name="ave_avvp/train")
     with pytest.raises(ValueError, match="'train' \\(ave_avvp/train\\) has no clips"):
-        run_task("ave_avvp", "v2a", enc, data=data, epochs=1, cache_dir=tmp_path)
+        run_task("ave_avvp", "v2a", enc, data, options=TaskOptions(epochs=1, cache_dir=tmp_path))
 
 
 @pytest.mark.parametrize("task", ["ave", "avvp", "ave_avvp", "ucf_vgg"])
@@ -164,8 +174,9 @@ def test_task_predictions_is_the_head_run_task_reports(tmp_path, small_demo_root
     enc = fake.FakeEncoder(levels=2, n_codes=16, dim=8, video_dim=32, audio_dim=128)
     data = load_task_data(task, small_demo_root)
     tocs = [None, TOCSettings(4, 1, 1)]
-    df = run_task(task, "v2a", enc, data=data, toc=tocs, seeds=(1,), epochs=6, cache_dir=tmp_path)
-    pred = analysis.task_predictions(task, "v2a", enc, data, toc=tocs, seed=1, epochs=6, cache_dir=tmp_path)
+    opts = TaskOptions(seeds=(1,), epochs=6, cache_dir=tmp_path)
+    df = run_task(task, "v2a", enc, data, toc=tocs, options=opts)
+    pred = analysis.task_predictions(task, "v2a", enc, data, toc=tocs, options=replace(opts, seeds=(1, 2)))
     cross = df[df["eval"] == "cross"].iloc[0]
     assert cross["epoch"] == pred.epoch
     if TASKS[task].kind == "video":

@@ -10,17 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
+from hdcid.downstream.fitting import METRIC_COLUMNS, TaskOptions, run_task
 from hdcid.downstream.protocol import EvalSet, FitConfig, choose_epoch, evaluate_all, fit_head
 from hdcid.downstream.results import markdown_table, run_grid, write_results
-from hdcid.downstream.tasks import (
-    DIRECTIONS,
-    METRIC_COLUMNS,
-    TASKS,
-    build_splits,
-    default_toc_grid,
-    paper_toc,
-    run_task,
-)
+from hdcid.downstream.tasks import DIRECTIONS, TASKS, build_splits, default_toc_grid, load_task_data, paper_toc
 from hdcid.published import CHANCE, PUBLISHED, published_table
 from hdcid.toc import TOCSettings
 
@@ -140,19 +133,8 @@ def test_run_task_learns_across_modalities(tmp_path, task, direction):
     enc = fake.learnable_encoder()
     tocs = [None, TOCSettings(6, 1, 0), TOCSettings(4, 1, 1)]
     hist = {}
-    df = run_task(
-        task,
-        direction,
-        enc,
-        data=_learn_data(task),
-        toc=tocs,
-        seeds=(0,),
-        epochs=12,
-        cache_dir=tmp_path,
-        quick=False,
-        histories=hist,
-        fit={"lr": 3e-2},
-    )
+    opts = TaskOptions(seeds=(0,), epochs=12, cache_dir=tmp_path, quick=False, fit={"lr": 3e-2})
+    df = run_task(task, direction, enc, _learn_data(task), toc=tocs, options=opts, histories=hist)
     assert set(df.columns) >= COLUMNS and len(df) == 2
     assert list(df["eval"]) == ["cross", "same"] and set(df["protocol"]) == {"honest"}
     assert set(df["select_split"]) == {"val"} and df["toc"].iloc[0] in {"none", "C6/1:0", "C4/1:1"}
@@ -172,7 +154,7 @@ def test_original_protocol_uses_dropout_draws_and_the_test_split(tmp_path):
     enc = fake.learnable_encoder()
     enc.source_epoch = 46  # released checkpoint of pretraining epoch 46: the loop runs 50 - 46 - 1 epochs
     data = _learn_data("ave")
-    df = run_task("ave", "a2v", enc, data=data, protocol="original", seeds=(0,), cache_dir=tmp_path, quick=False)
+    df = run_task("ave", "a2v", enc, data, options=TaskOptions(protocol="original", seeds=(0,), cache_dir=tmp_path))
     assert set(df["epochs"]) == {3} and df["epoch"].between(1, 3).all()
     assert set(df["select_split"]) == {"test_cross"} and df["encoder_dropout"].all()
     assert set(df["eval_set"]) == {"ave/train"}  # the original evaluates AVE on its training split
@@ -181,8 +163,6 @@ def test_original_protocol_uses_dropout_draws_and_the_test_split(tmp_path):
 
 
 def test_splits_are_disjoint_and_documented(small_demo_root):
-    from hdcid.downstream.tasks import load_task_data
-
     data = load_task_data("avvp", small_demo_root)
     s = build_splits("avvp", "v2a", data, "honest")
     keys = {k: {i[:11] for i in v.clipset.ids} for k, v in s.items()}
@@ -200,18 +180,10 @@ def test_splits_are_disjoint_and_documented(small_demo_root):
 @pytest.mark.parametrize("task", list(TASKS))
 def test_run_task_on_demo_every_task_and_direction(tmp_path, small_demo_root, task):
     enc = fake.FakeEncoder(levels=2, n_codes=16, dim=8, video_dim=32, audio_dim=128)
+    data = load_task_data(task, small_demo_root)
     for direction in DIRECTIONS:
-        df = run_task(
-            task,
-            direction,
-            enc,
-            data_root=small_demo_root,
-            toc=TOCSettings(4, 1, 1),
-            seeds=(0, 1, 2),
-            epochs=2,
-            cache_dir=tmp_path,
-            quick=True,
-        )
+        opts = TaskOptions(seeds=(0, 1, 2), epochs=2, cache_dir=tmp_path, quick=True)
+        df = run_task(task, direction, enc, data, toc=TOCSettings(4, 1, 1), options=opts)
         assert set(df.columns) >= COLUMNS
         assert len(df) == 2 * 2  # quick keeps 2 seeds x (cross, same)
         assert set(df["mode"]) == {"quick"} and set(df["toc"]) == {"C4/1:1"}
@@ -236,9 +208,7 @@ def test_results_tables(tmp_path):
         directions=("v2a",),
         toc_settings=[TOCSettings(6, 1, 0)],
         data={"ave": _learn_data("ave")},
-        seeds=(0, 1),
-        epochs=3,
-        cache_dir=tmp_path,
+        options=TaskOptions(seeds=(0, 1), epochs=3, cache_dir=tmp_path),
         progress=False,
     )
     assert list(df.drop_duplicates(["encoder", "toc"])["toc"]) == ["none", "C6/1:0"]

@@ -8,7 +8,8 @@ import torch
 
 from hdcid.config import ModelConfig, TrainConfig
 from hdcid.model.checkpoint import CheckpointError
-from hdcid.train import Pretrainer, list_checkpoints, load_or_pretrain
+from hdcid.train import Pretrainer, load_or_pretrain
+from hdcid.train_folder import list_checkpoints
 
 TERMS = [
     "rec_a",

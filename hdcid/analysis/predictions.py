@@ -5,11 +5,13 @@ Shapes: `N` clips, `T` segments, `K` classes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from hdcid.analysis._arrays import _np
+from hdcid.downstream.fitting import TaskOptions
 from hdcid.downstream.metrics import video_targets
 
 
@@ -65,36 +67,19 @@ class TaskPredictions:
 
 
 def task_predictions(
-    task: str,
-    direction: str,
-    model,
-    data: dict,
-    toc=None,
-    protocol: str = "honest",
-    seed: int = 0,
-    epochs: int | None = None,
-    quick: bool = False,
-    cache_dir=None,
+    task: str, direction: str, model, data: dict, *, toc=None, options: TaskOptions = TaskOptions()
 ) -> TaskPredictions:
-    """The head `hdcid.downstream.run_task` trains for one seed and `toc` (None, one setting or a
-    list of candidates), through the same fitting path (`hdcid.downstream.fit_task`: same epoch
-    and candidate selection), and its predictions on the cross-modal test split (for confusion
-    matrices, per-class accuracy and AVVP timelines). data: `load_task_data(task, root)`."""
+    """The head `hdcid.downstream.run_task` trains for the first seed of `options.seeds` (only that
+    seed is trained) and `toc` (None, one setting or a list of candidates), through the same fitting
+    path (`hdcid.downstream.fit_task`: same epoch and candidate selection), and its predictions on
+    the cross-modal test split (for confusion matrices, per-class accuracy and AVVP timelines).
+    data: `load_task_data(task, root)`; options: as `run_task` (`hdcid.downstream.TaskOptions`)."""
     from hdcid.downstream import protocol as dprot
-    from hdcid.downstream.tasks import TASKS, fit_task
+    from hdcid.downstream.fitting import fit_task
+    from hdcid.downstream.tasks import TASKS
 
-    tf = fit_task(
-        task,
-        direction,
-        model,
-        data,
-        toc=toc,
-        protocol=protocol,
-        seeds=(seed,),
-        epochs=epochs,
-        quick=quick,
-        cache_dir=cache_dir,
-    )
+    seed = options.seeds[0]
+    tf = fit_task(task, direction, model, data, toc=toc, options=dataclasses.replace(options, seeds=(seed,)))
     res, _, evals = tf.best[seed]
     kind = TASKS[task].kind
     test = tf.splits["test_cross"]

@@ -147,9 +147,17 @@ def read_ave(root: str | Path, split: str = "train") -> ClipSet:
     order = read_ave_order(root, split)
     classes = ave_classes(root)
     _check_class_count(root, classes)
-    video, audio, labels = read_ave_rows(root, order, n_label_cols=len(classes) + 1)
+    return read_ave_clipset(root, f"ave/{split}", order, classes)
+
+
+def read_ave_clipset(
+    root: str | Path, name: str, order: np.ndarray, classes: list[str], labels_path: str | Path | None = None
+) -> ClipSet:
+    """The AVE clips at global indices `order` (`read_ave_rows`; labels (n,10,K+1) for the K
+    `classes`) as a ClipSet named `name`, ids the indices as strings, `meta["order"]` = order."""
+    video, audio, labels = read_ave_rows(root, order, labels_path=labels_path, n_label_cols=len(classes) + 1)
     return ClipSet(
-        name=f"ave/{split}",
+        name=name,
         ids=[str(i) for i in order],
         classes=classes,
         labels=labels,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdcid.data.ave import check_order, read_ave_rows
+from hdcid.data.ave import check_order, read_ave_clipset
 from hdcid.data.avvp import ANNOTATIONS, AVVP_DIR, read_llp_clipset, write_llp_csv
 from hdcid.data.clipset import ClipSet
 from hdcid.data.formats import read_h5, read_lines, write_h5, write_lines
@@ -35,18 +35,7 @@ def read_ave_avvp_train(root: str | Path) -> ClipSet:
     classes = ave_avvp_classes(root)
     opath = d / "ave_avvp_order.h5"
     order = check_order(read_h5(opath, "order", shape=(None,)), opath)
-    video, audio, labels = read_ave_rows(
-        root, order, labels_path=d / "ave_avvp_labels.h5", n_label_cols=len(classes) + 1
-    )
-    return ClipSet(
-        name="ave_avvp/train",
-        ids=[str(i) for i in order],
-        classes=classes,
-        labels=labels,
-        video=video,
-        audio=audio,
-        meta={"order": order},
-    )
+    return read_ave_clipset(root, "ave_avvp/train", order, classes, labels_path=d / "ave_avvp_labels.h5")
 
 
 def read_ave_avvp_test(root: str | Path, annotations: str = "audio") -> ClipSet:

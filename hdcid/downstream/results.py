@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc, run_task
+from hdcid.downstream.fitting import TaskOptions, run_task
+from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc
 from hdcid.published import PUBLISHED, PUBLISHED_SOURCE
 from hdcid.toc import TOCSettings
 from hdcid.utils import atomic_path
@@ -103,8 +104,8 @@ def run_grid(
     *,
     data_root=None,
     data: dict | None = None,
+    options: TaskOptions = TaskOptions(),
     progress: bool = True,
-    **kwargs,
 ) -> pd.DataFrame:
     """run_task for every model x task x direction, without TOC and (if ``toc_settings``) with it.
 
@@ -112,7 +113,7 @@ def run_grid(
     toc_settings: None (no TOC rows) or a list of TOCSettings candidates (one setting: a list of one),
     the same for every cell; the per-cell settings of the papers: ``run_paper_grid``.
     data: task -> pre-loaded ClipSets (else read once per task from ``data_root``).
-    kwargs go to run_task (protocol, seeds, epochs, quick, cache_dir, device).
+    options: how every cell's heads train (``TaskOptions``: protocol, seeds, epochs, quick, ...).
     """
     if toc_settings is not None and (
         not isinstance(toc_settings, (list, tuple))
@@ -127,8 +128,8 @@ def run_grid(
         lambda task, direction, model: toc_settings,
         data_root=data_root,
         data=data,
+        options=options,
         progress=progress,
-        **kwargs,
     )
 
 
@@ -139,8 +140,8 @@ def run_paper_grid(
     *,
     data_root=None,
     data: dict | None = None,
+    options: TaskOptions = TaskOptions(),
     progress: bool = True,
-    **kwargs,
 ) -> pd.DataFrame:
     """As ``run_grid``, the TOC rows with the original shell scripts' setting of each cell
     (``paper_toc``: docs/method.md §4.3, meant for 256-d codebooks) for the model's variant."""
@@ -148,10 +149,10 @@ def run_paper_grid(
     def paper(task, direction, model):
         return [paper_toc(task, direction, getattr(model.cfg, "variant", "dcid"))]
 
-    return _grid(models, tasks, directions, paper, data_root=data_root, data=data, progress=progress, **kwargs)
+    return _grid(models, tasks, directions, paper, data_root=data_root, data=data, options=options, progress=progress)
 
 
-def _grid(models, tasks, directions, tocs_of, *, data_root, data, progress, **kwargs) -> pd.DataFrame:
+def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progress) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
     jobs = [(n, t, d) for t in tasks for d in directions for n in models]
@@ -163,7 +164,7 @@ def _grid(models, tasks, directions, tocs_of, *, data_root, data, progress, **kw
         model = models[name]
         cands = tocs_of(task, direction, model)
         for toc in [None] + ([] if cands is None else [list(cands)]):
-            frames.append(run_task(task, direction, model, data=loaded[task], toc=toc, name=name, **kwargs))
+            frames.append(run_task(task, direction, model, loaded[task], toc=toc, options=options, name=name))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -198,9 +199,8 @@ def main(argv=None) -> int:
             if not sep:
                 p.error(f"--checkpoint expects NAME=PATH, got {item!r}")
             models[name] = load_model(path).eval()
-        kw = dict(
-            data_root=a.data_root or demo_root(), protocol=a.protocol, seeds=a.seeds, epochs=a.epochs, quick=a.quick
-        )
+        opts = TaskOptions(protocol=a.protocol, seeds=a.seeds, epochs=a.epochs, quick=a.quick)
+        kw = dict(data_root=a.data_root or demo_root(), options=opts)
         if a.toc == "paper":
             df = run_paper_grid(models, a.tasks, a.directions, **kw)
         else:

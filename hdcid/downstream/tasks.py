@@ -1,4 +1,4 @@
-"""The four cross-modal downstream tasks, their splits under each protocol, and ``run_task``.
+"""The four cross-modal downstream tasks, their splits under each protocol, and their TOC settings.
 
 Tasks (docs/method.md §5.5) and directions: ``"v2a"`` trains on video codes and tests on audio
 codes, ``"a2v"`` the reverse.
@@ -11,7 +11,8 @@ codes, ``"a2v"`` the reverse.
 | ``ucf_vgg`` | video-level, CE | top-1 % | 100 |
 
 (*) the original also selects the epoch by it; under "honest" AVVP selects on the reference F1
-instead (see ``run_task``). Every row also carries the standard metrics (``METRIC_COLUMNS``).
+instead (``TaskOptions.select_metric``). Every row of ``run_task`` (``hdcid.downstream.fitting``,
+which trains the heads) also carries the standard metrics (``METRIC_COLUMNS``).
 
 Splits. ``train`` trains the head; ``val`` picks the epoch and TOC setting (honest); ``test_cross``
 is the cross-modal number; ``test_same`` the same-modality upper bound (same head, test clips in the
@@ -46,15 +47,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-import torch
 
-from hdcid.downstream.batched import Member, fit_heads
-from hdcid.downstream.cache import Codes, encode_cached
-from hdcid.downstream.protocol import EvalSet, FitConfig, _threads, evaluate_all, fit_head, selection_split
-from hdcid.toc import TOCSettings, apply_toc, select_or_all
-from hdcid.utils import cache_dir as default_cache_dir
-from hdcid.utils import get_device
+from hdcid.downstream.protocol import selection_split
+from hdcid.toc import TOCSettings
 
 __all__ = [
     "TASKS",
@@ -63,30 +58,12 @@ __all__ = [
     "Split",
     "load_task_data",
     "build_splits",
-    "run_task",
     "paper_toc",
     "default_toc_grid",
-    "encoder_name",
-    "METRIC_COLUMNS",
     "SPLIT_SEED",
-    "TaskFit",
-    "fit_task",
-    "result_rows",
 ]
 
 SPLIT_SEED = 0
-QUICK_HEAD_EPOCHS = 8  # head epochs in quick mode (pretraining has hdcid.notebook.QUICK_EPOCHS)
-METRIC_COLUMNS = (
-    "top1",
-    "ref_precision",
-    "ref_recall",
-    "ref_f1",
-    "micro_precision",
-    "micro_recall",
-    "micro_f1",
-    "seg_f1",
-    "event_f1",
-)
 
 
 @dataclass(frozen=True)
@@ -326,284 +303,3 @@ def _build_splits(task: str, direction: str, data: dict, protocol: str) -> dict[
         out["test_same"] = S(train_cs.subset(held), src, sname + "[held-out 20%]")
         train_cs = train_cs.subset(keep2)
     return {"train": S(train_cs, src, sname + "[train]"), "val": S(source.subset(val), src, sname + "[val]"), **out}
-
-
-def encoder_name(model) -> str:
-    """``model.name`` if set, else "DCID" / "H-DCID" from ``model.cfg.variant``."""
-    name = getattr(model, "name", None)
-    if isinstance(name, str):
-        return name
-    variant = getattr(getattr(model, "cfg", None), "variant", "dcid")
-    return {"dcid": "DCID", "hdcid": "H-DCID"}.get(variant, str(variant))
-
-
-def _select(codes: Codes | np.ndarray, idx) -> torch.Tensor:
-    q = codes.quantized if isinstance(codes, Codes) else codes
-    return apply_toc(torch.from_numpy(q), idx).float()  # (N, T, d)
-
-
-def _code_rows(codes: Codes, codebooks: torch.Tensor) -> torch.Tensor:
-    """The codebook rows of ``codes.indices``: (N, T, L, D) float32.
-
-    The cached ``quantized`` vectors are these rows up to the straight-through estimator's rounding
-    (``z + (e - z)``, about 1e-7); the exact rows take at most n_codes distinct values per level,
-    which lets the batched heads' first layer work on a table of codes (``hdcid.downstream.batched``).
-    Falls back to the cached vectors if they are not codebook rows (an encoder of another kind).
-    """
-    q = torch.from_numpy(codes.quantized)
-    k = torch.from_numpy(codes.indices)
-    cb = codebooks.float()
-    rows = torch.stack([cb[lv][k[..., lv]] for lv in range(cb.shape[0])], dim=2)  # (N, T, L, D)
-    if rows.shape != q.shape or not torch.allclose(rows, q, rtol=1e-5, atol=1e-5):
-        return q
-    return rows
-
-
-@dataclass
-class TaskFit:
-    """What ``fit_task`` trained: per seed the chosen candidate's FitResult, TOC setting and eval codes."""
-
-    task: str
-    direction: str
-    protocol: str
-    quick: bool
-    splits: dict  # name -> Split
-    candidates: list  # TOCSettings | None, in order
-    seeds: tuple
-    epochs: int
-    dropout: bool
-    select_metric: str
-    cfg: FitConfig
-    n_train: int
-    best: dict  # seed -> (FitResult, TOCSettings | None, {split: EvalSet})
-    histories: dict  # (seed, toc label) -> per-epoch history
-
-
-def _epochs(spec: TaskSpec, epochs: int | None, quick: bool, protocol: str, model) -> int:
-    """The head's epoch count (see ``run_task``); epochs must be a positive integer when given."""
-    if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer (or None for the task default), got {epochs!r}")
-        return int(epochs)
-    src_epoch = getattr(model, "source_epoch", None)
-    if protocol == "original" and not quick and isinstance(src_epoch, int):
-        return max(1, spec.epochs - src_epoch - 1)  # the original's loop starts at ckpt epoch + 1
-    return QUICK_HEAD_EPOCHS if quick else spec.epochs
-
-
-def _seeds(seeds, quick: bool) -> tuple:
-    seeds = tuple(seeds)
-    if not seeds:
-        raise ValueError("seeds must name at least one seed, got an empty sequence")
-    return seeds[:2] if quick else seeds
-
-
-def fit_task(
-    task: str,
-    direction: str,
-    model,
-    data: dict,
-    *,
-    toc=None,
-    protocol: str = "honest",
-    seeds=(0, 1, 2),
-    epochs: int | None = None,
-    quick: bool = False,
-    cache_dir=None,
-    device=None,
-    encoder_dropout: bool | None = None,
-    fit: dict | None = None,
-    select_metric: str | None = None,
-    batched: bool = True,
-) -> TaskFit:
-    """Train the heads of one task / direction and choose epoch and TOC candidate per seed.
-
-    The one fitting path of ``run_task`` and ``hdcid.analysis.task_predictions`` (arguments as
-    ``run_task``). batched: True trains every (candidate, seed) head as one batched model
-    (``hdcid.downstream.batched``); False trains them one by one with ``fit_head`` (the reference).
-    """
-    _check(task, direction, protocol)
-    spec = TASKS[task]
-    splits = build_splits(task, direction, data, protocol)
-    seeds = _seeds(seeds, quick)
-    dropout = (protocol == "original") if encoder_dropout is None else encoder_dropout
-    cdir = default_cache_dir() / "codes" if cache_dir is None else cache_dir
-    candidates = list(toc) if isinstance(toc, (list, tuple)) else [toc]
-    if not candidates:
-        raise ValueError("toc: an empty list of candidates; pass None for no TOC")
-    codebooks = model.codebooks().detach().cpu()
-    idx_lists = [select_or_all(t, codebooks) for t in candidates]
-    tr = splits["train"]
-    train_codes = encode_cached(model, tr.clipset, tr.modality, cdir, train_mode=dropout)
-    ev_codes = {k: encode_cached(model, s.clipset, s.modality, cdir) for k, s in splits.items() if k != "train"}
-    labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
-    draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
-    cfg = FitConfig(
-        **{"epochs": _epochs(spec, epochs, quick, protocol, model), "clip_alphas": spec.clip_alphas, **(fit or {})}
-    )
-    sel_metric = select_metric or (spec.honest_select if protocol == "honest" else None) or spec.metric
-    train_y = torch.from_numpy(train_codes.labels)
-    xs = [[_select(c, idx) for c in draws] for idx in idx_lists] if not batched else None  # cand -> draws
-    evals = [{k: EvalSet(_select(c, idx), labels[k]) for k, c in ev_codes.items()} for idx in idx_lists]
-    members = [Member(c, s) for c in range(len(candidates)) for s in seeds]  # candidate-major
-    if batched:
-        split = selection_split(protocol)
-        with _threads(cfg.cpu_threads, get_device(device)):
-            fits = fit_heads(
-                spec.kind,
-                [_code_rows(c, codebooks) for c in draws],
-                train_y,
-                _code_rows(ev_codes[split], codebooks),
-                labels[split],
-                idx_lists,
-                members,
-                cfg=cfg,
-                select_split=split,
-                select_metric=sel_metric,
-                device=get_device(device),
-            )
-    else:
-        fits = [
-            fit_head(
-                spec.kind,
-                xs[m.cand],
-                train_y,
-                evals[m.cand],
-                cfg=cfg,
-                protocol=protocol,
-                select_metric=sel_metric,
-                seed=m.seed,
-                device=device,
-            )
-            for m in members
-        ]
-    best, histories = {}, {}
-    for m, res in zip(members, fits):  # first candidate wins ties, per seed
-        t = candidates[m.cand]
-        histories[(m.seed, None if t is None else t.label)] = res.history
-        if m.seed not in best or res.select_value > best[m.seed][0].select_value:
-            best[m.seed] = (res, t, evals[m.cand])
-    return TaskFit(
-        task,
-        direction,
-        protocol,
-        quick,
-        splits,
-        candidates,
-        seeds,
-        cfg.epochs,
-        dropout,
-        sel_metric,
-        cfg,
-        len(train_codes),
-        best,
-        histories,
-    )
-
-
-def result_rows(tf: TaskFit, encoder: str) -> pd.DataFrame:
-    """The tidy rows of a ``TaskFit``: per seed, the chosen head on ``test_cross`` and ``test_same``."""
-    spec = TASKS[tf.task]
-    rows = []
-    for seed in tf.seeds:
-        res, t, evals = tf.best[seed]
-        for ev, key in (("cross", "test_cross"), ("same", "test_same")):
-            m = evaluate_all(spec.kind, res.head, evals[key], tf.cfg.batch_size)
-            rows.append(
-                {
-                    "task": tf.task,
-                    "direction": tf.direction,
-                    "train_modality": tf.splits["train"].modality,
-                    "test_modality": tf.splits[key].modality,
-                    "encoder": encoder,
-                    "toc": "none" if t is None else t.label,
-                    "toc_candidates": len(tf.candidates),
-                    "protocol": tf.protocol,
-                    "mode": "quick" if tf.quick else "full",
-                    "seed": seed,
-                    "eval": ev,
-                    "eval_set": tf.splits[key].name,
-                    "metric": spec.metric,
-                    "value": m[spec.metric],
-                    "epoch": res.epoch,
-                    "epochs": tf.epochs,
-                    "select_split": selection_split(tf.protocol),
-                    "select_metric": tf.select_metric,
-                    "select_value": res.select_value,
-                    "encoder_dropout": tf.dropout,
-                    "n_train": tf.n_train,
-                    "n_test": len(evals[key].x),
-                    **{c: m.get(c, np.nan) for c in METRIC_COLUMNS},
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def run_task(
-    task: str,
-    direction: str,
-    model,
-    *,
-    data: dict | None = None,
-    data_root=None,
-    toc=None,
-    protocol: str = "honest",
-    seeds=(0, 1, 2),
-    epochs: int | None = None,
-    quick: bool = False,
-    cache_dir=None,
-    device=None,
-    encoder_dropout: bool | None = None,
-    name: str | None = None,
-    histories: dict | None = None,
-    fit: dict | None = None,
-    select_metric: str | None = None,
-    batched: bool = True,
-) -> pd.DataFrame:
-    """Train heads on one task / direction and return a tidy DataFrame.
-
-    One row per seed x eval ("cross" = other modality, "same" = training modality upper bound)
-    with columns task, direction, train_modality, test_modality, encoder, toc, protocol, mode,
-    seed, eval, eval_set, metric, value, epoch, epochs, select_split, select_value, n_train, n_test
-    and every metric of ``METRIC_COLUMNS`` (NaN where it does not apply).
-    data: pre-loaded ClipSets (``load_task_data``), or data_root to read them.
-    toc: None (all dims), one TOCSettings, or a list of candidates (chosen per seed on the selection
-    split; a list may contain None).
-    quick: quick mode (an explicit argument; nothing is read from the environment): 8 epochs unless
-    ``epochs`` is given, and only the first two seeds; rows say ``mode="quick"``.
-    epochs: a positive integer, or None for the task default: the original's n_epoch (50 AVE, 100
-    others); under the original protocol with a model from a released checkpoint
-    (``model.source_epoch`` set) ``n_epoch - source_epoch - 1``, as the original's loop continues the
-    pretraining counter. encoder_dropout: default True for "original", False for "honest".
-    histories: a dict to receive the per-epoch curves, keyed by (seed, toc label) (batched: the
-    training loss and the selection split only).
-    fit: overrides of the head schedule (``FitConfig`` fields, e.g. ``{"lr": 1e-2}``).
-    select_metric: the metric that picks epoch and TOC setting; default the reported metric, except
-    AVVP under "honest", which selects on the reference F1 (precision alone is maximised by a head
-    that predicts almost nothing but background; seen on the demo corpus).
-    batched: train all heads as one batched model (default) or one by one (the reference path).
-    """
-    if data is None:
-        if data_root is None:
-            raise ValueError("run_task: give data (load_task_data) or data_root")
-        data = load_task_data(task, data_root)
-    tf = fit_task(
-        task,
-        direction,
-        model,
-        data,
-        toc=toc,
-        protocol=protocol,
-        seeds=seeds,
-        epochs=epochs,
-        quick=quick,
-        cache_dir=cache_dir,
-        device=device,
-        encoder_dropout=encoder_dropout,
-        fit=fit,
-        select_metric=select_metric,
-        batched=batched,
-    )
-    if histories is not None:
-        histories.update(tf.histories)
-    return result_rows(tf, name or encoder_name(model))

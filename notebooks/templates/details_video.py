@@ -2,8 +2,7 @@
 # ## Confusion matrix and per-class accuracy
 
 # %%
-pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, protocol=PROTOCOL, seed=SEEDS[0],
-                                 epochs=EPOCHS, quick=QUICK)
+pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS)  # the head of seed SEEDS[0]
 K = len(pred.class_names)
 cm = analysis.confusion_matrix(pred.y_true, pred.y_pred, K)
 fig = plots.confusion_matrix_plot(cm, pred.class_names, title=f"H-DCID v2a on {pred.eval_set} (epoch {pred.epoch})")

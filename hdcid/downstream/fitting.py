@@ -1,0 +1,315 @@
+"""Fitting the heads of one task / direction: ``TaskOptions``, ``fit_task``, ``result_rows``, ``run_task``.
+
+``run_task(task, direction, model, data, toc=..., options=TaskOptions(...))`` trains the heads of one
+cell of the results table on cached, frozen codes and returns tidy rows; the tasks, their splits
+and their TOC settings are ``hdcid.downstream.tasks``, the head schedule and the protocols
+``hdcid.downstream.protocol``. ``fit_task`` is the one fitting path, shared with
+``hdcid.analysis.task_predictions``; ``TaskOptions`` is the one options object of ``run_task``,
+``fit_task``, ``run_grid`` / ``run_paper_grid`` and ``task_predictions``. Shown in notebooks 05-08.
+
+Shapes: ``N`` clips, ``T`` segments, ``L`` levels, ``D`` code width, ``d`` the TOC-selected width.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hdcid.downstream.batched import Member, fit_heads
+from hdcid.downstream.cache import Codes, encode_cached
+from hdcid.downstream.protocol import EvalSet, FitConfig, _threads, evaluate_all, fit_head, selection_split
+from hdcid.downstream.tasks import TASKS, TaskSpec, _check, build_splits
+from hdcid.toc import apply_toc, select_or_all
+from hdcid.utils import cache_dir as default_cache_dir
+from hdcid.utils import get_device
+
+__all__ = ["TaskOptions", "TaskFit", "fit_task", "result_rows", "run_task", "encoder_name", "METRIC_COLUMNS"]
+
+QUICK_HEAD_EPOCHS = 8  # head epochs in quick mode (pretraining has hdcid.notebook.QUICK_EPOCHS)
+METRIC_COLUMNS = (
+    "top1",
+    "ref_precision",
+    "ref_recall",
+    "ref_f1",
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "seg_f1",
+    "event_f1",
+)
+_FIT_FIELDS = tuple(f.name for f in dataclasses.fields(FitConfig) if f.name != "epochs")
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """How the heads of a task are trained, chosen and reported (checked when made).
+
+    protocol: "honest" (default) or "original" (``hdcid.downstream.protocol``).
+    seeds: head seeds (initialisation and batch order), at least one; quick mode keeps the first two.
+    epochs: a positive integer, or None for the task default: the original's n_epoch (50 AVE, 100
+    others); under the original protocol with a model from a released checkpoint
+    (``model.source_epoch`` set) ``n_epoch - source_epoch - 1``, as the original's loop continues the
+    pretraining counter; quick mode: 8.
+    quick: quick mode (an explicit option; nothing is read from the environment): 8 epochs unless
+    ``epochs`` is given, and only the first two seeds; rows say ``mode="quick"``.
+    encoder_dropout: None: on for "original" (5 cached dropout draws), off for "honest".
+    select_metric: the metric that picks epoch and TOC setting; None: the reported metric, except AVVP
+    under "honest", which selects on the reference F1 (precision alone is maximised by a head that
+    predicts almost nothing but background; seen on the demo corpus).
+    fit: overrides of the head schedule, ``FitConfig`` fields other than epochs (e.g. ``{"lr": 1e-2}``).
+    batched: train all (TOC candidate, seed) heads as one batched model (default) or one by one with
+    ``fit_head`` (the reference path).
+    cache_dir: the codes cache (None: ``hdcid.utils.cache_dir() / "codes"``).
+    device: where the heads train (None: CUDA when available, else the CPU).
+    """
+
+    protocol: str = "honest"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int | None = None
+    quick: bool = False
+    encoder_dropout: bool | None = None
+    select_metric: str | None = None
+    fit: dict = field(default_factory=dict, hash=False)
+    batched: bool = True
+    cache_dir: str | Path | None = None
+    device: str | torch.device | None = None
+
+    def __post_init__(self) -> None:
+        selection_split(self.protocol)  # raises on an unknown protocol
+        seeds = tuple(self.seeds)
+        if not seeds:
+            raise ValueError("seeds must name at least one seed, got an empty sequence")
+        e = self.epochs
+        if e is not None and (isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 1):
+            raise ValueError(f"epochs must be a positive integer (or None for the task default), got {e!r}")
+        unknown = sorted(set(self.fit) - set(_FIT_FIELDS))
+        if unknown:
+            hint = " (the head epochs are TaskOptions(epochs=...))" if "epochs" in unknown else ""
+            raise ValueError(f"fit: unknown FitConfig field(s) {unknown}{hint}; expected some of {list(_FIT_FIELDS)}")
+        object.__setattr__(self, "seeds", seeds)
+        object.__setattr__(self, "epochs", None if e is None else int(e))
+        object.__setattr__(self, "fit", dict(self.fit))  # a copy: the caller's dict stays theirs
+
+
+def encoder_name(model) -> str:
+    """``model.name`` if set, else "DCID" / "H-DCID" from ``model.cfg.variant``."""
+    name = getattr(model, "name", None)
+    if isinstance(name, str):
+        return name
+    variant = getattr(getattr(model, "cfg", None), "variant", "dcid")
+    return {"dcid": "DCID", "hdcid": "H-DCID"}.get(variant, str(variant))
+
+
+def _select(codes: Codes | np.ndarray, idx) -> torch.Tensor:
+    q = codes.quantized if isinstance(codes, Codes) else codes
+    return apply_toc(torch.from_numpy(q), idx).float()  # (N, T, d)
+
+
+def _code_rows(codes: Codes, codebooks: torch.Tensor) -> torch.Tensor:
+    """The codebook rows of ``codes.indices``: (N, T, L, D) float32.
+
+    The cached ``quantized`` vectors are these rows up to the straight-through estimator's rounding
+    (``z + (e - z)``, about 1e-7); the exact rows take at most n_codes distinct values per level,
+    which lets the batched heads' first layer work on a table of codes (``hdcid.downstream.batched``).
+    Falls back to the cached vectors if they are not codebook rows (an encoder of another kind).
+    """
+    q = torch.from_numpy(codes.quantized)
+    k = torch.from_numpy(codes.indices)
+    cb = codebooks.float()
+    rows = torch.stack([cb[lv][k[..., lv]] for lv in range(cb.shape[0])], dim=2)  # (N, T, L, D)
+    if rows.shape != q.shape or not torch.allclose(rows, q, rtol=1e-5, atol=1e-5):
+        return q
+    return rows
+
+
+@dataclass
+class TaskFit:
+    """What ``fit_task`` trained: per seed the chosen candidate's FitResult, TOC setting and eval codes.
+
+    seeds, epochs, dropout and select_metric are the values ``options`` resolved to."""
+
+    task: str
+    direction: str
+    options: TaskOptions
+    splits: dict  # name -> Split
+    candidates: list  # TOCSettings | None, in order
+    seeds: tuple
+    epochs: int
+    dropout: bool
+    select_metric: str
+    cfg: FitConfig
+    n_train: int
+    best: dict  # seed -> (FitResult, TOCSettings | None, {split: EvalSet})
+    histories: dict  # (seed, toc label) -> per-epoch history
+
+
+def _epochs(spec: TaskSpec, options: TaskOptions, model) -> int:
+    """The head's epoch count (``TaskOptions.epochs``)."""
+    if options.epochs is not None:
+        return options.epochs
+    src_epoch = getattr(model, "source_epoch", None)
+    if options.protocol == "original" and not options.quick and isinstance(src_epoch, int):
+        return max(1, spec.epochs - src_epoch - 1)  # the original's loop starts at ckpt epoch + 1
+    return QUICK_HEAD_EPOCHS if options.quick else spec.epochs
+
+
+def fit_task(
+    task: str, direction: str, model, data: dict, *, toc=None, options: TaskOptions = TaskOptions()
+) -> TaskFit:
+    """Train the heads of one task / direction and choose epoch and TOC candidate per seed.
+
+    The one fitting path of ``run_task`` and ``hdcid.analysis.task_predictions``. data: the task's
+    ClipSets (``load_task_data``); toc: None (all dims), one TOCSettings, or a list of candidates
+    (chosen per seed on the selection split; a list may contain None); options: ``TaskOptions``.
+    """
+    protocol = options.protocol
+    _check(task, direction, protocol)
+    spec = TASKS[task]
+    splits = build_splits(task, direction, data, protocol)
+    seeds = options.seeds[:2] if options.quick else options.seeds
+    dropout = (protocol == "original") if options.encoder_dropout is None else options.encoder_dropout
+    cdir = default_cache_dir() / "codes" if options.cache_dir is None else options.cache_dir
+    candidates = list(toc) if isinstance(toc, (list, tuple)) else [toc]
+    if not candidates:
+        raise ValueError("toc: an empty list of candidates; pass None for no TOC")
+    codebooks = model.codebooks().detach().cpu()
+    idx_lists = [select_or_all(t, codebooks) for t in candidates]
+    tr = splits["train"]
+    train_codes = encode_cached(model, tr.clipset, tr.modality, cdir, train_mode=dropout)
+    ev_codes = {k: encode_cached(model, s.clipset, s.modality, cdir) for k, s in splits.items() if k != "train"}
+    labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
+    draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
+    cfg = FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit})
+    sel_metric = options.select_metric or (spec.honest_select if protocol == "honest" else None) or spec.metric
+    train_y = torch.from_numpy(train_codes.labels)
+    evals = [{k: EvalSet(_select(c, idx), labels[k]) for k, c in ev_codes.items()} for idx in idx_lists]
+    members = [Member(c, s) for c in range(len(candidates)) for s in seeds]  # candidate-major
+    device = get_device(options.device)
+    if options.batched:
+        split = selection_split(protocol)
+        with _threads(cfg.cpu_threads, device):
+            fits = fit_heads(
+                spec.kind,
+                [_code_rows(c, codebooks) for c in draws],
+                train_y,
+                _code_rows(ev_codes[split], codebooks),
+                labels[split],
+                idx_lists,
+                members,
+                cfg=cfg,
+                select_split=split,
+                select_metric=sel_metric,
+                device=device,
+            )
+    else:
+        xs = [[_select(c, idx) for c in draws] for idx in idx_lists]  # candidate -> draws
+        fits = [
+            fit_head(
+                spec.kind,
+                xs[m.cand],
+                train_y,
+                evals[m.cand],
+                cfg=cfg,
+                protocol=protocol,
+                select_metric=sel_metric,
+                seed=m.seed,
+                device=options.device,
+            )
+            for m in members
+        ]
+    best, histories = {}, {}
+    for m, res in zip(members, fits):  # first candidate wins ties, per seed
+        t = candidates[m.cand]
+        histories[(m.seed, None if t is None else t.label)] = res.history
+        if m.seed not in best or res.select_value > best[m.seed][0].select_value:
+            best[m.seed] = (res, t, evals[m.cand])
+    return TaskFit(
+        task,
+        direction,
+        options,
+        splits,
+        candidates,
+        seeds,
+        cfg.epochs,
+        dropout,
+        sel_metric,
+        cfg,
+        len(train_codes),
+        best,
+        histories,
+    )
+
+
+def result_rows(tf: TaskFit, encoder: str) -> pd.DataFrame:
+    """The tidy rows of a ``TaskFit``: per seed, the chosen head on ``test_cross`` and ``test_same``."""
+    spec = TASKS[tf.task]
+    rows = []
+    for seed in tf.seeds:
+        res, t, evals = tf.best[seed]
+        for ev, key in (("cross", "test_cross"), ("same", "test_same")):
+            m = evaluate_all(spec.kind, res.head, evals[key], tf.cfg.batch_size)
+            rows.append(
+                {
+                    "task": tf.task,
+                    "direction": tf.direction,
+                    "train_modality": tf.splits["train"].modality,
+                    "test_modality": tf.splits[key].modality,
+                    "encoder": encoder,
+                    "toc": "none" if t is None else t.label,
+                    "toc_candidates": len(tf.candidates),
+                    "protocol": tf.options.protocol,
+                    "mode": "quick" if tf.options.quick else "full",
+                    "seed": seed,
+                    "eval": ev,
+                    "eval_set": tf.splits[key].name,
+                    "metric": spec.metric,
+                    "value": m[spec.metric],
+                    "epoch": res.epoch,
+                    "epochs": tf.epochs,
+                    "select_split": selection_split(tf.options.protocol),
+                    "select_metric": tf.select_metric,
+                    "select_value": res.select_value,
+                    "encoder_dropout": tf.dropout,
+                    "n_train": tf.n_train,
+                    "n_test": len(evals[key].x),
+                    **{c: m.get(c, np.nan) for c in METRIC_COLUMNS},
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def run_task(
+    task: str,
+    direction: str,
+    model,
+    data: dict,
+    *,
+    toc=None,
+    options: TaskOptions = TaskOptions(),
+    name: str | None = None,
+    histories: dict | None = None,
+) -> pd.DataFrame:
+    """Train heads on one task / direction and return a tidy DataFrame.
+
+    One row per seed x eval ("cross" = other modality, "same" = training modality upper bound)
+    with columns task, direction, train_modality, test_modality, encoder, toc, protocol, mode,
+    seed, eval, eval_set, metric, value, epoch, epochs, select_split, select_value, n_train, n_test
+    and every metric of ``METRIC_COLUMNS`` (NaN where it does not apply).
+    data: the task's ClipSets (``load_task_data(task, data_root)``).
+    toc: None (all dims), one TOCSettings, or a list of candidates (chosen per seed on the selection
+    split; a list may contain None).
+    options: protocol, seeds, epochs, quick mode, ... (``TaskOptions``), e.g.
+    ``run_task("ave", "v2a", model, data, options=TaskOptions(quick=True))``.
+    name: the encoder column (default ``encoder_name(model)``).
+    histories: a dict to receive the per-epoch curves, keyed by (seed, toc label) (batched: the
+    training loss and the selection split only).
+    """
+    tf = fit_task(task, direction, model, data, toc=toc, options=options)
+    if histories is not None:
+        histories.update(tf.histories)
+    return result_rows(tf, name or encoder_name(model))
