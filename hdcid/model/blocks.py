@@ -23,8 +23,9 @@ class ITRM(nn.Module):
     """InternalTemporalRelationModule: `Linear(in -> D)` then `n_layers` post-norm encoder layers.
 
     Input (B, T, in_dim) -> output (B, T, D). Internally sequence-first (T, B, D) like the original;
-    4 heads, FFN `ffn_dim`, dropout everywhere, LayerNorm eps 1e-5, no mask (unless `attention_window`), no positional encoding,
-    no final norm. `encoder_layer` is the original's never-executed prototype layer, registered only
+    4 heads, FFN `ffn_dim`, dropout everywhere, LayerNorm eps 1e-5, no positional encoding, no
+    final norm, no mask unless `cfg.attention_window` (hdcid extension: a second attends only to
+    seconds within that distance). `encoder_layer` is the original's never-executed prototype layer, registered only
     when `keep_dead_modules` so released checkpoints load with strict key matching.
     """
 
