@@ -1,0 +1,134 @@
+"""Data-parallel pretraining (hdcid/train_ddp.py) equals single-process pretraining on the global batch.
+
+Two gloo processes (torch.multiprocessing spawn, file:// rendezvous: no port) each take their shard;
+one process takes the whole batch. float64, dropout off (masks are drawn per rank, the one part that
+is not exact). Compared to 1e-6: every parameter and buffer (codebooks, EMA counts and sums, reset
+counters, centring statistics) and every logged term. Both ranks must also hold identical states.
+Cases: DCID (CMCM, centring) with uneven shards 3 + 2; faithful H-DCID (6 encoder forwards, level 2,
+dead-code resets) with shards 2 + 2 for 2 steps; `fit` for 2 epochs with a resume in between on 2
+ranks against one uninterrupted single-process `fit`; dropout on: replicas stay identical.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from hdcid.config import ModelConfig, TrainConfig
+from hdcid.demo.synthetic import random_clipset
+from hdcid.train import Pretrainer
+
+pytestmark = pytest.mark.slow
+
+
+def _cases() -> dict:
+    """name -> (ModelConfig, TrainConfig, global batch size, steps)."""
+    dcid = (
+        ModelConfig.tiny("dcid", dropout=0.0),
+        TrainConfig.tiny("dcid", dtype="float64", batch_size=5),
+        5,
+        1,
+    )
+    hdcid = (
+        ModelConfig.tiny("hdcid", dropout=0.0, reset_after=2),
+        TrainConfig.tiny("hdcid", dtype="float64", batch_size=4, encoder_forwards_per_step=6),
+        4,
+        2,
+    )
+    dropout = (ModelConfig.tiny("hdcid", reset_after=2), TrainConfig.tiny("hdcid", dtype="float64"), 4, 2)
+    return {"dcid": dcid, "hdcid": hdcid, "dropout": dropout}
+
+
+def _fit_cfgs() -> tuple[ModelConfig, TrainConfig]:
+    mc = ModelConfig.tiny("dcid", dropout=0.0, reset_after=3)
+    return mc, TrainConfig.tiny("dcid", dtype="float64", batch_size=4, epochs=2, max_steps_per_epoch=2)
+
+
+def _steps(trainer, mc, tc, n, steps):
+    resets = [torch.zeros(mc.n_codes) for _ in range(mc.n_levels)]
+    batch = trainer._batch(np.arange(n))
+    rows = [trainer.train_step(*batch, tc.level2_start_epoch, resets=resets) for _ in range(steps)]
+    return {"state": trainer.model.state_dict(), "rows": rows, "resets": resets}
+
+
+def _worker(rank: int, world: int, store: str, out: str) -> None:
+    from hdcid.train_ddp import DistributedPretrainer
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        res = {}
+        for name, (mc, tc, n, steps) in _cases().items():
+            tr = DistributedPretrainer(mc, tc, random_clipset(mc, n, seed=1), f"{out}/unused", device="cpu")
+            res[name] = _steps(tr, mc, tc, n, steps)
+            res[name]["dropout_state"] = tr._dropout_rng.state[0]
+        mc, tc = _fit_cfgs()
+        data = random_clipset(mc, 8, seed=2)
+        DistributedPretrainer(mc, tc, data, f"{out}/fit", device="cpu").fit(progress=False, stop_after_epoch=0)
+        fit = DistributedPretrainer(mc, tc, data, f"{out}/fit", device="cpu").fit(progress=False)  # resumes
+        res["fit"] = {"state": fit.model.state_dict(), "rows": fit.history.to_dict("records"), "usage": fit.usage}
+        torch.save(res, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _close_rows(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x:
+            assert math.isclose(x[k], y[k], rel_tol=1e-6, abs_tol=1e-6) or (np.isnan(x[k]) and np.isnan(y[k])), k
+
+
+def _close_states(a: dict, b: dict, exact: bool = False) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        if exact:
+            assert torch.equal(a[k], b[k]), k
+        else:
+            assert torch.allclose(a[k].double(), b[k].double(), rtol=1e-6, atol=1e-6), (k, (a[k] - b[k]).abs().max())
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_worker, args=(2, str(out / "store"), str(out)), nprocs=2, join=True)
+    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)]
+
+
+@pytest.mark.parametrize("name", ["dcid", "hdcid"])
+def test_two_ranks_equal_one_process_on_the_global_batch(ranks, name, tmp_path):
+    mc, tc, n, steps = _cases()[name]
+    torch.set_num_threads(1)
+    ref = _steps(Pretrainer(mc, tc, random_clipset(mc, n, seed=1), tmp_path, device="cpu"), mc, tc, n, steps)
+    if name == "hdcid":
+        assert sum(float(r.sum()) for r in ref["resets"]) > 0  # dead-code resets (RNG draws) took place
+    for rank in ranks:
+        _close_states(rank[name]["state"], ref["state"])
+        _close_rows(rank[name]["rows"], ref["rows"])
+        assert all(torch.equal(a, b) for a, b in zip(rank[name]["resets"], ref["resets"]))
+    _close_states(ranks[0][name]["state"], ranks[1][name]["state"], exact=True)  # one codebook everywhere
+
+
+def test_replicas_stay_identical_with_rank_local_dropout(ranks):
+    a, b = ranks[0]["dropout"], ranks[1]["dropout"]
+    _close_states(a["state"], b["state"], exact=True)
+    assert a["rows"] == b["rows"]
+    assert not torch.equal(a["dropout_state"], b["dropout_state"])  # each rank draws its own masks
+
+
+def test_fit_with_resume_on_two_ranks_equals_one_process(ranks, tmp_path):
+    mc, tc = _fit_cfgs()
+    torch.set_num_threads(1)
+    ref = Pretrainer(mc, tc, random_clipset(mc, 8, seed=2), tmp_path, device="cpu").fit(progress=False)
+    for rank in ranks:
+        _close_states(rank["fit"]["state"], ref.model.state_dict())
+        _close_rows(rank["fit"]["rows"], ref.history.to_dict("records"))
+        for got, want in zip(rank["fit"]["usage"], ref.usage):  # per-epoch code counts summed over ranks
+            for g, w in zip(got["counts"], want["counts"]):
+                assert all(torch.equal(g[m], w[m]) for m in w)
