@@ -41,7 +41,7 @@ from hdcid.modalities import CLUB_ORDER, MODALITIES
 from hdcid.model.blocks import ITRM
 from hdcid.model.checkpoint import load_checkpoint
 from hdcid.model.network import EncoderOutputs
-from hdcid.train import PretrainResult, Pretrainer
+from hdcid.train import Pretrainer, PretrainResult
 
 
 class _Replica(nn.Module):
@@ -197,7 +197,9 @@ def _check_batches(n: int, tc: TrainConfig, world: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """`torchrun --nproc_per_node=N -m hdcid.train_ddp --data-root DIR --out DIR [...]`."""
-    p = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m hdcid.train_ddp", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="torchrun --nproc_per_node=N -m hdcid.train_ddp", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--data-root", required=True, help="folder holding vggsound40k/ (hdcid.data.read_pretrain)")
     p.add_argument("--text-features", help="PrecomputedText .npz of the prompts (default: the demo's MiniLM file)")
     p.add_argument("--variant", choices=["dcid", "hdcid"], default="dcid")

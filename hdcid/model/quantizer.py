@@ -386,7 +386,8 @@ class UnifiedCodebook(nn.Module):
     def _dead_code_reset(self, E: Tensor, W: Tensor, c: Tensor, u: Tensor, used: Tensor) -> Tensor:
         """Tick counters, revive codes unused for > reset_after calls from donors. Returns (M,) bool."""
         u.add_(1.0)
-        u.index_fill_(0, codes_used_anywhere(used, self.n_codes), 0.0)  # duplicates write the same value: no unique() needed
+        used = codes_used_anywhere(used, self.n_codes)  # data-parallel: used on any rank
+        u.index_fill_(0, used, 0.0)  # duplicates write the same value: no unique() needed
         R = u > self.reset_after  # (M,) to reset
         A = (u >= 0) & (u < self.donor_window)  # (M,) donors
         n_reset = int(R.sum())  # the only host sync of a training call
