@@ -24,6 +24,7 @@ equals the single-process step on the global batch (docs/method.md §6, "Data-pa
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 from functools import partial
 from pathlib import Path
@@ -42,6 +43,14 @@ from hdcid.model.blocks import ITRM
 from hdcid.model.checkpoint import load_checkpoint
 from hdcid.model.network import EncoderOutputs
 from hdcid.train import Pretrainer, PretrainResult
+
+
+# torch 2.13 renamed DDP's `broadcast_buffers` to `forward_sync_buffers` (pyproject allows torch >= 2.4)
+_NO_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 class _Replica(nn.Module):
@@ -87,7 +96,8 @@ class DistributedPretrainer(Pretrainer):
         super().__init__(model_cfg, train_cfg, dataset, out_dir, device=device or default_device())
         # device_ids=None: DDP leaves the step's inputs where they are; find_unused_parameters: level 2
         # trains only from level2_start_epoch, the original's dead modules never, CLUB levels by step.
-        ddp = dict(device_ids=None, broadcast_buffers=False, find_unused_parameters=True)
+        # The codebook and centring buffers are kept equal by summed statistics, never broadcast.
+        ddp = dict(device_ids=None, find_unused_parameters=True, **_NO_BUFFER_SYNC)
         self._main_ddp = DistributedDataParallel(
             _Replica(self.model.main_modules(), partial(Pretrainer._step_terms, self)), **ddp
         )
