@@ -44,7 +44,6 @@ from hdcid.model.checkpoint import load_checkpoint
 from hdcid.model.network import EncoderOutputs
 from hdcid.train import Pretrainer, PretrainResult
 
-
 # torch 2.13 renamed DDP's `broadcast_buffers` to `forward_sync_buffers` (pyproject allows torch >= 2.4)
 _NO_BUFFER_SYNC = (
     {"forward_sync_buffers": False}
