@@ -12,6 +12,11 @@ ranks against one uninterrupted single-process `fit`; dropout on: replicas stay 
 from __future__ import annotations
 
 import math
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +28,18 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.demo.synthetic import random_clipset
 from hdcid.train import Pretrainer
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo"),
+]
+
+
+def _gloo_env() -> dict:
+    """Gloo on the loopback interface (a container's hostname may not resolve to a usable address)."""
+    env = dict(os.environ)
+    if sys.platform.startswith("linux") and Path("/sys/class/net/lo").exists():
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    return env
 
 
 def _cases() -> dict:
@@ -60,7 +76,9 @@ def _worker(rank: int, world: int, store: str, out: str) -> None:
     from hdcid.train_ddp import DistributedPretrainer
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{store}", rank=rank, world_size=world, timeout=timedelta(seconds=120)
+    )
     try:
         res = {}
         for name, (mc, tc, n, steps) in _cases().items():
@@ -97,7 +115,16 @@ def _close_states(a: dict, b: dict, exact: bool = False) -> None:
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(2, str(out / "store"), str(out)), nprocs=2, join=True)
+    with pytest.MonkeyPatch.context() as mp_env:
+        if "GLOO_SOCKET_IFNAME" in _gloo_env():
+            mp_env.setenv("GLOO_SOCKET_IFNAME", _gloo_env()["GLOO_SOCKET_IFNAME"])  # inherited by the ranks
+        ctx = mp.spawn(_worker, args=(2, str(out / "store"), str(out)), nprocs=2, join=False)
+    deadline = time.monotonic() + 240
+    while not ctx.join(timeout=2):  # raises if a rank failed
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail("the 2-rank run did not finish within 240 s")
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)]
 
 
@@ -136,9 +163,7 @@ def test_fit_with_resume_on_two_ranks_equals_one_process(ranks, tmp_path):
 
 def test_torchrun_entry_point_trains_and_rank0_writes(small_demo_root, tmp_path):
     """The README's launch line on the small demo corpus: 2 gloo ranks, one step, one checkpoint."""
-    import os
     import subprocess
-    import sys
 
     from hdcid.train import list_checkpoints
 
@@ -146,7 +171,7 @@ def test_torchrun_entry_point_trains_and_rank0_writes(small_demo_root, tmp_path)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hdcid.train_ddp"]
     cmd += ["--data-root", str(small_demo_root), "--preset", "tiny", "--batch-size", "4", "--epochs", "1"]
     cmd += ["--max-steps-per-epoch", "1", "--out", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**_gloo_env(), "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1 steps on 2 ranks" in done.stdout
