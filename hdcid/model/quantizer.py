@@ -29,6 +29,9 @@ Differences from the original (all documented, switchable where they change numb
 * vectorised (docs/method.md §6): one distance product per modality serves CMCM (grad) and argmin (detached);
   EMA sums by `index_add_` on CPU and a dense one-hot product on CUDA (deterministic); the reset
   bookkeeping is a few tensor ops with one host sync (`R.sum()`).
+* data-parallel steps (hdcid/train_ddp.py): the MM-EMA statistics and the used-code sets are summed
+  over ranks and CMCM's soft assignments gathered (hdcid/distributed.py), so every rank holds the
+  same codebook; outside such a step these calls change nothing.
 * `equal_num` takes each sample's mode over time as the smallest most-frequent code (the original's
   `torch.mode` tie-breaking is backend-dependent; it is a diagnostic only).
 """
