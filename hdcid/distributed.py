@@ -90,11 +90,11 @@ def shard_sizes(n: int, world: int) -> list[int]:
     return [n // world + (r < n % world) for r in range(world)]
 
 
-def all_batch_sizes(local: int, group: Any = None) -> list[int]:
-    """Every rank's local batch size (one small all-gather)."""
+def all_batch_sizes(local: int, device: torch.device | None = None, group: Any = None) -> list[int]:
+    """Every rank's local batch size (one small all-gather; NCCL needs `device`, this rank's GPU)."""
     t = torch.tensor([local], dtype=torch.long)
     if dist.get_backend(group) == "nccl":
-        t = t.to(torch.device("cuda", torch.cuda.current_device()))
+        t = t.to(device if device is not None else torch.device("cuda", torch.cuda.current_device()))
     out = [torch.zeros_like(t) for _ in range(dist.get_world_size(group))]
     dist.all_gather(out, t, group=group)
     return [int(x) for x in out]

@@ -141,7 +141,7 @@ class DistributedPretrainer(Pretrainer):
         if epoch != self._stream_epoch:
             self._dropout_rng.reseed(self._stream_seed(epoch))
             self._stream_epoch = epoch
-        with sharded(all_batch_sizes(len(video))):
+        with sharded(all_batch_sizes(len(video), video.device)):
             return super().train_step(video, audio, words, epoch, counts, resets)
 
     def _step_terms(self, video, audio, words, level2, counts, resets) -> dict[str, torch.Tensor]:
