@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from hdcid.config import ModelConfig, TrainConfig
-from hdcid.distributed import RankStream, active_shard, all_batch_sizes, shard_sizes, sharded
+from hdcid.distributed import RankStream, all_batch_sizes, shard_sizes, sharded
 from hdcid.modalities import CLUB_ORDER, MODALITIES
 from hdcid.model.blocks import ITRM
 from hdcid.model.checkpoint import load_checkpoint
@@ -103,22 +103,26 @@ class DistributedPretrainer(Pretrainer):
         self._club_ddp = DistributedDataParallel(_Replica([self.model.club], self._club_losses), **ddp)
         self._dropout_rng = RankStream(self.device, self._stream_seed(0))
         self._stream_epoch = 0
-        for mod in self.model.modules():  # the ITRM self-attention layers carry every dropout
-            if isinstance(mod, ITRM):
-                mod.register_forward_pre_hook(self._enter_rank_stream)
-                mod.register_forward_hook(self._leave_rank_stream)
 
     # ------------------------------------------------------------------ RNG streams
     def _stream_seed(self, epoch: int) -> int:
         return (self.train_cfg.seed * 1_000_003 + epoch) * 65_537 + self.rank + 1
 
     def _enter_rank_stream(self, module: nn.Module, args: Any) -> None:
-        if active_shard() is not None:
-            self._dropout_rng.__enter__()
+        self._dropout_rng.__enter__()
 
     def _leave_rank_stream(self, module: nn.Module, args: Any, output: Any) -> None:
-        if active_shard() is not None:
-            self._dropout_rng.__exit__()
+        self._dropout_rng.__exit__()
+
+    def _rank_stream_hooks(self) -> list:
+        """Swap the rank-local stream in around every ITRM (the self-attention layers carry every
+        dropout of the model); registered for one step only, so the model never keeps them."""
+        handles = []
+        for mod in self.model.modules():
+            if isinstance(mod, ITRM):
+                handles.append(mod.register_forward_pre_hook(self._enter_rank_stream))
+                handles.append(mod.register_forward_hook(self._leave_rank_stream))
+        return handles
 
     # ------------------------------------------------------------------ one step
     def _batch(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -141,8 +145,13 @@ class DistributedPretrainer(Pretrainer):
         if epoch != self._stream_epoch:
             self._dropout_rng.reseed(self._stream_seed(epoch))
             self._stream_epoch = epoch
-        with sharded(all_batch_sizes(len(video), video.device)):
-            return super().train_step(video, audio, words, epoch, counts, resets)
+        hooks = self._rank_stream_hooks()
+        try:
+            with sharded(all_batch_sizes(len(video), video.device)):
+                return super().train_step(video, audio, words, epoch, counts, resets)
+        finally:
+            for h in hooks:
+                h.remove()
 
     def _step_terms(self, video, audio, words, level2, counts, resets) -> dict[str, torch.Tensor]:
         return self._main_ddp(video, audio, words, level2, counts, resets)  # Pretrainer._step_terms

@@ -77,10 +77,11 @@ def _steps(trainer, mc, tc, n, steps):
     resets = [torch.zeros(mc.n_codes) for _ in range(mc.n_levels)]
     batch = trainer._batch(np.arange(n))
     rows = [trainer.train_step(*batch, 0, resets=resets) for _ in range(steps)]
-    return {"state": trainer.model.state_dict(), "rows": rows, "resets": resets}
+    return {"state": trainer.model.state_dict(), "rows": rows, "resets": resets, "rng": torch.get_rng_state()}
 
 
 def _worker(rank: int, world: int, store: str, out: str) -> None:
+    from hdcid.distributed import RankStream
     from hdcid.train_ddp import DistributedPretrainer
 
     torch.set_num_threads(1)
@@ -92,7 +93,8 @@ def _worker(rank: int, world: int, store: str, out: str) -> None:
         for name, (mc, tc, n, steps) in _cases().items():
             tr = DistributedPretrainer(mc, tc, random_clipset(mc, n, seed=1), f"{out}/unused", device="cpu")
             res[name] = _steps(tr, mc, tc, n, steps)
-            res[name]["dropout_state"] = tr._dropout_rng.state[0]
+            fresh = RankStream(torch.device("cpu"), tr._stream_seed(0)).state[0]
+            res[name]["dropout_used"] = not torch.equal(tr._dropout_rng.state[0], fresh)
         mc, tc = _fit_cfgs()
         data = random_clipset(mc, 8, seed=2)
         DistributedPretrainer(mc, tc, data, f"{out}/fit", device="cpu").fit(progress=False, stop_after_epoch=0)
@@ -147,6 +149,8 @@ def test_two_ranks_equal_one_process_on_the_global_batch(ranks, name, tmp_path):
         _close_states(rank[name]["state"], ref["state"])
         _close_rows(rank[name]["rows"], ref["rows"])
         assert all(torch.equal(a, b) for a, b in zip(rank[name]["resets"], ref["resets"]))
+        assert torch.equal(rank[name]["rng"], ref["rng"])  # the shared stream drew exactly what 1 process drew
+        assert not rank[name]["dropout_used"]  # dropout off: the rank-local stream is never drawn from
     _close_states(ranks[0][name]["state"], ranks[1][name]["state"], exact=True)  # one codebook everywhere
 
 
@@ -154,7 +158,8 @@ def test_replicas_stay_identical_with_rank_local_dropout(ranks):
     a, b = ranks[0]["dropout"], ranks[1]["dropout"]
     _close_states(a["state"], b["state"], exact=True)
     assert a["rows"] == b["rows"]
-    assert not torch.equal(a["dropout_state"], b["dropout_state"])  # each rank draws its own masks
+    assert torch.equal(a["rng"], b["rng"])  # the shared stream (t*, permutations, resets) stays in sync
+    assert a["dropout_used"] and b["dropout_used"]  # masks came from each rank's own stream
 
 
 def test_fit_with_resume_on_two_ranks_equals_one_process(ranks, tmp_path):
