@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hdcid.config import ModelConfig, TrainConfig
+from hdcid.distributed import batch_mean
 from hdcid.modalities import CLUB_ORDER, MODALITIES, PAIRS, SHORT
 from hdcid.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hdcid.model.network import CrossModalModel, EncoderOutputs, TrainOutputs
@@ -73,8 +74,8 @@ def _level_terms(
     terms[f"loss{sfx or 1}"] = loss
     terms[f"agreement{sfx}"] = lo.quant.agreement.to(loss.dtype)
     k = lo.indices
-    for x, y in PAIRS:  # pairwise agreement, (B,T)
-        terms[f"agree{sfx}_{SHORT[x]}{SHORT[y]}"] = (k[x] == k[y]).to(loss.dtype).mean()
+    for x, y in PAIRS:  # pairwise agreement, (B,T) (data-parallel: over the global batch)
+        terms[f"agree{sfx}_{SHORT[x]}{SHORT[y]}"] = batch_mean((k[x] == k[y]).to(loss.dtype).mean())
     terms[f"club_ll{sfx}"] = ll.get(lv, torch.zeros((), device=loss.device)).to(loss.dtype)
     return loss
 
@@ -183,9 +184,22 @@ class Pretrainer:
         (`_loss_terms`); 3. backward, per-module clipping, the one host sync, a non-finite check and
         the optimizer step (`_optimizer_step`)."""
         level2 = self.model_cfg.n_levels > 1 and epoch >= self.train_cfg.level2_start_epoch
-        out, ll = self._forwards(video, audio, words, [0, 1] if level2 else [0], resets)
-        terms = self._loss_terms(out, ll, level2, counts)
+        terms = self._step_terms(video, audio, words, level2, counts, resets)
         return {**self._optimizer_step(terms, epoch), "level2": float(level2)}
+
+    def _step_terms(
+        self,
+        video: torch.Tensor,
+        audio: torch.Tensor,
+        words: torch.Tensor,
+        level2: bool,
+        counts: list[dict] | None,
+        resets: list | None,
+    ) -> dict[str, torch.Tensor]:
+        """Forwards, CLUB steps and loss terms of one batch: the forward a data-parallel replica runs
+        (hdcid/train_ddp.py)."""
+        out, ll = self._forwards(video, audio, words, [0, 1] if level2 else [0], resets)
+        return self._loss_terms(out, ll, level2, counts)
 
     def _forwards(
         self, video: torch.Tensor, audio: torch.Tensor, words: torch.Tensor, active: list[int], resets: list | None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hdcid.distributed import batch_mean, gather_batch, local_rows
+
 
 def _mlp(x_dim: int, hidden: int, y_dim: int) -> list[nn.Module]:
     return [
@@ -60,16 +62,19 @@ class CLUBSample(nn.Module):
         self._check(x, y)
         mu, logvar = self.mu_logvar(x)  # (B, T, y_dim)
         ll = (-((mu - y) ** 2) / logvar.exp() - logvar).sum(dim=-1)  # (B, T)
-        return -ll.mean() / 2
+        return batch_mean(-ll.mean() / 2)  # data-parallel: over the global batch
 
     def mi_est(self, x: Tensor, y: Tensor, perm: Tensor | None = None) -> Tensor:
         """Sampled, time-averaged CLUB bound (1/B) sum_b sum_d (pos - neg) / 2 (docs/method.md §2.8).
 
         pos[b,d] = -mean_t (mu - y)^2 / exp(mean_t logvar); neg uses y[perm[b]] with perm a
         permutation of the batch (torch.randperm from the global RNG unless given; fixed points allowed).
+        Data-parallel (hdcid/distributed.py): perm permutes the global batch, y is gathered from every
+        rank and each rank reads its own rows of perm, so the bound equals the single-process one.
         """
         self._check(x, y)
-        B = x.shape[0]
+        pool = gather_batch(y)  # (B, T, y_dim): y itself in a single process
+        B = pool.shape[0]
         if perm is None:
             perm = torch.randperm(B, device=x.device)
         elif perm.shape != (B,):
@@ -77,5 +82,5 @@ class CLUBSample(nn.Module):
         mu, logvar = self.mu_logvar(x)  # (B, T, y_dim)
         var = logvar.mean(dim=1).exp()  # (B, y_dim)
         pos = -((mu - y) ** 2).mean(dim=1) / var  # (B, y_dim)
-        neg = -((mu - y[perm]) ** 2).mean(dim=1) / var  # (B, y_dim)
-        return (pos.sum(dim=-1) - neg.sum(dim=-1)).mean() / 2
+        neg = -((mu - pool[local_rows(perm)]) ** 2).mean(dim=1) / var  # (B, y_dim)
+        return batch_mean((pos.sum(dim=-1) - neg.sum(dim=-1)).mean() / 2)

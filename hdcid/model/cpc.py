@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hdcid.distributed import gather_batch
 from hdcid.modalities import MODALITIES, SHORT
 
 # (target x, predictor y) in the original's code order: a<-v, a<-t, v<-t, v<-a, t<-a, t<-v, then self
@@ -90,8 +91,9 @@ class CrossCPC(nn.Module):
             x = z[m]
             # zero initial states (nn.LSTM default), no packing
             out, _ = self.lstm[m](x[:, : t_star + 1])  # (B, t*+1, hidden)
-            P[m] = self.predictor[m](out[:, t_star])  # (B, D) prediction of step t*+1
-            Y[m] = x[:, t_star + 1]  # (B, D) target
+            # data-parallel: every rank's clips, so negatives span the global batch (hdcid/distributed.py)
+            P[m] = gather_batch(self.predictor[m](out[:, t_star]))  # (B, D) prediction of step t*+1
+            Y[m] = gather_batch(x[:, t_star + 1])  # (B, D) target
         terms, acc = {}, {}
         for x, y in CROSS_PAIRS + SELF_PAIRS:
             key = f"{SHORT[x]}<-{SHORT[y]}"

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hdcid.config import ModelConfig
+from hdcid.distributed import batch_mean
 from hdcid.modalities import ENCODER_ORDER, MODALITIES
 from hdcid.model.blocks import ITRM, VSE, LinearReLU, VideoEncoder
 from hdcid.model.club import CLUBSample
@@ -98,13 +99,13 @@ class ModalityCentre(nn.Module):
         if not (self.training and update):
             out = z - self.running_mean[level, m].to(z.dtype)
             return out / self.running_scale[level, m].to(z.dtype) if self.scale else out
-        mean = z.mean(dim=(0, 1))  # (D,)
+        mean = batch_mean(z.mean(dim=(0, 1)))  # (D,) (data-parallel: over the global batch)
         out = z - mean
         with torch.no_grad():
             self.running_mean[level, m].lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
         if not self.scale:
             return out
-        rms = out.pow(2).mean().clamp_min(1e-12).sqrt()  # scalar
+        rms = batch_mean(out.pow(2).mean()).clamp_min(1e-12).sqrt()  # scalar
         with torch.no_grad():
             self.running_scale[level, m].lerp_(rms.detach().to(self.running_scale.dtype), self.momentum)
         return out / rms
@@ -365,8 +366,8 @@ class CrossModalModel(nn.Module):
             l2 = enc.levels[1]
             recs.append(self.decoder(1, l2.quantized, l2.specific))
             targets.append(l1.specific)  # live level-1 features C_v, S_a, S_t (not detached)
-        # MSE: mean over all elements (the original's F.mse_loss default)
-        rec_loss = [{m: F.mse_loss(r[m], t[m]) for m in MODALITIES} for r, t in zip(recs, targets)]
+        # MSE: mean over all elements (the original's F.mse_loss default; data-parallel: global batch)
+        rec_loss = [{m: batch_mean(F.mse_loss(r[m], t[m])) for m in MODALITIES} for r, t in zip(recs, targets)]
         cpc = [
             self.cpc[lv](lo.semantic["audio"], lo.semantic["video"], lo.semantic["text"])
             for lv, lo in enumerate(enc.levels)

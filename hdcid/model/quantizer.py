@@ -29,6 +29,9 @@ Differences from the original (all documented, switchable where they change numb
 * vectorised (docs/method.md §6): one distance product per modality serves CMCM (grad) and argmin (detached);
   EMA sums by `index_add_` on CPU and a dense one-hot product on CUDA (deterministic); the reset
   bookkeeping is a few tensor ops with one host sync (`R.sum()`).
+* data-parallel steps (hdcid/train_ddp.py): the MM-EMA statistics and the used-code sets are summed
+  over ranks and CMCM's soft assignments gathered (hdcid/distributed.py), so every rank holds the
+  same codebook; outside such a step these calls change nothing.
 * `equal_num` takes each sample's mode over time as the smallest most-frequent code (the original's
   `torch.mode` tie-breaking is backend-dependent; it is a diagnostic only).
 """
@@ -41,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hdcid.distributed import batch_mean, codes_used_anywhere, gather_batch, sum_over_ranks
 from hdcid.modalities import MODALITIES, PARTNERS
 
 _LOG_EPS = 1e-10  # inside log(P + 1e-10) of CMCM and of the perplexity (original)
@@ -130,8 +134,10 @@ def cmcm_loss(z_a: Tensor, z_v: Tensor, z_t: Tensor, E: Tensor) -> Tensor:
 
 
 def _cmcm_from_distances(d_a: Tensor, d_v: Tensor, d_t: Tensor, B: int, T: int) -> Tensor:
-    """CMCM from grad-carrying squared distances d_m (B*T, M) -> scalar."""
-    P = [_time_mean_soft_assignment(d, B, T) for d in (d_a, d_v, d_t)]  # 3 x (B, M)
+    """CMCM from grad-carrying squared distances d_m (B*T, M) -> scalar. Data-parallel: the soft
+    assignments of every rank's clips are gathered (hdcid/distributed.py), so each rank computes the
+    global-batch loss."""
+    P = [gather_batch(_time_mean_soft_assignment(d, B, T)) for d in (d_a, d_v, d_t)]  # 3 x (B, M)
     (P_a, P_v, P_t), (L_a, L_v, L_t) = P, [torch.log(p + _LOG_EPS) for p in P]
     return 0.5 * (_cmcm_pair(P_a, P_v, L_a, L_v) + _cmcm_pair(P_a, P_t, L_a, L_t) + _cmcm_pair(P_t, P_v, L_t, L_v))
 
@@ -320,6 +326,7 @@ class UnifiedCodebook(nn.Module):
         q = {m: E0[k[m]] for m in MODALITIES}  # m -> (B, T, D), pre-update codes
         if diagnostics:
             agreement, equal_num = code_agreement(k["audio"], k["video"], k["text"], self.n_codes)
+            agreement = batch_mean(agreement)  # data-parallel: over the global batch (equal_num: per rank)
 
         reset = torch.zeros(self.n_codes, dtype=torch.bool, device=E.device)
         with torch.no_grad():
@@ -350,33 +357,39 @@ class UnifiedCodebook(nn.Module):
             )
         own, other = 2.0 * self.commitment, 0.5 * self.commitment
         commitment = {
-            m: own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in PARTNERS[m])
+            m: batch_mean(own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in PARTNERS[m]))
             for m in MODALITIES
         }
         perplexity = {m: usage_perplexity(k[m], self.n_codes, z_a.dtype) for m in MODALITIES}
         return QuantizerOutput(quantized, k, commitment, cmcm, agreement, equal_num, perplexity, reset)
 
     def _mm_ema(self, E: Tensor, W: Tensor, c: Tensor, z: dict[str, Tensor], k: dict[str, Tensor]) -> None:
-        """Sequential MM-EMA a -> v -> t in place on E, W, c. z: m -> (N, D) detached, k: m -> (N,)."""
+        """Sequential MM-EMA a -> v -> t in place on E, W, c. z: m -> (N, D) detached, k: m -> (N,).
+        The statistics (counts, H_m^T mass) depend only on z and k: computed first, summed over
+        ranks in a data-parallel step (one collective), then applied in the original order."""
         g, M = self.decay, self.n_codes
         zw = {m: v.to(W.dtype) for m, v in z.items()}
+        counts, dws = [], []
         for m in MODALITIES:
             o1, o2 = PARTNERS[m]
-            counts = _code_counts(k[m], M, c.dtype)  # (M,) = colsum(H_m)
-            c.mul_(g).add_(counts, alpha=1.0 - g)
-            s = c.sum()
-            c.copy_((c + self.eps) * s / (s + M * self.eps))  # Laplace renormalisation
+            counts.append(_code_counts(k[m], M, c.dtype))  # (M,) = colsum(H_m)
             mass = 0.5 * zw[m] + 0.25 * zw[o1] + 0.25 * zw[o2]  # (N, D)
             if W.is_cuda:  # deterministic dense one-hot product (index_add_ uses atomics on CUDA)
-                dw = F.one_hot(k[m], M).to(W.dtype).t() @ mass  # (M, D) = H_m^T mass
+                dws.append(F.one_hot(k[m], M).to(W.dtype).t() @ mass)  # (M, D) = H_m^T mass
             else:
-                dw = torch.zeros_like(W).index_add_(0, k[m], mass)  # (M, D) = H_m^T mass
+                dws.append(torch.zeros_like(W).index_add_(0, k[m], mass))  # (M, D) = H_m^T mass
+        stats = sum_over_ranks(*counts, *dws)
+        for count, dw in zip(stats[:3], stats[3:]):
+            c.mul_(g).add_(count, alpha=1.0 - g)
+            s = c.sum()
+            c.copy_((c + self.eps) * s / (s + M * self.eps))  # Laplace renormalisation
             W.mul_(g).add_(dw, alpha=1.0 - g)
         E.copy_(W / c.unsqueeze(-1))  # only the last E = W / c survives the three updates
 
     def _dead_code_reset(self, E: Tensor, W: Tensor, c: Tensor, u: Tensor, used: Tensor) -> Tensor:
         """Tick counters, revive codes unused for > reset_after calls from donors. Returns (M,) bool."""
         u.add_(1.0)
+        used = codes_used_anywhere(used, self.n_codes)  # data-parallel: used on any rank
         u.index_fill_(0, used, 0.0)  # duplicates write the same value: no unique() needed
         R = u > self.reset_after  # (M,) to reset
         A = (u >= 0) & (u < self.donor_window)  # (M,) donors
