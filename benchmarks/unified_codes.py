@@ -9,7 +9,8 @@ train_configs(variant, quick=False)`, seed replaced) on the corpus under --data-
 then on the AVE test split, foreground seconds only, eval mode, after EVERY epoch (from the epoch
 checkpoints): same-second audio-video code agreement and clip-level agreement (most frequent code
 equal) per level, codes used and the max share of one code per modality. The max share is also
-read from the training usage counts of every epoch. AVVP (first seed's model): the standard
+read from the training usage counts of every epoch. AVVP (first seed's model, every seed's with
+--avvp-all): the standard
 micro F1 without background, honest protocol, no TOC, 3 head seeds, both directions.
 `--transfer` adds the 8 honest cross-modal cells (no TOC, mean of 3 head seeds).
 
@@ -174,6 +175,7 @@ def main(argv=None) -> dict:
     p.add_argument("--model", nargs="*", help="ModelConfig overrides k=v (e.g. n_codes=64)")
     p.add_argument("--train", nargs="*", help="TrainConfig overrides k=v (e.g. epochs=12)")
     p.add_argument("--no-avvp", action="store_true", help="skip the AVVP heads")
+    p.add_argument("--avvp-all", action="store_true", help="AVVP heads on every seed's model (default: the first)")
     p.add_argument("--transfer", action="store_true", help="also the 8 honest cross-modal cells (first seed)")
     p.add_argument("--keep", default=None, help="keep the epoch checkpoints in this folder (default: a temp dir)")
     p.add_argument("--threads", type=int, default=1)
@@ -222,7 +224,7 @@ def main(argv=None) -> dict:
                 rec = {k: v for k, v in r.items() if k not in ("model", "per_epoch", "train_share")}
                 rec["per_epoch"] = pe.to_dict("records")
                 rec["train_share"] = ts.to_dict("records")
-                if i == 0 and not a.no_avvp:
+                if (i == 0 or a.avvp_all) and not a.no_avvp:
                     if avvp_data is None:
                         from hdcid.downstream.tasks import load_task_data
 
