@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hdcid.config import ModelConfig
+from hdcid.model.conv import Conv2d
 
 
 class ITRM(nn.Module):
@@ -91,9 +92,9 @@ class _ResidualLayer(nn.Module):
         super().__init__()
         self.res_block = nn.Sequential(
             nn.ReLU(),
-            nn.Conv2d(channels, hidden, 3, padding=1, bias=False),
+            Conv2d(channels, hidden, 3, padding=1, bias=False),
             nn.ReLU(),
-            nn.Conv2d(hidden, channels, 1, bias=False),
+            Conv2d(hidden, channels, 1, bias=False),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,11 +127,11 @@ class VideoEncoder(nn.Module):
             raise ValueError(f"video_grid must be >= 5 (two valid 3x3 convs), got {cfg.video_grid}")
         c, cc = cfg.video_dim, cfg.video_conv_dim
         self.conv_stack = nn.Sequential(
-            nn.Conv2d(c, cc // 2, 3),
+            Conv2d(c, cc // 2, 3),
             nn.ReLU(),
-            nn.Conv2d(cc // 2, cc, 3),
+            Conv2d(cc // 2, cc, 3),
             nn.ReLU(),
-            nn.Conv2d(cc, cc, 1),
+            Conv2d(cc, cc, 1),
             ResidualStack(cc, cc, 1),
         )
         self.feed_forward = nn.Sequential(nn.Linear(cc, cc // 2), nn.ReLU(), nn.Linear(cc // 2, cfg.video_club_dim))

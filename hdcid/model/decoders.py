@@ -14,6 +14,7 @@ from torch import nn
 from hdcid.config import ModelConfig
 from hdcid.modalities import MODALITIES
 from hdcid.model.blocks import ResidualStack
+from hdcid.model.conv import ConvTranspose2d
 
 
 class VideoDecoder(nn.Module):
@@ -28,11 +29,11 @@ class VideoDecoder(nn.Module):
         d, cc, c = cfg.hidden_dim, cfg.video_conv_dim, cfg.video_dim
         self.video_linear = nn.Linear(d, d)
         self.inverse_conv_block = nn.Sequential(
-            nn.ConvTranspose2d(d + cc, cc // 2, 3),
+            ConvTranspose2d(d + cc, cc // 2, 3),
             ResidualStack(cc // 2, cc // 2, 1),
-            nn.ConvTranspose2d(cc // 2, c, 3),
+            ConvTranspose2d(cc // 2, c, 3),
             nn.ReLU(),
-            nn.ConvTranspose2d(c, c, 1),
+            ConvTranspose2d(c, c, 1),
         )
 
     def forward(self, q: torch.Tensor, s_v: torch.Tensor) -> torch.Tensor:
