@@ -99,9 +99,10 @@ class Pretrainer:
         seed_everything(train_cfg.seed)
         self.model = CrossModalModel(model_cfg).to(device=self.device, dtype=self.dtype)
         main_params = [p for mod in self.model.main_modules() for p in mod.parameters()]
-        self.main_opt = torch.optim.Adam(main_params, lr=train_cfg.lr)
+        # foreach: one multi-tensor kernel per Adam operation, bit-identical to the per-tensor loop
+        self.main_opt = torch.optim.Adam(main_params, lr=train_cfg.lr, foreach=True)
         self.club_opts = {
-            (lv, m): torch.optim.Adam(self.model.club[lv][m].parameters(), lr=train_cfg.mi_lr)
+            (lv, m): torch.optim.Adam(self.model.club[lv][m].parameters(), lr=train_cfg.mi_lr, foreach=True)
             for lv in range(model_cfg.n_levels)
             for m in CLUB_ORDER
         }

@@ -44,3 +44,30 @@ def test_shared_encoder_part_and_skipped_diagnostics_change_nothing(tmp_path, mo
         for k in a:
             assert a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])), k
     assert all(torch.equal(a, b) for a, b in zip(resets, ref_resets))
+
+
+def _adam_steps(tmp_path, foreach: bool):
+    mc = ModelConfig.tiny("hdcid")
+    tc = TrainConfig.tiny("hdcid").faithful().replace(batch_size=4)
+    torch.manual_seed(0)
+    tr = Pretrainer(mc, tc, random_clipset(mc, 4), tmp_path / str(foreach), device="cpu")
+    assert tr.main_opt.defaults["foreach"] is True
+    if not foreach:  # the per-tensor loop, as before
+        tr.main_opt = torch.optim.Adam(tr.main_opt.param_groups[0]["params"], lr=tc.lr, foreach=False)
+        tr.club_opts = {
+            k: torch.optim.Adam(o.param_groups[0]["params"], lr=tc.mi_lr, foreach=False)
+            for k, o in tr.club_opts.items()
+        }
+    batch = tr._batch(np.arange(4))
+    rows = [tr.train_step(*batch, tc.level2_start_epoch) for _ in range(3)]
+    return tr.model.state_dict(), rows, tr.main_opt.state_dict()["state"]
+
+
+def test_foreach_adam_equals_the_per_tensor_loop_bitwise(tmp_path):
+    ref_state, ref_rows, ref_opt = _adam_steps(tmp_path, False)
+    state, rows, opt = _adam_steps(tmp_path, True)
+    for k, v in ref_state.items():
+        assert torch.equal(state[k], v), k
+    assert rows == ref_rows
+    for i, s in ref_opt.items():
+        assert all(torch.equal(opt[i][k], s[k]) for k in s), i
