@@ -62,6 +62,18 @@ def test_digit_top_codes_lists_codes_and_overlap():
     assert t.loc[4, "overlap"] == [1] and t.loc[4, "audio top share"] == pytest.approx(2 / 3)
 
 
+def test_digit_top_codes_background_row():
+    """The background row covers exactly the negative-label seconds, after the classes."""
+    y = np.array([[7, 7, 7, -1], [-1, 4, 4, 4]])
+    t = analysis.digit_top_codes(A, V, y, 6, k=2, background=True)
+    assert list(t.index) == [4, 7, "background"]
+    bg = y < 0
+    assert t.loc["background", "agreement"] == pytest.approx(float((A == V)[bg].mean()))
+    assert t.loc["background", "audio top"][0] in set(A[bg].tolist())
+    no_bg = analysis.digit_top_codes(A, V, np.where(y < 0, 4, y), 6, k=2, background=True)
+    assert "background" not in no_bg.index
+
+
 def test_unified_summary_keys():
     s = analysis.unified_summary(A, V, 6, FG)
     assert s["agreement"] == pytest.approx(0.5) and s["clip_agreement"] == 0.0

@@ -98,12 +98,20 @@ def modality_usage(indices: Mapping[str, object], n_codes: int, mask=None) -> pd
 
 
 def digit_top_codes(
-    idx_a, idx_b, labels, n_codes: int, k: int = 3, names: tuple[str, str] = ("audio", "video")
+    idx_a,
+    idx_b,
+    labels,
+    n_codes: int,
+    k: int = 3,
+    names: tuple[str, str] = ("audio", "video"),
+    background: bool = False,
 ) -> pd.DataFrame:
     """Per class: the k codes each modality uses most on its seconds and their overlap.
 
-    idx_a, idx_b: (N, T) codes; labels: (N, T) class per second (negative = background, skipped).
-    Returns one row per class with columns `<a> top` / `<b> top` (lists of codes, most used
+    idx_a, idx_b: (N, T) codes; labels: (N, T) class per second (negative = background, skipped
+    unless `background`, which adds a last row "background" over those seconds: a segment head can
+    only tell event from background seconds across modalities if both modalities' background
+    seconds share codes). Returns one row per class with columns `<a> top` / `<b> top` (lists of codes, most used
     first), `<a> top share` / `<b> top share` (share of the class's seconds on the first code),
     `overlap` (codes in both top-k lists), `n_overlap` and `agreement` (same-second agreement on
     this class's seconds).
@@ -114,8 +122,10 @@ def digit_top_codes(
         raise ValueError(f"labels must be (N, T) like the indices {a.shape}, got {y.shape}")
     na, nb = names
     rows = []
-    for c in sorted(set(y[y >= 0].tolist())):
-        sel = y == c
+    classes = [(c, y == c) for c in sorted(set(y[y >= 0].tolist()))]
+    if background and (y < 0).any():
+        classes.append(("background", y < 0))
+    for c, sel in classes:
         pa, pb = code_shares(a, n_codes, sel), code_shares(b, n_codes, sel)
         ta = [int(i) for i in np.argsort(-pa, kind="stable")[:k] if pa[i] > 0]
         tb = [int(i) for i in np.argsort(-pb, kind="stable")[:k] if pb[i] > 0]
