@@ -161,3 +161,17 @@ def test_code_digit_readout_separates_offset_from_hard_seconds():
     v_test = np.array([[2, 3, 3, 2, 5]])
     r = analysis.code_digit_readout({"audio": a, "video": v}, y, {"audio": a, "video": v_test}, y, 6)
     assert r["acc_video"] == 0.5 and r["class_agreement"] == 0.5
+
+
+def test_background_codes_across_counts_shared_background_codes():
+    # source: code 0 carries background (3 of 4 seconds), code 1 digits, code 2 half/half (not bg)
+    ks = np.array([[0, 0, 0, 1], [0, 1, 2, 2]])
+    ys = np.array([[-1, -1, -1, 3], [3, 3, -1, 4]])
+    kt = np.array([[0, 1, 2, 0]])
+    yt = np.array([[-1, -1, 5, 5]])
+    r = analysis.background_codes_across(ks, ys, kt, yt, 4)
+    assert r["bg_codes"] == 1
+    assert r["bg_on_bg"] == pytest.approx(0.5)  # target bg seconds on codes 0 and 1
+    assert r["event_on_bg"] == pytest.approx(0.5)  # target event seconds on codes 2 and 0
+    with pytest.raises(ValueError, match="differ in size"):
+        analysis.background_codes_across(ks, ys[:, :3], kt, yt, 4)

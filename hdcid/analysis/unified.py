@@ -304,3 +304,30 @@ def code_digit_readout(
     out["class_agreement"] = float(((mapped[ma] == mapped[mb]) & (mapped[ma] >= 0)).mean())
     out["code_agreement"] = same_second_agreement(test_codes[ma], test_codes[mb], fg_te)
     return out
+
+
+def background_codes_across(src_codes, src_labels, tgt_codes, tgt_labels, n_codes: int) -> dict:
+    """Can a segment head trained on one modality tell background seconds in the other?
+
+    src_codes, tgt_codes: (N, T) codes of the training (source) and test (target) modality;
+    src_labels, tgt_labels: (N, T) class per second, negative = background (shapes may differ
+    between source and target). The source's *background codes* are the codes whose seconds are
+    mostly background in the source. Returns `bg_codes` (how many), `bg_on_bg` (share of the
+    target's background seconds on a source background code: high is good) and `event_on_bg`
+    (share of the target's event seconds on one: low is good).
+    """
+    ks, ys = _np(src_codes).astype(np.int64).ravel(), _np(src_labels).astype(np.int64).ravel()
+    kt, yt = _np(tgt_codes).astype(np.int64).ravel(), _np(tgt_labels).astype(np.int64).ravel()
+    if ks.shape != ys.shape or kt.shape != yt.shape:
+        raise ValueError(
+            f"codes and labels differ in size: source {ks.shape} vs {ys.shape}, target {kt.shape} vs {yt.shape}"
+        )
+    bg_count = np.bincount(ks[ys < 0], minlength=n_codes)  # (M,)
+    all_count = np.bincount(ks, minlength=n_codes)
+    is_bg = bg_count * 2 > all_count  # (M,) more than half of the code's seconds are background
+    tb = yt < 0
+    return {
+        "bg_codes": int(is_bg.sum()),
+        "bg_on_bg": float(is_bg[kt[tb]].mean()) if tb.any() else float("nan"),
+        "event_on_bg": float(is_bg[kt[~tb]].mean()) if (~tb).any() else float("nan"),
+    }
