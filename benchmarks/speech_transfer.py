@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hdcid.data import read_ave, read_pretrain  # noqa: E402
 from hdcid.data.speech import read_speech  # noqa: E402
-from hdcid.demo.build import build_demo, load_audio_bank  # noqa: E402
+from hdcid.demo.build import build_demo  # noqa: E402
+from hdcid.demo.sources import load_audio_bank  # noqa: E402
 from hdcid.demo.transfer import default_fsdd_dir, human_features, nearest_centroid_to_human, with_human_audio  # noqa: E402
 from hdcid.downstream import TaskOptions, run_task  # noqa: E402
 from hdcid.notebook import corpus_is_built, train_configs  # noqa: E402

@@ -87,7 +87,7 @@ def start(
     `notebook NB | device: D | quick mode: Q | seed: S | torch V`, the corpus's audio sources and
     the data/cache/figure folders. Returns the Session.
     """
-    from hdcid.demo.build import read_audio_sources
+    from hdcid.demo.sources import read_audio_sources
 
     t0 = time.perf_counter()
     quick = is_quick() if quick is None else parse_bool(quick, "start(quick=...)")

@@ -163,7 +163,7 @@ from IPython.display import Audio, Markdown
 
 from hdcid.data.speech import read_speech
 from hdcid.demo.audio import log_spectrogram
-from hdcid.demo.build import assets_dir, load_audio_bank, read_audio_sources
+from hdcid.demo.sources import assets_dir, load_audio_bank, read_audio_sources
 from hdcid.demo.transfer import default_fsdd_dir, human_features, nearest_centroid_to_human, with_human_audio
 
 with np.load(assets_dir() / "example_seven.npz") as z:

@@ -133,6 +133,27 @@ fig
 
 # %% [markdown]
 # In each panel a row is an event class: wide light bars are the annotated seconds, narrow dark bars the seconds the head predicted from the other modality's codes.
+#
+# The head sees one second's code at a time, so it can find the event seconds only if background
+# seconds get other codes than event seconds, in both modalities. With the original's full
+# self-attention (no positional encoding) every second's semantic feature is computed from the whole
+# clip, and on the demo corpus the background seconds of a clip took the code of its event: the
+# heads then predicted an event in almost every second (measured by `benchmarks/unified_codes.py`,
+# README "Results"). The tiny preset therefore lets each second attend only to itself and its neighbours (`ModelConfig.attention_window=1`; `paper()` and
+# `faithful()` keep full attention, docs/method.md §6). The lines below are computed from this head:
+
+# %%
+from IPython.display import Markdown
+
+ev_pred, ev_true = P.any(-1), Y.any(-1)  # (N, T): a second with a predicted / an annotated event
+tp = int((P & Y).sum())  # second x class hits
+micro = dict(P=100 * tp / max(int(P.sum()), 1), R=100 * tp / max(int(Y.sum()), 1))
+micro["F1"] = 2 * micro["P"] * micro["R"] / max(micro["P"] + micro["R"], 1e-9)
+display(Markdown(
+    f"On {pred.eval_set} ({len(P)} clips) this head predicts an event in {ev_pred.mean():.0%} of the seconds; "
+    f"{ev_true.mean():.0%} are annotated with one. Segment micro precision {micro['P']:.1f} %, recall "
+    f"{micro['R']:.1f} %, F1 {micro['F1']:.1f} % (background excluded, one head seed)."
+))
 
 # %%
 f1 = analysis.per_class_segment_f1(P, Y)
@@ -142,6 +163,46 @@ fig
 
 # %% [markdown]
 # Each bar is the segment-level F1 of one class over all test clips; classes the head never predicts have F1 zero.
+
+# %% [markdown]
+# ## Do background seconds share codes across modalities?
+# A head trained on video codes can call an audio second "background" only if that second falls on a
+# code that video uses for background. For each model and level: the codes whose AVVP seconds are
+# mostly background in the training modality (its *background codes*), the share of the other
+# modality's background seconds that fall on them (high is good) and the share of its event seconds
+# that do (low is good). All AVVP clips, `eval()` mode.
+
+# %%
+annotations = {"video": "visual", "audio": "audio"}
+idx, lab = {}, {}
+for mod, ann in annotations.items():
+    seg = data[ann].segment_labels()  # (N, T), background = n_classes
+    lab[mod] = np.where(seg == data[ann].n_classes, -1, seg)
+bg_rows = []
+for name, m in models.items():
+    for mod, ann in annotations.items():
+        idx[mod] = analysis.encode_modalities(m, data[ann], (mod,))[mod]["indices"]  # (N, T, L)
+    for level in range(m.cfg.n_levels):
+        for src, tgt in (("video", "audio"), ("audio", "video")):
+            r = analysis.background_codes_across(
+                idx[src][..., level], lab[src], idx[tgt][..., level], lab[tgt], m.cfg.n_codes
+            )
+            bg_rows.append(dict(model=name, level=level + 1, direction=f"{src[0]}2{tgt[0]}", **r))
+bg_table = pd.DataFrame(bg_rows).set_index(["model", "level", "direction"])
+display(bg_table.round(2))
+
+# %%
+from IPython.display import Markdown
+
+v2a = bg_table.xs("v2a", level="direction")["bg_on_bg"]
+no_toc = results[(results["eval"] == "cross") & (results["toc"] == "none")]
+mf1 = no_toc.groupby(["encoder", "direction"])["micro_f1"].mean()  # standard micro F1 without background
+display(Markdown(
+    "Audio background seconds on a video background code (the v2a head's chance to call them background): "
+    + ", ".join(f"{m} level {lv} {v:.0%}" for (m, lv), v in v2a.items())
+    + ". Micro F1 without background of the grid above (no TOC, mean over seeds): "
+    + ", ".join(f"{e} {d} {v:.1f} %" for (e, d), v in mf1.items()) + "."
+))
 
 # %% [markdown]
 # ## Summary

@@ -132,6 +132,27 @@ fig
 
 # %% [markdown]
 # In each panel a row is an event class: wide light bars are the annotated seconds, narrow dark bars the seconds the head predicted from the other modality's codes.
+#
+# The head sees one second's code at a time, so it can find the event seconds only if background
+# seconds get other codes than event seconds, in both modalities. With the original's full
+# self-attention (no positional encoding) every second's semantic feature is computed from the whole
+# clip, and on the demo corpus the background seconds of a clip took the code of its event: the
+# heads then predicted an event in almost every second (measured by `benchmarks/unified_codes.py`,
+# README "Results"). The tiny preset therefore lets each second attend only to itself and its neighbours (`ModelConfig.attention_window=1`; `paper()` and
+# `faithful()` keep full attention, docs/method.md §6). The lines below are computed from this head:
+
+# %%
+from IPython.display import Markdown
+
+ev_pred, ev_true = P.any(-1), Y.any(-1)  # (N, T): a second with a predicted / an annotated event
+tp = int((P & Y).sum())  # second x class hits
+micro = dict(P=100 * tp / max(int(P.sum()), 1), R=100 * tp / max(int(Y.sum()), 1))
+micro["F1"] = 2 * micro["P"] * micro["R"] / max(micro["P"] + micro["R"], 1e-9)
+display(Markdown(
+    f"On {pred.eval_set} ({len(P)} clips) this head predicts an event in {ev_pred.mean():.0%} of the seconds; "
+    f"{ev_true.mean():.0%} are annotated with one. Segment micro precision {micro['P']:.1f} %, recall "
+    f"{micro['R']:.1f} %, F1 {micro['F1']:.1f} % (background excluded, one head seed)."
+))
 
 # %%
 f1 = analysis.per_class_segment_f1(P, Y)

@@ -23,14 +23,10 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.data import DataFormatError, read_ave, read_llp_csv, read_pretrain, write_ave, write_zip_pickle
 from hdcid.data.ave import AVE_DIR
 from hdcid.data.pretrain import CSV_NAME, PRETRAIN_DIR
-from hdcid.model.checkpoint import (
-    CheckpointError,
-    export_original_checkpoint,
-    load_checkpoint,
-    load_original_checkpoint,
-    save_checkpoint,
-)
+from hdcid.model.checkpoint import load_checkpoint, save_checkpoint
+from hdcid.model.integrity import CheckpointError
 from hdcid.model.network import CrossModalModel
+from hdcid.model.original_checkpoint import export_original_checkpoint, load_original_checkpoint
 from hdcid.train import Pretrainer
 from hdcid.train_folder import list_checkpoints
 
@@ -152,7 +148,7 @@ def test_encode_refuses_nan_input():
 def _rehash(obj: dict) -> dict:
     """Give an edited checkpoint dict a matching content hash (a consistently written bad file)."""
     try:
-        from hdcid.model.checkpoint import content_hash
+        from hdcid.model.integrity import content_hash
     except ImportError:  # the code before issue 11 had no hash
         return obj
     obj["content_sha256"] = content_hash(obj)

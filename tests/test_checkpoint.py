@@ -10,15 +10,10 @@ import pytest
 import torch
 
 from hdcid.config import ModelConfig, TrainConfig
-from hdcid.model.checkpoint import (
-    CheckpointError,
-    content_hash,
-    export_original_checkpoint,
-    load_checkpoint,
-    load_original_checkpoint,
-    save_checkpoint,
-)
+from hdcid.model.checkpoint import load_checkpoint, save_checkpoint
+from hdcid.model.integrity import CheckpointError, content_hash
 from hdcid.model.network import CrossModalModel
+from hdcid.model.original_checkpoint import export_original_checkpoint, load_original_checkpoint
 
 # The released checkpoints' key lists (copied verbatim from the method spec).
 KEYS = Path(__file__).resolve().parent.parent / "docs" / "spec" / "checkpoint_keys"

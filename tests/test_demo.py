@@ -21,7 +21,8 @@ from hdcid.data import (
     read_vggsound_ucf,
     read_zip_pickle,
 )
-from hdcid.demo.build import AudioDigits, build_demo, main, prompt_for
+from hdcid.demo.build import build_demo, main
+from hdcid.demo.sources import AudioDigits, prompt_for
 from hdcid.demo.synthetic import stand_in_audio_bank, stand_in_prompts
 from hdcid.demo.video import WRITER_BLOCKS, DigitVideo
 
@@ -101,7 +102,7 @@ def test_avvp_like_set(small_demo_root):
 
 
 def test_avvp_events_disjoint_unless_overlap_is_asked():
-    from hdcid.demo.build import T, _events
+    from hdcid.demo.datasets import T, _events
 
     rng = np.random.default_rng(0)
     for _ in range(200):

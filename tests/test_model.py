@@ -104,7 +104,7 @@ def test_vse_is_channel_attended_sum_pooling():
 
 
 def test_itrm_has_no_positional_encoding_and_no_batch_mixing():
-    cfg = ModelConfig.tiny()
+    cfg = ModelConfig.tiny(attention_window=None)  # the original's full attention
     torch.manual_seed(0)
     itrm = ITRM(16, cfg).double().eval()
     x = torch.randn(4, cfg.n_segments, 16, dtype=torch.float64)
@@ -115,6 +115,34 @@ def test_itrm_has_no_positional_encoding_and_no_batch_mixing():
     # post-norm output: every (b, t) row has mean 0 and variance 1 (LayerNorm at init)
     assert torch.allclose(y.mean(-1), torch.zeros(4, cfg.n_segments, dtype=torch.float64), atol=1e-10)
     assert torch.allclose(y.var(-1, unbiased=False), torch.ones(4, cfg.n_segments, dtype=torch.float64), atol=1e-4)
+
+
+@pytest.mark.parametrize("window", [0, 1, 3])
+def test_itrm_attention_window_limits_what_a_second_sees(window):
+    """With attention_window w, changing second s changes the outputs at |t - s| <= w * n_layers
+    (each layer widens the field by w) and nowhere else; None keeps every second coupled."""
+    cfg = ModelConfig.tiny(attention_window=window)
+    torch.manual_seed(0)
+    itrm = ITRM(16, cfg).double().eval()
+    x = torch.randn(2, cfg.n_segments, 16, dtype=torch.float64)
+    s = 2
+    x2 = x.clone()
+    x2[:, s] += 1.0
+    changed = (itrm(x2) - itrm(x)).abs().amax(dim=(0, 2)) > 1e-12  # (T,)
+    reach = (torch.arange(cfg.n_segments) - s).abs() <= window * cfg.n_layers
+    assert torch.equal(changed, reach)
+    full = ITRM(16, ModelConfig.tiny(attention_window=None))
+    full.load_state_dict(itrm.state_dict())
+    full = full.double().eval()
+    assert ((full(x2) - full(x)).abs().amax(dim=(0, 2)) > 1e-12).all()
+    with pytest.raises(ValueError, match="attention_window"):
+        ModelConfig.tiny(attention_window=-1)
+
+
+def test_faithful_restores_full_attention():
+    assert ModelConfig.tiny().attention_window == 1
+    assert ModelConfig.tiny().faithful().attention_window is None
+    assert ModelConfig.paper().attention_window is None
 
 
 @pytest.mark.parametrize("variant", ["dcid", "hdcid"])

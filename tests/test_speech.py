@@ -16,7 +16,8 @@ from hdcid.data import DataFormatError, read_ave
 from hdcid.data.speech import read_speech, read_wav
 from hdcid.demo import audio_features
 from hdcid.demo.audio import bank_stats, logmel_stats, windows
-from hdcid.demo.build import AudioDigits, build_demo, human_bank, load_audio_bank
+from hdcid.demo.build import build_demo
+from hdcid.demo.sources import AudioDigits, human_bank, load_audio_bank
 from hdcid.demo.transfer import default_fsdd_dir, human_features, nearest_centroid_to_human
 
 FSDD = default_fsdd_dir()

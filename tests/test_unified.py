@@ -62,6 +62,18 @@ def test_digit_top_codes_lists_codes_and_overlap():
     assert t.loc[4, "overlap"] == [1] and t.loc[4, "audio top share"] == pytest.approx(2 / 3)
 
 
+def test_digit_top_codes_background_row():
+    """The background row covers exactly the negative-label seconds, after the classes."""
+    y = np.array([[7, 7, 7, -1], [-1, 4, 4, 4]])
+    t = analysis.digit_top_codes(A, V, y, 6, k=2, background=True)
+    assert list(t.index) == [4, 7, "background"]
+    bg = y < 0
+    assert t.loc["background", "agreement"] == pytest.approx(float((A == V)[bg].mean()))
+    assert t.loc["background", "audio top"][0] in set(A[bg].tolist())
+    no_bg = analysis.digit_top_codes(A, V, np.where(y < 0, 4, y), 6, k=2, background=True)
+    assert "background" not in no_bg.index
+
+
 def test_unified_summary_keys():
     s = analysis.unified_summary(A, V, 6, FG)
     assert s["agreement"] == pytest.approx(0.5) and s["clip_agreement"] == 0.0
@@ -149,3 +161,17 @@ def test_code_digit_readout_separates_offset_from_hard_seconds():
     v_test = np.array([[2, 3, 3, 2, 5]])
     r = analysis.code_digit_readout({"audio": a, "video": v}, y, {"audio": a, "video": v_test}, y, 6)
     assert r["acc_video"] == 0.5 and r["class_agreement"] == 0.5
+
+
+def test_background_codes_across_counts_shared_background_codes():
+    # source: code 0 carries background (3 of 4 seconds), code 1 digits, code 2 half/half (not bg)
+    ks = np.array([[0, 0, 0, 1], [0, 1, 2, 2]])
+    ys = np.array([[-1, -1, -1, 3], [3, 3, -1, 4]])
+    kt = np.array([[0, 1, 2, 0]])
+    yt = np.array([[-1, -1, 5, 5]])
+    r = analysis.background_codes_across(ks, ys, kt, yt, 4)
+    assert r["bg_codes"] == 1
+    assert r["bg_on_bg"] == pytest.approx(0.5)  # target bg seconds on codes 0 and 1
+    assert r["event_on_bg"] == pytest.approx(0.5)  # target event seconds on codes 2 and 0
+    with pytest.raises(ValueError, match="differ in size"):
+        analysis.background_codes_across(ks, ys[:, :3], kt, yt, 4)

@@ -41,6 +41,7 @@ from hdcid.analysis.runs import encode_modalities, loss_terms, model_sizes
 from hdcid.analysis.unified import (
     agreement_claims,
     agreement_over_epochs,
+    background_codes_across,
     check_claims,
     clip_agreement,
     clip_modes,
@@ -98,6 +99,7 @@ __all__ = [
     "agreement_claims",
     "check_claims",
     "code_digit_readout",
+    "background_codes_across",
     # probes and TOC
     "pool_codes",
     "pool_levels",

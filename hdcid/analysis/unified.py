@@ -98,12 +98,20 @@ def modality_usage(indices: Mapping[str, object], n_codes: int, mask=None) -> pd
 
 
 def digit_top_codes(
-    idx_a, idx_b, labels, n_codes: int, k: int = 3, names: tuple[str, str] = ("audio", "video")
+    idx_a,
+    idx_b,
+    labels,
+    n_codes: int,
+    k: int = 3,
+    names: tuple[str, str] = ("audio", "video"),
+    background: bool = False,
 ) -> pd.DataFrame:
     """Per class: the k codes each modality uses most on its seconds and their overlap.
 
-    idx_a, idx_b: (N, T) codes; labels: (N, T) class per second (negative = background, skipped).
-    Returns one row per class with columns `<a> top` / `<b> top` (lists of codes, most used
+    idx_a, idx_b: (N, T) codes; labels: (N, T) class per second (negative = background, skipped
+    unless `background`, which adds a last row "background" over those seconds: a segment head can
+    only tell event from background seconds across modalities if both modalities' background
+    seconds share codes). Returns one row per class with columns `<a> top` / `<b> top` (lists of codes, most used
     first), `<a> top share` / `<b> top share` (share of the class's seconds on the first code),
     `overlap` (codes in both top-k lists), `n_overlap` and `agreement` (same-second agreement on
     this class's seconds).
@@ -114,8 +122,10 @@ def digit_top_codes(
         raise ValueError(f"labels must be (N, T) like the indices {a.shape}, got {y.shape}")
     na, nb = names
     rows = []
-    for c in sorted(set(y[y >= 0].tolist())):
-        sel = y == c
+    classes = [(c, y == c) for c in sorted(set(y[y >= 0].tolist()))]
+    if background and (y < 0).any():
+        classes.append(("background", y < 0))
+    for c, sel in classes:
         pa, pb = code_shares(a, n_codes, sel), code_shares(b, n_codes, sel)
         ta = [int(i) for i in np.argsort(-pa, kind="stable")[:k] if pa[i] > 0]
         tb = [int(i) for i in np.argsort(-pb, kind="stable")[:k] if pb[i] > 0]
@@ -294,3 +304,30 @@ def code_digit_readout(
     out["class_agreement"] = float(((mapped[ma] == mapped[mb]) & (mapped[ma] >= 0)).mean())
     out["code_agreement"] = same_second_agreement(test_codes[ma], test_codes[mb], fg_te)
     return out
+
+
+def background_codes_across(src_codes, src_labels, tgt_codes, tgt_labels, n_codes: int) -> dict:
+    """Can a segment head trained on one modality tell background seconds in the other?
+
+    src_codes, tgt_codes: (N, T) codes of the training (source) and test (target) modality;
+    src_labels, tgt_labels: (N, T) class per second, negative = background (shapes may differ
+    between source and target). The source's *background codes* are the codes whose seconds are
+    mostly background in the source. Returns `bg_codes` (how many), `bg_on_bg` (share of the
+    target's background seconds on a source background code: high is good) and `event_on_bg`
+    (share of the target's event seconds on one: low is good).
+    """
+    ks, ys = _np(src_codes).astype(np.int64).ravel(), _np(src_labels).astype(np.int64).ravel()
+    kt, yt = _np(tgt_codes).astype(np.int64).ravel(), _np(tgt_labels).astype(np.int64).ravel()
+    if ks.shape != ys.shape or kt.shape != yt.shape:
+        raise ValueError(
+            f"codes and labels differ in size: source {ks.shape} vs {ys.shape}, target {kt.shape} vs {yt.shape}"
+        )
+    bg_count = np.bincount(ks[ys < 0], minlength=n_codes)  # (M,)
+    all_count = np.bincount(ks, minlength=n_codes)
+    is_bg = bg_count * 2 > all_count  # (M,) more than half of the code's seconds are background
+    tb = yt < 0
+    return {
+        "bg_codes": int(is_bg.sum()),
+        "bg_on_bg": float(is_bg[kt[tb]].mean()) if tb.any() else float("nan"),
+        "event_on_bg": float(is_bg[kt[~tb]].mean()) if (~tb).any() else float("nan"),
+    }

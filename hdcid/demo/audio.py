@@ -115,7 +115,7 @@ def bank_stats(bank: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, n
     """(mean (128,), std (128,)) that standardise the demo's audio: the committed bank's stored
     `mean` / `std` when present, else computed over its rows (the builder uses the same pair)."""
     if bank is None:
-        from hdcid.demo.build import load_audio_bank
+        from hdcid.demo.sources import load_audio_bank
 
         bank = load_audio_bank()
         if bank is None:

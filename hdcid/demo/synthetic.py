@@ -186,8 +186,8 @@ class HashText:
 
 def write_synthetic_corpus(root: str | Path, seed: int = 0, scale: float = 0.02) -> dict:
     """Every original format under `root` from Gaussian prototypes (a second or two); returns
-    what `hdcid.demo.build.compose` wrote. Read it back with the hdcid.data readers."""
-    from hdcid.demo.build import compose
+    what `hdcid.demo.datasets.compose` wrote. Read it back with the hdcid.data readers."""
+    from hdcid.demo.datasets import compose
 
     return compose(
         Path(root),

@@ -7,7 +7,7 @@
 short text; a line `# {{NAME}}` is replaced by whole lines: INTRO (the task's paragraph), RUNTIME (from
 docs/runtimes.json, `hdcid.runtimes`), RECIPE (cells before the grid: 05 writes the downstream method
 by hand, `recipe_05.py`) and DETAILS (`details_video.py`: confusion matrix and per-class accuracy;
-`details_segment.py`: timelines and per-class F1). Edit these files, never 05-08 directly, then run
+`details_segment.py`: timelines and per-class F1; 06 adds `details_avvp.py`, the background codes). Edit these files, never 05-08 directly, then run
 `make notebooks-sync` (this script, the runtime lines, `jupytext --sync`); tests/test_notebooks.py
 checks that 05-08 are what this script renders.
 """
@@ -37,7 +37,7 @@ one training epoch and each protocol's splits are written out by hand and checke
         TITLE="06 · AVVP: cross-modal event localisation",
         TASK="avvp",
         RECIPE=None,
-        DETAILS="details_segment.py",
+        DETAILS=("details_segment.py", "details_avvp.py"),
         SEE="segment timelines of predicted vs true events and per-class F1.",
         INTRO="""\
 AVVP clips carry per-second, multi-label audio and visual events. A per-second head is trained on one
@@ -69,9 +69,10 @@ is tested on VGGSound audio codes (v2a) and the reverse (a2v). Metric: top-1 acc
 }
 
 
-def _block(filename: str | None) -> str:
-    """A file of whole cells, followed by one blank line (empty when there is none)."""
-    return (HERE / filename).read_text().rstrip("\n") + "\n\n" if filename else ""
+def _block(filenames: str | tuple[str, ...] | None) -> str:
+    """Files of whole cells, each followed by one blank line (empty when there is none)."""
+    names = (filenames,) if isinstance(filenames, str) else filenames or ()
+    return "".join((HERE / f).read_text().rstrip("\n") + "\n\n" for f in names)
 
 
 def render(name: str, runtimes: dict | None = None) -> str:
