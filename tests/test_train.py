@@ -126,18 +126,19 @@ def test_float64_switch(small_set, tmp_path):
 
 @pytest.mark.slow
 def test_demo_pretraining_loss_falls(small_demo_root, hash_text, tmp_path):
-    """AV-Digits small fixture (100 clips), tiny DCID, 60 steps: the total loss and its largest
+    """AV-Digits small fixture (100 clips), tiny DCID, 80 steps: the total loss and its largest
     learned term (Cross-CPC) fall. (The CLUB MI estimate of audio is noisy from epoch to epoch, so a
-    shorter run can hide the trend of the total.)"""
+    shorter run can hide the trend of the total; with the preset's attention window of 1 the
+    features see less context and the loss falls more slowly than with full attention.)"""
     from hdcid.data import read_pretrain
 
     ds = read_pretrain(small_demo_root, hash_text)
-    tc = TrainConfig.tiny("dcid", epochs=6, batch_size=10)
+    tc = TrainConfig.tiny("dcid", epochs=8, batch_size=10)
     h = Pretrainer(ModelConfig.tiny("dcid"), tc, ds, tmp_path).fit(progress=False).history
-    assert len(h) == 6 * ((len(ds) + 9) // 10)
-    first, last = h[h.epoch == 0], h[h.epoch == 5]
+    assert len(h) == 8 * ((len(ds) + 9) // 10)
+    first, last = h[h.epoch == 0], h[h.epoch == 7]
     assert last["total"].mean() < 0.95 * first["total"].mean()
-    assert last["cpc"].mean() < 0.85 * first["cpc"].mean()
+    assert last["cpc"].mean() < 0.9 * first["cpc"].mean()  # measured 0.80-0.81 (1 and 2 threads)
 
 
 def test_pretraining_aligns_codes_across_modalities(synthetic_clipset, tmp_path):
