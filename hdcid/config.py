@@ -115,6 +115,10 @@ class ModelConfig(_Serializable):
     semantic_centering: bool = False
     semantic_scaling: bool = False  # with centring: also divide by the modality's RMS deviation
     centering_momentum: float = 0.1
+    # hdcid extension (original: False): H-DCID keeps DCID's CMCM at both levels instead of the
+    # original H-DCID's zero (issue 8: without it level-1 audio-video agreement varied 0.40-0.70
+    # with the seed on the demo)
+    hdcid_cmcm: bool = False
     # CPC and CLUB
     cpc_hidden: int = 256
     cpc_layers: int = 2
@@ -144,8 +148,9 @@ class ModelConfig(_Serializable):
 
     @property
     def use_cmcm(self) -> bool:
-        """CMCM is part of DCID; H-DCID replaces it by zero (docs/method.md §3.1)."""
-        return self.variant == "dcid"
+        """CMCM is part of DCID; the original H-DCID replaces it by zero (docs/method.md §3.1)
+        unless `hdcid_cmcm`."""
+        return self.variant == "dcid" or self.hdcid_cmcm
 
     @property
     def text_dim(self) -> int:
@@ -182,6 +187,7 @@ class ModelConfig(_Serializable):
             semantic_centering=True,  # issue 8: audio/video offset ~ the within-digit spread
             semantic_scaling=True,  # issue 8: equal spread per modality (H-DCID level 2 collapsed)
             attention_window=1,  # issue 8: with full attention background seconds took the event's code
+            hdcid_cmcm=variant == "hdcid",  # issue 8: H-DCID level 1 shared codes on some seeds only
             cpc_hidden=64,
             club_hidden=32,
             reset_after=300,
@@ -199,6 +205,7 @@ class ModelConfig(_Serializable):
             semantic_centering=False,
             semantic_scaling=False,
             attention_window=None,
+            hdcid_cmcm=False,
         )
 
 

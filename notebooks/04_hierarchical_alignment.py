@@ -177,8 +177,9 @@ print(f"level-2 audio codes of clip 0: {k2[0].tolist()} | level-2 audio reconstr
 
 # %% [markdown]
 # ### The level-2 loss and its 0.3 weight from epoch 3
-# Level 2 has the same terms as level 1 (reconstruction, commitment, CLUB, Cross-CPC; H-DCID has no
-# CMCM at either level), on its own codebook:
+# Level 2 has the same terms as level 1 (reconstruction, commitment, CLUB, Cross-CPC, and CMCM: the
+# original H-DCID has none at either level, the tiny preset keeps DCID's at both,
+# `ModelConfig.hdcid_cmcm`), on its own codebook:
 # $$\mathcal{L} = \mathcal{L}^{(1)} + w\,[\text{epoch}\ge e_0]\,\mathcal{L}^{(2)},\qquad w = 0.3,\ e_0 = 3\ \text{(0-based, original)}$$
 # Intuition: level 1 first settles on what the modalities share; only then is the finer level trained
 # (its codebook still follows the features by EMA before). We run one real `train_step` of the tiny

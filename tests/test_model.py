@@ -139,10 +139,24 @@ def test_itrm_attention_window_limits_what_a_second_sees(window):
         ModelConfig.tiny(attention_window=-1)
 
 
-def test_faithful_restores_full_attention():
+def test_faithful_restores_full_attention_and_hdcid_without_cmcm():
     assert ModelConfig.tiny().attention_window == 1
     assert ModelConfig.tiny().faithful().attention_window is None
     assert ModelConfig.paper().attention_window is None
+    h = ModelConfig.tiny("hdcid")
+    assert h.use_cmcm and not h.faithful().use_cmcm and not ModelConfig.paper("hdcid").use_cmcm
+    assert ModelConfig.tiny("dcid").faithful().use_cmcm  # DCID always has CMCM
+
+
+def test_hdcid_cmcm_switch_reaches_the_loss():
+    """tiny H-DCID trains with a non-zero CMCM term at both levels; faithful() logs zero."""
+    video, audio, words = _inputs(ModelConfig.tiny("hdcid"))
+    for cfg, nonzero in ((ModelConfig.tiny("hdcid"), True), (ModelConfig.tiny("hdcid").faithful(), False)):
+        torch.manual_seed(0)
+        model = CrossModalModel(cfg).double().train()
+        out = model.forward_train(video, audio, words)
+        cm = [float(lv.quant.cmcm) for lv in out.enc.levels]
+        assert all((c > 0) == nonzero for c in cm), cm
 
 
 @pytest.mark.parametrize("variant", ["dcid", "hdcid"])

@@ -271,7 +271,7 @@ def test_nearest_first_index_on_ties_and_expanded_distances():
 # ------------------------------------------------------------------------------------------------
 def test_two_level_buffers_and_independence():
     torch.manual_seed(0)
-    q = UnifiedCodebook.from_config(ModelConfig.tiny("hdcid", n_codes=64))
+    q = UnifiedCodebook.from_config(ModelConfig.tiny("hdcid", n_codes=64, hdcid_cmcm=False))  # the original H-DCID
     M, D = 64, 64
     assert q.embedding.shape == (2, M, D) and q.ema_weight.shape == (2, M, D)
     assert q.ema_count.shape == (2, M) and q.unactivated_count.shape == (2, M)
