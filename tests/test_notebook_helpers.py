@@ -40,7 +40,7 @@ def test_train_configs_quick_vs_full():
     for variant in ("dcid", "hdcid"):
         m, full = notebook.train_configs(variant, quick=False)
         assert m == ModelConfig.tiny(variant) and full == TrainConfig.tiny(variant)
-        assert full.epochs == (6 if variant == "dcid" else 5) and full.max_steps_per_epoch is None
+        assert full.epochs == 8 and full.max_steps_per_epoch is None
         mq, quick = notebook.train_configs(variant, quick=True)
         assert mq == m
         assert (quick.epochs, quick.max_steps_per_epoch, quick.level2_start_epoch) == (2, notebook.QUICK_STEPS, 1)
