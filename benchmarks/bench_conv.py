@@ -12,10 +12,9 @@ and the largest difference relative to the output's largest value) and the total
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import median_seconds
 
 from hdcid.config import ModelConfig
 from hdcid.model.conv import Conv2d, ConvTranspose2d, conv_kernel
@@ -37,15 +36,6 @@ def layers(cfg: ModelConfig) -> list[tuple[str, torch.nn.Module, int, bool]]:
         ("dec convT3x3 Cc/2->C", ConvTranspose2d(cc // 2, c, 3), s + 2, True),
         ("dec convT1x1 C", ConvTranspose2d(c, c, 1), g, True),
     ]
-
-
-def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -74,8 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
             with conv_kernel(kernel):
                 with torch.no_grad():
                     out = layer(x)
-                    row[f"{kernel} fwd"] = _median(lambda f=layer, x=x: f(x), args.repeats)
-                row[f"{kernel} fwd+bwd"] = _median(lambda f=layer, x=x, g=g: f(x).backward(g), args.repeats)
+                    row[f"{kernel} fwd"] = median_seconds(lambda f=layer, x=x: f(x), args.repeats)
+                row[f"{kernel} fwd+bwd"] = median_seconds(lambda f=layer, x=x, g=g: f(x).backward(g), args.repeats)
             if kernel == "gemm":
                 row["rel diff"] = float((out - ref).abs().max() / ref.abs().max())
         for k in totals:

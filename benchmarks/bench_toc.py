@@ -11,10 +11,9 @@ checks that both select the same ordered indices. The closed form must fit a sli
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import median_seconds
 
 from hdcid.toc import toc_scores_loop, toc_select
 
@@ -25,15 +24,6 @@ def _loop_select(E, c, a, b):
     top = torch.topk(s, q * a, largest=True, sorted=True).indices
     bot = torch.topk(s, q * b, largest=False, sorted=True).indices
     return torch.cat([top, bot])
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main(argv=None) -> dict:
@@ -53,8 +43,8 @@ def main(argv=None) -> dict:
     loop = _loop_select(E, *setting)
     same = torch.equal(closed, loop)
     toc_select(E, *setting)  # warm-up
-    t_closed = _median_time(lambda: toc_select(E, *setting), a.repeats)
-    t_loop = _median_time(lambda: _loop_select(E, *setting), a.loop_repeats)
+    t_closed = median_seconds(lambda: toc_select(E, *setting), a.repeats)
+    t_loop = median_seconds(lambda: _loop_select(E, *setting), a.loop_repeats)
     out = {
         "codebook": f"{a.codes}x{a.dim}",
         "setting": setting,
