@@ -25,14 +25,14 @@ fig
 # %%
 from IPython.display import Markdown
 
+from hdcid.downstream.metrics import micro_prf
+
 ev_pred, ev_true = P.any(-1), Y.any(-1)  # (N, T): a second with a predicted / an annotated event
-tp = int((P & Y).sum())  # second x class hits
-micro = dict(P=100 * tp / max(int(P.sum()), 1), R=100 * tp / max(int(Y.sum()), 1))
-micro["F1"] = 2 * micro["P"] * micro["R"] / max(micro["P"] + micro["R"], 1e-9)
+micro = micro_prf(P, Y, exclude_background=False)  # P, Y hold the K event columns only
 display(Markdown(
     f"On {pred.eval_set} ({len(P)} clips) this head predicts an event in {ev_pred.mean():.0%} of the seconds; "
-    f"{ev_true.mean():.0%} are annotated with one. Segment micro precision {micro['P']:.1f} %, recall "
-    f"{micro['R']:.1f} %, F1 {micro['F1']:.1f} % (background excluded, one head seed)."
+    f"{ev_true.mean():.0%} are annotated with one. Segment micro precision {micro['micro_precision']:.1f} %, recall "
+    f"{micro['micro_recall']:.1f} %, F1 {micro['micro_f1']:.1f} % (background excluded, one head seed)."
 ))
 
 # %%
