@@ -138,7 +138,7 @@ def test_demo_pretraining_loss_falls(small_demo_root, hash_text, tmp_path):
     assert len(h) == 8 * ((len(ds) + 9) // 10)
     first, last = h[h.epoch == 0], h[h.epoch == 7]
     assert last["total"].mean() < 0.95 * first["total"].mean()
-    assert last["cpc"].mean() < 0.9 * first["cpc"].mean()  # measured 0.80-0.81 (1 and 2 threads)
+    assert last["cpc"].mean() < 0.85 * first["cpc"].mean()  # measured 0.80-0.81 (1 and 2 threads)
 
 
 def test_pretraining_aligns_codes_across_modalities(synthetic_clipset, tmp_path):
