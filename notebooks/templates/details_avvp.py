@@ -4,7 +4,10 @@
 # code that video uses for background. For each model and level: the codes whose AVVP seconds are
 # mostly background in the training modality (its *background codes*), the share of the other
 # modality's background seconds that fall on them (high is good) and the share of its event seconds
-# that do (low is good). All AVVP clips, `eval()` mode.
+# that do (low is good). All AVVP clips, `eval()` mode. Digits are aligned by Cross-CPC, but a
+# background second carries nothing clip-specific for it to predict; only CMCM and the weak
+# cross-modal commitment pull the two modalities' background seconds together, so whether they share
+# codes varies with the pretraining seed (README "Results" has three seeds).
 
 # %%
 annotations = {"video": "visual", "audio": "audio"}
