@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 import hdcid
 from hdcid import analysis, plots
@@ -94,7 +94,6 @@ print("TOC candidates:", [t.label for t in toc_grid])
 # %%
 import torch
 import torch.nn.functional as F
-from IPython.display import Markdown
 from torch.testing import assert_close
 
 from hdcid.downstream import FitConfig, SegmentLoss, VideoLevelHead, build_splits, fit_head, video_loss

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 import hdcid
 from hdcid import analysis, plots
@@ -143,8 +143,6 @@ fig
 # `faithful()` keep full attention, docs/method.md §6). The lines below are computed from this head:
 
 # %%
-from IPython.display import Markdown
-
 from hdcid.downstream.metrics import micro_prf
 
 ev_pred, ev_true = P.any(-1), Y.any(-1)  # (N, T): a second with a predicted / an annotated event
@@ -195,8 +193,6 @@ bg_table = pd.DataFrame(bg_rows).set_index(["model", "level", "direction"])
 display(bg_table.round(2))
 
 # %%
-from IPython.display import Markdown
-
 v2a = bg_table.xs("v2a", level="direction")["bg_on_bg"]
 no_toc = results[(results["eval"] == "cross") & (results["toc"] == "none")]
 mf1 = no_toc.groupby(["encoder", "direction"])["micro_f1"].mean()  # standard micro F1 without background

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 import hdcid
 from hdcid import analysis, plots
@@ -142,8 +142,6 @@ fig
 # `faithful()` keep full attention, docs/method.md §6). The lines below are computed from this head:
 
 # %%
-from IPython.display import Markdown
-
 from hdcid.downstream.metrics import micro_prf
 
 ev_pred, ev_true = P.any(-1), Y.any(-1)  # (N, T): a second with a predicted / an annotated event

@@ -29,8 +29,6 @@ bg_table = pd.DataFrame(bg_rows).set_index(["model", "level", "direction"])
 display(bg_table.round(2))
 
 # %%
-from IPython.display import Markdown
-
 v2a = bg_table.xs("v2a", level="direction")["bg_on_bg"]
 no_toc = results[(results["eval"] == "cross") & (results["toc"] == "none")]
 mf1 = no_toc.groupby(["encoder", "direction"])["micro_f1"].mean()  # standard micro F1 without background

@@ -23,8 +23,6 @@ fig
 # `faithful()` keep full attention, docs/method.md §6). The lines below are computed from this head:
 
 # %%
-from IPython.display import Markdown
-
 from hdcid.downstream.metrics import micro_prf
 
 ev_pred, ev_true = P.any(-1), Y.any(-1)  # (N, T): a second with a predicted / an annotated event

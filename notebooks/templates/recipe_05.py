@@ -15,7 +15,6 @@
 # %%
 import torch
 import torch.nn.functional as F
-from IPython.display import Markdown
 from torch.testing import assert_close
 
 from hdcid.downstream import FitConfig, SegmentLoss, VideoLevelHead, build_splits, fit_head, video_loss
