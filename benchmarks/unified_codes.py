@@ -133,10 +133,28 @@ def run_one(variant: str, seed: int, args, pretrain, ave_test, workdir: Path, av
     )
 
 
+def avvp_background(model, data) -> list[dict]:
+    """`background_codes_across` on all AVVP clips (as notebook 06), per level and direction:
+    bg_on_bg = share of the target modality's background seconds on a source background code."""
+    from hdcid.analysis import background_codes_across, encode_modalities
+
+    idx, lab = {}, {}
+    for mod, ann in (("video", "visual"), ("audio", "audio")):
+        seg = data[ann].segment_labels()  # (N, T), background = n_classes
+        lab[mod] = np.where(seg == data[ann].n_classes, -1, seg)
+        idx[mod] = encode_modalities(model, data[ann], (mod,))[mod]["indices"]  # (N, T, L)
+    rows = []
+    for lv in range(model.cfg.n_levels):
+        for src, tgt in (("video", "audio"), ("audio", "video")):
+            r = background_codes_across(idx[src][..., lv], lab[src], idx[tgt][..., lv], lab[tgt], model.cfg.n_codes)
+            rows.append(dict(level=lv + 1, direction=f"{src[0]}2{tgt[0]}", **r))
+    return rows
+
+
 def avvp_f1(model, data, cache: Path) -> dict:
     from hdcid.downstream import TaskOptions, run_task
 
-    out = {}
+    out = {"background": avvp_background(model, data)}
     for d in ("v2a", "a2v"):
         df = run_task("avvp", d, model, data, options=TaskOptions(protocol="honest", cache_dir=cache))
         cross = df[df["eval"] == "cross"]
@@ -287,6 +305,12 @@ def main(argv=None) -> dict:
                     f"{d} {v['micro_f1']:.1f} % (P {v['micro_precision']:.1f}, R {v['micro_recall']:.1f}; "
                     f"ref precision {v['ref_precision']:.1f})"
                     for d, v in rec["avvp"].items()
+                    if d != "background"
+                )
+                + "; background seconds on the source's background codes (all AVVP clips): "
+                + ", ".join(
+                    f"L{b['level']} {b['direction']} {b['bg_on_bg']:.2f} (events {b['event_on_bg']:.2f})"
+                    for b in rec["avvp"]["background"]
                 )
             )
         if "transfer" in rec:

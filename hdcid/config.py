@@ -101,6 +101,13 @@ class ModelConfig(_Serializable):
     # unified codebook (per level)
     n_codes: int = 400  # M
     commitment: float = 0.25  # beta
+    # commitment of each modality to the OTHER modalities' codes at the same position, as a multiple
+    # of beta (original 0.5; own codes: 2 beta)
+    cross_commitment: float = 0.5
+    # hdcid extension (original True): text is a same-position partner of audio and video in the
+    # MM-EMA mass and the cross-modal commitment. Text positions are words, not seconds: on the demo
+    # a clip's text takes its digit's code at every position, which pulls background seconds there
+    text_partner: bool = True
     ema_decay: float = 0.99  # gamma
     ema_eps: float = 1e-5  # Laplace epsilon
     reset_after: int = 300  # a code unused for more than this many forward calls is reset
@@ -227,6 +234,8 @@ class TrainConfig(_Serializable):
     grad_clip: float = 0.5  # clip_grad_norm_ per module
     level2_weight: float = 0.3  # H-DCID: weight of the level-2 loss ...
     level2_start_epoch: int = 3  # ... from this (0-based) epoch on
+    # hdcid extension (original: 1): weight of the CMCM term in each level's loss
+    cmcm_weight: float = 1.0
     encoder_forwards_per_step: int = 1  # original H-DCID: 6 (5 for CLUB steps + 1)
     dtype: str = "float32"  # original: "float64"
     seed: int = 43
@@ -243,6 +252,8 @@ class TrainConfig(_Serializable):
                 raise ValueError(f"TrainConfig.{f} must be > 0, got {getattr(self, f)}")
         if self.level2_weight < 0:
             raise ValueError(f"TrainConfig.level2_weight must be >= 0, got {self.level2_weight}")
+        if self.cmcm_weight < 0:
+            raise ValueError(f"TrainConfig.cmcm_weight must be >= 0, got {self.cmcm_weight}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"TrainConfig.dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if self.encoder_forwards_per_step < 1:

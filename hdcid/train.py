@@ -55,10 +55,16 @@ class PretrainResult:
 
 
 def _level_terms(
-    terms: dict[str, torch.Tensor], out: TrainOutputs, lv: int, mi: dict[str, torch.Tensor], ll: dict[int, torch.Tensor]
+    terms: dict[str, torch.Tensor],
+    out: TrainOutputs,
+    lv: int,
+    mi: dict[str, torch.Tensor],
+    ll: dict[int, torch.Tensor],
+    cmcm_weight: float = 1.0,
 ) -> torch.Tensor:
     """Add level `lv`'s logged terms to `terms` (suffix "" for level 1, "2" for level 2) and return
-    its loss: sum over modalities of reconstruction + commitment + CLUB MI, plus CPC and CMCM."""
+    its loss: sum over modalities of reconstruction + commitment + CLUB MI, plus CPC and
+    `cmcm_weight` x CMCM (original: weight 1; the logged `cmcm` term is unweighted)."""
     lo = out.enc.levels[lv]
     sfx = "" if lv == 0 else str(lv + 1)
     parts = []
@@ -70,7 +76,7 @@ def _level_terms(
         parts += [out.rec_loss[lv][m], lo.quant.commitment[m], mi[m]]
     terms[f"cpc{sfx}"] = out.cpc[lv].loss
     terms[f"cmcm{sfx}"] = lo.quant.cmcm
-    loss = sum(parts) + out.cpc[lv].loss + lo.quant.cmcm
+    loss = sum(parts) + out.cpc[lv].loss + (lo.quant.cmcm if cmcm_weight == 1.0 else cmcm_weight * lo.quant.cmcm)
     terms[f"loss{sfx or 1}"] = loss
     terms[f"agreement{sfx}"] = lo.quant.agreement.to(loss.dtype)
     k = lo.indices
@@ -239,7 +245,7 @@ class Pretrainer:
                     mi = self.model.mi_terms(out.enc, lv)
             else:
                 mi = self.model.mi_terms(out.enc, lv)
-            level_loss.append(_level_terms(terms, out, lv, mi, ll))
+            level_loss.append(_level_terms(terms, out, lv, mi, ll, self.train_cfg.cmcm_weight))
             if counts is not None:
                 for m in MODALITIES:
                     counts[lv][m] += torch.bincount(lo.indices[m].reshape(-1), minlength=self.model_cfg.n_codes)

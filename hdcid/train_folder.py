@@ -41,11 +41,17 @@ def _stored_model_config(ck: dict) -> dict:
     return ModelConfig.from_dict(ck["model_config"]).to_dict()
 
 
+def _stored_train_config(ck: dict) -> dict:
+    """A checkpoint's TrainConfig dict, normalised as `_stored_model_config` (empty if none)."""
+    stored = ck.get("train_config")
+    return TrainConfig.from_dict(stored).to_dict() if stored else {}
+
+
 def resume_differences(ck: dict, model_cfg: ModelConfig, train_cfg: TrainConfig) -> list[str]:
     """What forbids resuming from the loaded checkpoint `ck` with these configs, field by field
     (stored -> wanted); empty when it may resume. `epochs` may differ when it grows (extend a run)."""
     diff = config_differences(_stored_model_config(ck), model_cfg.to_dict(), "ModelConfig")
-    stored_train = dict(ck["train_config"] or {})
+    stored_train = _stored_train_config(ck)
     wanted_train = train_cfg.to_dict()
     if stored_train.get("epochs", 0) <= wanted_train["epochs"]:  # more epochs: extend the run
         stored_train["epochs"] = wanted_train["epochs"]
@@ -54,4 +60,4 @@ def resume_differences(ck: dict, model_cfg: ModelConfig, train_cfg: TrainConfig)
 
 def same_run(ck: dict, model_cfg: ModelConfig, train_cfg: TrainConfig) -> bool:
     """Whether the loaded checkpoint `ck` was written with exactly these configs."""
-    return _stored_model_config(ck) == model_cfg.to_dict() and ck["train_config"] == train_cfg.to_dict()
+    return _stored_model_config(ck) == model_cfg.to_dict() and _stored_train_config(ck) == train_cfg.to_dict()

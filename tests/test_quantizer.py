@@ -78,6 +78,29 @@ def test_commitment_hand_case():
     assert float(out.agreement) == 0.0 and int(out.equal_num) == 0
 
 
+def test_text_partner_off_hand_case():
+    # text_partner=False: audio and video partner each other only, text has no partner.
+    # masses: a: .75*.1+.25*.9=.3; v: .75*.9+.25*.1=.7; t: .2 (counts as in the original)
+    # W: [0,1] -> [.15,.5] -> [.075,.6] -> [.1375,.3]; E = W/c = [.22, 1.2]
+    q = UnifiedCodebook(n_codes=2, dim=1, decay=0.5, eps=0.0, reset_after=10**6, text_partner=False).double()
+    _set_codebook(q, [[0.0], [1.0]])
+    out = q(_t([[[0.1]]]), _t([[[0.9]]]), _t([[[0.2]]]))
+    np.testing.assert_allclose(q.ema_weight.numpy().ravel(), [0.1375, 0.3], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(q.embedding.numpy().ravel(), [0.22, 1.2], rtol=0, atol=1e-14)
+    # commitment: Lc_a = .5*.1^2 + .125*.9^2 = .10625; Lc_v = .5*.1^2 + .125*.9^2; Lc_t = .5*.2^2 = .02
+    assert float(out.commitment["audio"]) == pytest.approx(0.10625, abs=1e-15)
+    assert float(out.commitment["video"]) == pytest.approx(0.10625, abs=1e-15)
+    assert float(out.commitment["text"]) == pytest.approx(0.02, abs=1e-15)
+
+
+def test_cross_commitment_weight_hand_case():
+    # cross_commitment=2 (x beta = .5 per other modality): Lc_a = .5*.1^2 + .5*.9^2 + .5*.1^2 = .415
+    q = UnifiedCodebook(n_codes=2, dim=1, decay=0.5, eps=0.0, reset_after=10**6, cross_commitment=2.0).double()
+    _set_codebook(q, [[0.0], [1.0]])
+    out = q(_t([[[0.1]]]), _t([[[0.9]]]), _t([[[0.2]]]))
+    assert float(out.commitment["audio"]) == pytest.approx(0.415, abs=1e-15)
+
+
 def test_laplace_renormalisation_hand():
     # one modality-step with eps>0 on M=2: c=[.5,0] -> s=.5, c=(c+eps)*s/(s+2 eps)
     eps = 0.1
@@ -296,6 +319,9 @@ def test_from_config_reads_every_switch():
     assert a.use_cmcm and a.reset_updates_ema and not a.reset_in_eval
     f = UnifiedCodebook.from_config(cfg.faithful())
     assert not f.reset_updates_ema and f.reset_in_eval
+    assert f.text_partner and f.cross_commitment == 0.5  # the original's partners and weights
+    o = UnifiedCodebook.from_config(cfg.replace(text_partner=False, cross_commitment=1.5))
+    assert not o.text_partner and o.cross_commitment == 1.5
     h = UnifiedCodebook.from_config(cfg.replace(variant="hdcid"))
     assert h.embedding.shape == (2, 64, 64) and not h.use_cmcm
     with pytest.raises(TypeError):

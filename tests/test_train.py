@@ -170,3 +170,31 @@ def test_checkpoint_from_before_a_new_config_field_still_matches(small_set, tmp_
     assert _same(_state(again.model), _state(first.model)) and len(again.history) == 1
     with pytest.raises(CheckpointError, match=r"ModelConfig\.reset_in_eval: False -> True"):
         Pretrainer(mc.replace(reset_in_eval=True), tc.replace(epochs=2), small_set, tmp_path).fit(progress=False)
+
+
+def test_train_config_field_added_later_still_matches(small_set, tmp_path):
+    """The same for TrainConfig: a run written before `cmcm_weight` existed loads, not retrains."""
+    from hdcid.model.integrity import HASH_KEY, content_hash
+
+    mc = ModelConfig.tiny("dcid")
+    tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1)
+    first = Pretrainer(mc, tc, small_set, tmp_path).fit(progress=False)
+    path = first.checkpoints[-1]
+    obj = torch.load(path, weights_only=False)
+    del obj["train_config"]["cmcm_weight"]
+    obj[HASH_KEY] = content_hash(obj)
+    torch.save(obj, path)
+    again = load_or_pretrain(mc, tc, small_set, tmp_path, progress=False)
+    assert _same(_state(again.model), _state(first.model)) and len(again.history) == 1
+
+
+def test_cmcm_weight_reaches_the_loss(small_set, tmp_path):
+    """TrainConfig.cmcm_weight scales CMCM in the total (first step: same weights and batch)."""
+    mc = ModelConfig.tiny("dcid")
+    rows = []
+    for w in (1.0, 3.0):
+        tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1, cmcm_weight=w)
+        rows.append(Pretrainer(mc, tc, small_set, tmp_path / str(w)).fit(progress=False).history.iloc[0])
+    assert rows[0]["cmcm"] == rows[1]["cmcm"] > 0  # the logged term is unweighted
+    assert rows[1]["total"] - rows[0]["total"] == pytest.approx(2.0 * rows[0]["cmcm"], rel=1e-5)
+    assert TrainConfig.paper().cmcm_weight == 1.0

@@ -204,6 +204,8 @@ class UnifiedCodebook(nn.Module):
         reset_updates_ema: bool = True,
         use_cmcm: bool = True,
         reset_in_eval: bool = False,
+        cross_commitment: float = 0.5,
+        text_partner: bool = True,
     ) -> None:
         super().__init__()
         if n_codes < 1 or dim < 1:
@@ -214,6 +216,12 @@ class UnifiedCodebook(nn.Module):
         self.commitment, self.decay, self.eps = commitment, decay, eps
         self.reset_after, self.donor_window, self.reset_noise = reset_after, donor_window, reset_noise
         self.reset_updates_ema, self.use_cmcm, self.reset_in_eval = reset_updates_ema, use_cmcm, reset_in_eval
+        self.cross_commitment = cross_commitment  # x beta per other modality (original 0.5)
+        # original True: text is a same-position partner of audio and video (MM-EMA mass and
+        # cross-modal commitment); False: only audio and video partner each other, text's share of
+        # the MM-EMA mass goes to the modality's own features (text positions are words, not seconds)
+        self.text_partner = text_partner
+        self.partners = PARTNERS if text_partner else {m: tuple(o for o in PARTNERS[m] if o != "text" and m != "text") for m in MODALITIES}
 
         lead = () if levels == 1 else (levels,)
         embedding = torch.empty(*lead, n_codes, dim).uniform_(-1.0 / n_codes, 1.0 / n_codes)
@@ -238,6 +246,8 @@ class UnifiedCodebook(nn.Module):
             reset_updates_ema=cfg.reset_updates_ema,
             use_cmcm=cfg.use_cmcm,
             reset_in_eval=cfg.reset_in_eval,
+            cross_commitment=cfg.cross_commitment,
+            text_partner=cfg.text_partner,
         )
 
     def extra_repr(self) -> str:
@@ -355,9 +365,9 @@ class UnifiedCodebook(nn.Module):
                 {m: zero for m in MODALITIES},
                 reset,
             )
-        own, other = 2.0 * self.commitment, 0.5 * self.commitment
+        own, other = 2.0 * self.commitment, self.cross_commitment * self.commitment
         commitment = {
-            m: batch_mean(own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in PARTNERS[m]))
+            m: batch_mean(own * F.mse_loss(z[m], q[m]) + sum(other * F.mse_loss(z[m], q[o]) for o in self.partners[m]))
             for m in MODALITIES
         }
         perplexity = {m: usage_perplexity(k[m], self.n_codes, z_a.dtype) for m in MODALITIES}
@@ -371,9 +381,12 @@ class UnifiedCodebook(nn.Module):
         zw = {m: v.to(W.dtype) for m, v in z.items()}
         counts, dws = [], []
         for m in MODALITIES:
-            o1, o2 = PARTNERS[m]
             counts.append(_code_counts(k[m], M, c.dtype))  # (M,) = colsum(H_m)
-            mass = 0.5 * zw[m] + 0.25 * zw[o1] + 0.25 * zw[o2]  # (N, D)
+            if self.text_partner:  # the original: 0.5 own + 0.25 each co-located partner
+                o1, o2 = PARTNERS[m]
+                mass = 0.5 * zw[m] + 0.25 * zw[o1] + 0.25 * zw[o2]  # (N, D)
+            else:  # text is nobody's partner: its 0.25 goes to the modality's own features
+                mass = (1.0 - 0.25 * len(self.partners[m])) * zw[m] + sum(0.25 * zw[o] for o in self.partners[m])
             if W.is_cuda:  # deterministic dense one-hot product (index_add_ uses atomics on CUDA)
                 dws.append(F.one_hot(k[m], M).to(W.dtype).t() @ mass)  # (M, D) = H_m^T mass
             else:
