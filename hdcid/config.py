@@ -236,13 +236,16 @@ class TrainConfig(_Serializable):
     level2_start_epoch: int = 3  # ... from this (0-based) epoch on
     # hdcid extension (original: 1): weight of the CMCM term in each level's loss
     cmcm_weight: float = 1.0
+    # hdcid extension (with ModelConfig.semantic_centering; 0 = off): after every epoch, set the
+    # centring running mean to the eval-mode mean over the first this-many pretraining clips
+    recalibrate_centring: int = 0
     encoder_forwards_per_step: int = 1  # original H-DCID: 6 (5 for CLUB steps + 1)
     dtype: str = "float32"  # original: "float64"
     seed: int = 43
     max_steps_per_epoch: int | None = None  # cap for quick runs; None = full epoch
 
     def __post_init__(self) -> None:
-        _check_types(self, minimum={"club_steps": 0, "level2_start_epoch": 0, "seed": 0})
+        _check_types(self, minimum={"club_steps": 0, "level2_start_epoch": 0, "seed": 0, "recalibrate_centring": 0})
         if self.variant not in _VARIANTS:
             raise ValueError(f"TrainConfig.variant must be one of {_VARIANTS}, got {self.variant!r}")
         if self.seed >= 2**32:

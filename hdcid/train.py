@@ -276,6 +276,19 @@ class Pretrainer:
         self.main_opt.step()
         return dict(zip(names, values[: len(names)]))
 
+    def _recalibrate_centre(self) -> None:
+        """`TrainConfig.recalibrate_centring`: the centring running mean from the first N clips at
+        the epoch's final weights (the same clips on every data-parallel rank; no random draw)."""
+        idx = np.arange(min(len(self.dataset), self.train_cfg.recalibrate_centring))
+        video, audio, words = Pretrainer._batch(self, idx)
+        model = self.model
+        with torch.no_grad():
+            was = model.training
+            model.eval()
+            x_t = model.text_features(words)
+            model.train(was)
+        model.encoder.recalibrate_centre({"audio": audio, "video": video, "text": x_t})
+
     @staticmethod
     def _count_resets(enc: EncoderOutputs, resets: list | None) -> None:
         if resets is not None:
@@ -327,6 +340,8 @@ class Pretrainer:
                 bar.set_postfix(total=f"{row['total']:.3f}", agree=f"{row['agreement']:.2f}")
                 if callback is not None:
                     callback(row)
+            if tc.recalibrate_centring:
+                self._recalibrate_centre()
             self.usage.append(
                 {
                     "epoch": epoch,

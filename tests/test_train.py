@@ -198,3 +198,28 @@ def test_cmcm_weight_reaches_the_loss(small_set, tmp_path):
     assert rows[0]["cmcm"] == rows[1]["cmcm"] > 0  # the logged term is unweighted
     assert rows[1]["total"] - rows[0]["total"] == pytest.approx(2.0 * rows[0]["cmcm"], rel=1e-5)
     assert TrainConfig.paper().cmcm_weight == 1.0
+
+
+def test_recalibrate_centring_sets_the_eval_mean_and_leaves_training_unchanged(small_set, tmp_path):
+    """TrainConfig.recalibrate_centring: after each epoch the centring running mean is the eval-mode
+    mean of the first N clips' raw semantic features (every level and modality); the weights and
+    the codebook are bitwise those of the run without it (no random draw, no training input)."""
+    mc = ModelConfig.tiny("hdcid")
+    tc = TrainConfig.tiny("hdcid", epochs=2, batch_size=8, max_steps_per_epoch=1)
+    plain = Pretrainer(mc, tc, small_set, tmp_path / "plain").fit(progress=False).model
+    recal = Pretrainer(mc, tc.replace(recalibrate_centring=12), small_set, tmp_path / "recal").fit(progress=False).model
+    sp, sr = _state(plain), _state(recal)
+    assert sp.keys() == sr.keys()
+    for k in sp:
+        if not k.endswith("semantic_centre.running_mean"):
+            assert torch.equal(sp[k], sr[k]), k
+    rm = recal.encoder.semantic_centre.running_mean  # (L, 3, D)
+    assert not torch.allclose(rm, plain.encoder.semantic_centre.running_mean)
+    clips = small_set.subset(np.arange(12))
+    with torch.no_grad():
+        x = {m: torch.as_tensor(np.asarray(getattr(clips, m)), dtype=torch.float32) for m in ("audio", "video")}
+        x["text"] = recal.text_features(torch.as_tensor(np.asarray(clips.text), dtype=torch.float32))
+        for i, m in enumerate(("audio", "video", "text")):
+            for lv, z in enumerate(recal.encoder.raw_semantic(x[m], m)):
+                assert torch.allclose(rm[lv, i], z.mean(dim=(0, 1)), atol=1e-6), (m, lv)
+    assert TrainConfig.paper().recalibrate_centring == 0

@@ -211,12 +211,36 @@ class Encoder(nn.Module):
         q = self.Cross_quantizer(z["audio"], z["video"], z["text"], level=level, diagnostics=diagnostics)
         return LevelOutputs(semantic=z, quantized=q.quantized, indices=q.indices, specific=specific, quant=q)
 
-    def semantic_chain(self, x: torch.Tensor, modality: str) -> list[torch.Tensor]:
-        """Semantic features Z per level for one modality (text: x is X_t). No quantizer call."""
+    def raw_semantic(self, x: torch.Tensor, modality: str) -> list[torch.Tensor]:
+        """Semantic features per level BEFORE any centring, (B,T,D) each (text: x is X_t)."""
         zs = [self._self_att(modality, 0)(self.video_semantic_encoder(x) if modality == "video" else x)]
         if self.cfg.n_levels > 1:  # level 2 reads the level-1 specific feature
             zs.append(self._self_att(modality, 1)(self._specific(x, modality)))
-        return [self._centre(z, modality, lv, update=False) for lv, z in enumerate(zs)]
+        return zs
+
+    def semantic_chain(self, x: torch.Tensor, modality: str) -> list[torch.Tensor]:
+        """Semantic features Z per level for one modality (text: x is X_t). No quantizer call."""
+        return [self._centre(z, modality, lv, update=False) for lv, z in enumerate(self.raw_semantic(x, modality))]
+
+    @torch.no_grad()
+    def recalibrate_centre(self, inputs: dict[str, torch.Tensor]) -> None:
+        """Set the centring running mean (`semantic_centre.running_mean`, every level and modality)
+        to the mean over (B, T) of the raw semantic features of `inputs` (m -> (B, T, ...) model
+        inputs, text as X_t), computed in eval mode (no dropout, no random draw); the running
+        scale is kept. `TrainConfig.recalibrate_centring`: the running mean trails the batch means
+        by about 1/momentum steps, and while the features still move fast (H-DCID level 2 in epoch 0)
+        that lag put every held-out video second on one code."""
+        if not self.cfg.semantic_centering:
+            return
+        was = self.training
+        self.eval()
+        try:
+            for m, x in inputs.items():
+                i = MODALITIES.index(m)
+                for lv, z in enumerate(self.raw_semantic(x, m)):
+                    self.semantic_centre.running_mean[lv, i] = z.mean(dim=(0, 1)).to(self.semantic_centre.running_mean.dtype)
+        finally:
+            self.train(was)
 
 
 def _check_finite_input(x: torch.Tensor, modality: str) -> None:
