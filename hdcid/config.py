@@ -195,6 +195,8 @@ class ModelConfig(_Serializable):
             semantic_scaling=True,  # issue 8: equal spread per modality (H-DCID level 2 collapsed)
             attention_window=1,  # issue 8: with full attention background seconds took the event's code
             hdcid_cmcm=variant == "hdcid",  # issue 8: H-DCID level 1 shared codes on some seeds only
+            text_partner=False,  # issue 8: text positions are words; a clip's text pulled background to its digit
+            cross_commitment=2.0,  # issue 8: audio and video background seconds took codes of their own
             cpc_hidden=64,
             club_hidden=32,
             reset_after=300,
@@ -213,6 +215,8 @@ class ModelConfig(_Serializable):
             semantic_scaling=False,
             attention_window=None,
             hdcid_cmcm=False,
+            text_partner=True,
+            cross_commitment=0.5,
         )
 
 
@@ -279,11 +283,27 @@ class TrainConfig(_Serializable):
         H-DCID 5; with those H-DCID's level 1 and the AVVP heads varied with the seed, issue 8).
         H-DCID's level 2 trains from epoch 0
         (published: 3, `TrainConfig.paper`): before its loss starts, level 2 is untrained and in
-        eval mode all video seconds fell on one code (issue 8)."""
-        base = dict(variant=variant, epochs=8, batch_size=32, lr=1e-3, level2_start_epoch=0)
+        eval mode all video seconds fell on one code (issue 8). After every epoch the centring
+        running mean is recalibrated on 512 pretraining clips (`recalibrate_centring`, hdcid
+        extension): after epoch 0 the trailing running mean put held-out seconds on one code."""
+        base = dict(
+            variant=variant,
+            epochs=8,
+            batch_size=32,
+            lr=1e-3,
+            level2_start_epoch=0,
+            recalibrate_centring=512,  # issue 8: the lagging running mean put held-out seconds on one code
+        )
         base.update(overrides)
         return cls(**base)
 
     def faithful(self) -> TrainConfig:
-        """The original's precision and, for H-DCID, its 6 encoder forwards per step."""
-        return dataclasses.replace(self, dtype="float64", encoder_forwards_per_step=6 if self.variant == "hdcid" else 1)
+        """The original's precision and, for H-DCID, its 6 encoder forwards per step (and no
+        hdcid extension: CMCM weight 1, no centring recalibration)."""
+        return dataclasses.replace(
+            self,
+            dtype="float64",
+            encoder_forwards_per_step=6 if self.variant == "hdcid" else 1,
+            cmcm_weight=1.0,
+            recalibrate_centring=0,
+        )
