@@ -243,6 +243,10 @@ class TrainConfig(_Serializable):
     # hdcid extension (with ModelConfig.semantic_centering; 0 = off): after every epoch, set the
     # centring running mean to the eval-mode mean over the first this-many pretraining clips
     recalibrate_centring: int = 0
+    # hdcid extension (None = off: ModelConfig.ema_decay throughout): EMA decay of the level-2
+    # codebook during the first epoch in which level 2 trains (level2_start_epoch), so its codes
+    # follow the fast-moving level-2 features
+    level2_warmup_decay: float | None = None
     encoder_forwards_per_step: int = 1  # original H-DCID: 6 (5 for CLUB steps + 1)
     dtype: str = "float32"  # original: "float64"
     seed: int = 43
@@ -259,6 +263,8 @@ class TrainConfig(_Serializable):
                 raise ValueError(f"TrainConfig.{f} must be > 0, got {getattr(self, f)}")
         if self.level2_weight < 0:
             raise ValueError(f"TrainConfig.level2_weight must be >= 0, got {self.level2_weight}")
+        if self.level2_warmup_decay is not None and not 0 <= self.level2_warmup_decay <= 1:
+            raise ValueError(f"TrainConfig.level2_warmup_decay must be None or in [0, 1], got {self.level2_warmup_decay}")
         if self.cmcm_weight < 0:
             raise ValueError(f"TrainConfig.cmcm_weight must be >= 0, got {self.cmcm_weight}")
         if self.dtype not in ("float32", "float64"):
@@ -306,4 +312,5 @@ class TrainConfig(_Serializable):
             encoder_forwards_per_step=6 if self.variant == "hdcid" else 1,
             cmcm_weight=1.0,
             recalibrate_centring=0,
+            level2_warmup_decay=None,
         )

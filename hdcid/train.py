@@ -311,6 +311,9 @@ class Pretrainer:
         n = len(self.dataset)
         for epoch in range(self.next_epoch, tc.epochs):
             self.model.train()
+            quantizer = self.model.encoder.Cross_quantizer
+            warm = cfg.n_levels > 1 and tc.level2_warmup_decay is not None and epoch == tc.level2_start_epoch
+            quantizer.decay_override = {1: tc.level2_warmup_decay} if warm else {}
             gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
             perm = torch.randperm(n, generator=gen).numpy()
             batches = [perm[i : i + tc.batch_size] for i in range(0, n, tc.batch_size)]
@@ -340,6 +343,7 @@ class Pretrainer:
                 bar.set_postfix(total=f"{row['total']:.3f}", agree=f"{row['agreement']:.2f}")
                 if callback is not None:
                     callback(row)
+            quantizer.decay_override = {}
             if tc.recalibrate_centring:
                 self._recalibrate_centre()
             self.usage.append(

@@ -223,3 +223,27 @@ def test_recalibrate_centring_sets_the_eval_mean_and_leaves_training_unchanged(s
             for lv, z in enumerate(recal.encoder.raw_semantic(x[m], m)):
                 assert torch.allclose(rm[lv, i], z.mean(dim=(0, 1)), atol=1e-6), (m, lv)
     assert TrainConfig.paper().recalibrate_centring == 0
+
+
+def test_level2_warmup_decay_reaches_level_2_only_in_its_first_epoch(small_set, tmp_path):
+    """TrainConfig.level2_warmup_decay: after the first step the level-1 codebook is the same as
+    without it and the level-2 codebook differs; in the next epoch the published decay is back."""
+    mc = ModelConfig.tiny("hdcid")
+    tc = TrainConfig.tiny("hdcid", epochs=1, batch_size=8, max_steps_per_epoch=1)
+    a = Pretrainer(mc, tc, small_set, tmp_path / "plain").fit(progress=False).model.codebooks()
+    warm = Pretrainer(mc, tc.replace(level2_warmup_decay=0.5), small_set, tmp_path / "warm")  # seeds here
+    b = warm.fit(progress=False).model.codebooks()
+    assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
+    assert warm.model.encoder.Cross_quantizer.decay_override == {}  # cleared after the epoch
+    seen = []
+    q = Pretrainer(mc, tc.replace(epochs=2, level2_start_epoch=1, level2_warmup_decay=0.5), small_set, tmp_path / "e")
+    orig = q.train_step
+
+    def spy(*args, **kw):
+        seen.append(dict(q.model.encoder.Cross_quantizer.decay_override))
+        return orig(*args, **kw)
+
+    q.train_step = spy
+    q.fit(progress=False)
+    assert seen == [{}, {1: 0.5}]  # only in the epoch level 2 starts
+    assert TrainConfig.paper("hdcid").level2_warmup_decay is None

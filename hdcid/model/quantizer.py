@@ -221,6 +221,9 @@ class UnifiedCodebook(nn.Module):
         # cross-modal commitment); False: only audio and video partner each other, text's share of
         # the MM-EMA mass goes to the modality's own features (text positions are words, not seconds)
         self.text_partner = text_partner
+        # per-level EMA decay overrides set by the training loop (TrainConfig.level2_warmup_decay);
+        # not state: empty = `decay` at every level
+        self.decay_override: dict[int, float] = {}
         self.partners = PARTNERS if text_partner else {m: tuple(o for o in PARTNERS[m] if o != "text" and m != "text") for m in MODALITIES}
 
         lead = () if levels == 1 else (levels,)
@@ -347,6 +350,7 @@ class UnifiedCodebook(nn.Module):
                     c,
                     {m: z[m].detach().reshape(B * T, D) for m in MODALITIES},
                     {m: k[m].reshape(-1) for m in MODALITIES},
+                    self.decay_override.get(level, self.decay),
                 )
             if self.training or self.reset_in_eval:
                 reset = self._dead_code_reset(E, W, c, u, torch.cat([k[m].reshape(-1) for m in MODALITIES]))
@@ -373,11 +377,13 @@ class UnifiedCodebook(nn.Module):
         perplexity = {m: usage_perplexity(k[m], self.n_codes, z_a.dtype) for m in MODALITIES}
         return QuantizerOutput(quantized, k, commitment, cmcm, agreement, equal_num, perplexity, reset)
 
-    def _mm_ema(self, E: Tensor, W: Tensor, c: Tensor, z: dict[str, Tensor], k: dict[str, Tensor]) -> None:
+    def _mm_ema(
+        self, E: Tensor, W: Tensor, c: Tensor, z: dict[str, Tensor], k: dict[str, Tensor], decay: float | None = None
+    ) -> None:
         """Sequential MM-EMA a -> v -> t in place on E, W, c. z: m -> (N, D) detached, k: m -> (N,).
         The statistics (counts, H_m^T mass) depend only on z and k: computed first, summed over
         ranks in a data-parallel step (one collective), then applied in the original order."""
-        g, M = self.decay, self.n_codes
+        g, M = self.decay if decay is None else decay, self.n_codes
         zw = {m: v.to(W.dtype) for m, v in z.items()}
         counts, dws = [], []
         for m in MODALITIES:
