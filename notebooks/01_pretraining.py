@@ -268,6 +268,25 @@ for m in MODS:
 print({m: round(float(v.detach()), 4) for m, v in out5.commitment.items()})
 
 # %% [markdown]
+# These are the original's partners and weights (`UnifiedCodebook`'s defaults). The notebooks' tiny
+# preset departs in two switches (README "Faithful vs default"; `faithful()` restores both): text
+# positions are words, not seconds, so text is no same-position partner of audio and video (its share
+# of the MM-EMA mass goes to the modality's own feature), and the commitment to the other modality's
+# code is stronger, so that the two modalities' background seconds end on one code:
+
+# %%
+from hdcid.config import ModelConfig
+
+tiny_cfg = ModelConfig.tiny("dcid")
+vq_tiny = UnifiedCodebook.from_config(tiny_cfg)
+display(Markdown(
+    f"Tiny preset: text a same-position partner: {tiny_cfg.text_partner}; weight of each other modality's code "
+    f"{tiny_cfg.cross_commitment * tiny_cfg.commitment:.3f} (= {tiny_cfg.cross_commitment} x beta; original "
+    f"{0.5 * tiny_cfg.commitment:.3f}), own code {2 * tiny_cfg.commitment:.3f}; partners used: "
+    + ", ".join(f"{m} <- {', '.join(p) or 'none'}" for m, p in vq_tiny.partners.items()) + "."
+))
+
+# %% [markdown]
 # ### 5. Straight-through
 # $$\hat z_m = z_m + \mathrm{sg}[q_m - z_m]\quad\Rightarrow\quad \hat z_m = q_m,\qquad \frac{\partial \hat z_m}{\partial z_m} = I$$
 # The decoder sees the code, and its gradient passes through the non-differentiable argmin as if the
