@@ -173,11 +173,11 @@ fig
 # the two modalities' background seconds together. With the original's weights (commitment to the
 # other modality's code $\beta/2$, text a same-position partner) each modality gave its background
 # seconds a code of its own on some pretraining seeds, and a head trained on one modality met codes it
-# had never seen (README "Results" and docs/unified-codes.md have the numbers per seed). Text positions are words, not seconds:
-# a clip's text takes its digit's code at every position, so as a partner it pulled background seconds
-# to that code. The tiny preset therefore drops text as a same-position partner and weighs the
-# audio-video commitment $2\beta$ (`ModelConfig.text_partner`, `cross_commitment`; `faithful()` restores
-# both).
+# had never seen (README "Results" and docs/unified-codes.md have the numbers per seed). Text positions
+# are words, not seconds: a clip's text takes its digit's code at every position, so as a partner it
+# pulled background seconds to that code. The tiny preset therefore drops text as a same-position
+# partner and weighs the audio-video commitment $2\beta$ (`ModelConfig.text_partner`,
+# `cross_commitment`; `faithful()` restores both).
 
 # %%
 annotations = {"video": "visual", "audio": "audio"}

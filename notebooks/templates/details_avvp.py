@@ -5,9 +5,15 @@
 # mostly background in the training modality (its *background codes*), the share of the other
 # modality's background seconds that fall on them (high is good) and the share of its event seconds
 # that do (low is good). All AVVP clips, `eval()` mode. Digits are aligned by Cross-CPC, but a
-# background second carries nothing clip-specific for it to predict; only CMCM and the weak
-# cross-modal commitment pull the two modalities' background seconds together, so whether they share
-# codes varies with the pretraining seed (README "Results" has three seeds).
+# background second carries nothing clip-specific for it to predict; only the same-second terms pull
+# the two modalities' background seconds together. With the original's weights (commitment to the
+# other modality's code $\beta/2$, text a same-position partner) each modality gave its background
+# seconds a code of its own on some pretraining seeds, and a head trained on one modality met codes it
+# had never seen (README "Results" and docs/unified-codes.md have the numbers per seed). Text positions
+# are words, not seconds: a clip's text takes its digit's code at every position, so as a partner it
+# pulled background seconds to that code. The tiny preset therefore drops text as a same-position
+# partner and weighs the audio-video commitment $2\beta$ (`ModelConfig.text_partner`,
+# `cross_commitment`; `faithful()` restores both).
 
 # %%
 annotations = {"video": "visual", "audio": "audio"}
