@@ -11,7 +11,9 @@ checkpoints): same-second audio-video code agreement and clip-level agreement (m
 equal) per level, codes used and the max share of one code per modality. The max share is also
 read from the training usage counts of every epoch. AVVP (first seed's model, every seed's with
 --avvp-all): the standard
-micro F1 without background, honest protocol, no TOC, 3 head seeds, both directions.
+micro F1 without background, honest protocol, no TOC, 3 head seeds, both directions, and per level
+the share of each modality's background seconds on the other's background codes (all AVVP clips,
+`hdcid.analysis.background_codes_across`, as notebook 06).
 `--transfer` adds the 8 honest cross-modal cells (no TOC, mean of 3 head seeds).
 
 Prints the table and writes everything as JSON (--out, default outputs/bench/unified_codes.json).
