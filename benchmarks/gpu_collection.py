@@ -12,7 +12,8 @@ notebooks/NN_*.ipynb with the same papermill runner as `make run` (`hdcid.runner
   the default size (`python -m hdcid.demo.build --pretrain-scale`).
 
 Writes `OUT/gpu_collection.json` after every notebook (so a run cut short still reports what
-finished): machine, torch, corpus build seconds, per-notebook seconds and errors; and
+finished, and a SIGTERM, e.g. from `timeout`, records how long the notebook in progress had run):
+machine, torch, corpus build seconds, per-notebook seconds and errors; and
 `OUT/notebooks-<run>.tar.gz`, the executed notebooks (outputs, figures, papermill's per-cell
 timings). `--deadline` (seconds since start) skips the notebooks that would start after it.
 Without CUDA it runs as well (a CPU smoke test: use --quick and small scales).
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import tarfile
 import time
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from hdcid import runtimes
 from hdcid.demo.build import build_demo
 from hdcid.runner import notebook_paths, run_notebook
 
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": _machine(),
         "mode": "quick" if a.quick else "full",
         "runs": {},
+        "cpu_full": {  # the CPU times of the same checkout, for the table beside the GPU ones
+            "seconds": {n: e["full"]["seconds"] for n, e in runtimes.load()["notebooks"].items() if "full" in e},
+            "source": "docs/runtimes.json of the same checkout",
+        },
     }
     for name in a.runs:
         spec = RUNS[name]
@@ -92,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
             **spec["env"],
         }
         os.environ.update(env)  # read by the notebooks' kernels, which inherit this environment
-        run = report["runs"][name] = {"env": env, "scale": scale, "pretrain_scale": pretrain_scale, "notebooks": {}}
+        run = report["runs"][name] = {
+            "command": report["command"],
+            "env": env,
+            "scale": scale,
+            "pretrain_scale": pretrain_scale,
+            "notebooks": {},
+        }
         t0 = time.perf_counter()
         info = build_demo(root / "demo", scale=scale, pretrain_scale=pretrain_scale)
         run["build_seconds"] = round(time.perf_counter() - t0, 2)
@@ -102,10 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         nb_dir = root / "outputs" / "notebooks"
         nb_dir.mkdir(parents=True, exist_ok=True)
         for path in notebook_paths(a.only):
+            t0 = time.perf_counter()
+
+            def stopped(signum, frame, name=path.stem, t0=t0, run=run):  # `timeout` sends SIGTERM
+                run["notebooks"][name] = {"unfinished_after": round(time.perf_counter() - t0, 1)}
+                _write(report, out)
+                sys.exit(128 + signum)
+
+            signal.signal(signal.SIGTERM, stopped)
             if a.deadline is not None and time.perf_counter() - t_start > a.deadline:
                 run["notebooks"][path.stem] = {"skipped": "deadline"}
                 continue
-            t0 = time.perf_counter()
             try:
                 r = run_notebook(path, a.quick, nb_dir)
                 run["notebooks"][path.stem] = {"seconds": round(r.seconds, 2)}

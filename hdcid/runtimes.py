@@ -150,15 +150,18 @@ GPU_END = "<!-- /gpu-times -->"
 
 
 def gpu_table(gpu: dict, cpu: dict | None = None) -> str:
-    """Markdown: per notebook, the CPU full-mode seconds (`docs/runtimes.json`) beside each run of
+    """Markdown: per notebook, the CPU full-mode seconds (the json's "cpu_full", else
+    `docs/runtimes.json`) beside each run of
     `benchmarks/gpu_collection.py` (its json: {"machine", "mode", "runs": {run: {"notebooks": {name:
     {"seconds"} | {"error"} | {"skipped"}}, "build_seconds", "clips", ...}}}), with totals."""
     cpu = load() if cpu is None else cpu
+    if "cpu_full" in gpu:  # the CPU times of the same notebooks' version, stored beside the GPU ones
+        cpu = {"notebooks": {n: {"full": {"seconds": v}} for n, v in gpu["cpu_full"]["seconds"].items()}}
     runs = gpu["runs"]
     m = gpu["machine"]
     names = sorted({n for r in runs.values() for n in r["notebooks"]} | set(cpu["notebooks"]))
     label = {
-        "tiny": "GPU, tiny presets, corpus 1.0",
+        "tiny": "GPU, tiny presets, corpus {scale:g}",
         "paper": "GPU, paper preset 1 epoch, pretraining set {pretrain_scale:g}x",
     }
     heads = ["notebook", "CPU (2 cores), tiny presets, corpus 1.0"] + [
@@ -171,6 +174,8 @@ def gpu_table(gpu: dict, cpu: dict | None = None) -> str:
             return "-"
         if "error" in entry:
             return f"failed after {entry['seconds']:.1f} s"
+        if "unfinished_after" in entry:
+            return f"stopped unfinished after {entry['unfinished_after']:.0f} s"
         return f"{entry['seconds']:.1f} s" if "seconds" in entry else entry.get("skipped", "-")
 
     for n in names:
@@ -178,13 +183,16 @@ def gpu_table(gpu: dict, cpu: dict | None = None) -> str:
         row += [cell(r["notebooks"].get(n)) for r in runs.values()]
         lines.append("| " + " | ".join(row) + " |")
     cpu_total = sum(e["full"]["seconds"] for e in cpu["notebooks"].values() if "full" in e)
-    totals = [f"{r.get('total_seconds', 0):.1f} s (+ corpus {r['build_seconds']:.0f} s)" for r in runs.values()]
-    lines.append("| **all ten** | " + " | ".join([f"{cpu_total:.1f} s", *totals]) + " |")
-    about = (
-        f"{gpu['mode']} mode; GPU runs: {m['device']}, torch {m['torch']} (CUDA {m['cuda']}), "
-        f"{m['cpu_count']} CPU cores, `{gpu['command']}`; CPU: `docs/runtimes.json`."
-    )
-    return "\n".join([about, "", *lines])
+    totals = [
+        f"{r['total_seconds']:.1f} s (+ corpus {r['build_seconds']:.0f} s)" if r.get("total_seconds") else "-"
+        for r in runs.values()
+    ]
+    lines.append("| **sum** | " + " | ".join([f"{cpu_total:.1f} s", *totals]) + " |")
+    about = [
+        f"{gpu['mode']} mode; GPU: {m['device']}, torch {m['torch']} (CUDA {m['cuda']}), {m['cpu_count']} CPU "
+        f"cores; CPU: {gpu.get('cpu_full', {}).get('source', '`docs/runtimes.json`')}. Commands:"
+    ] + [f"- {k}: `{r['command']}`" + (f" ({r['note']})" if r.get("note") else "") for k, r in runs.items()]
+    return "\n".join([*about, "", *lines])
 
 
 def rewrite_gpu_table(doc: str | Path | None = None, check: bool = False) -> bool:
