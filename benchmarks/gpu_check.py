@@ -16,18 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pretrain import _fake_clipset  # noqa: E402
-
-from hdcid.config import ModelConfig, TrainConfig  # noqa: E402
-from hdcid.train import Pretrainer  # noqa: E402
+from hdcid.config import ModelConfig, TrainConfig
+from hdcid.demo.synthetic import random_clipset
+from hdcid.train import Pretrainer
 
 
 def _measure(
@@ -39,7 +36,7 @@ def _measure(
     )
     while True:
         try:
-            trainer = Pretrainer(mc, tc, _fake_clipset(mc, batch), "/nonexistent-gpu-check", device=device)
+            trainer = Pretrainer(mc, tc, random_clipset(mc, batch), "/nonexistent-gpu-check", device=device)
             data = trainer._batch(np.arange(batch))
             if device.type == "cuda":
                 torch.cuda.synchronize()

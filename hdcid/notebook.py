@@ -146,26 +146,64 @@ def finished(session: Session) -> str:
     )
 
 
+PRESETS = ("tiny", "paper")
+
+
+def _env_positive_int(name: str) -> int | None:
+    """The environment variable `name` as a positive int, None when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError(f"environment variable {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def run_preset() -> tuple[str, int | None, int | None]:
+    """(preset, epochs, batch_size) for every notebook's pretraining, from the environment:
+    `HDCID_PRESET` ("tiny", the default, or "paper"), `HDCID_EPOCHS` and `HDCID_BATCH` (positive
+    integers overriding the preset's; unset: the preset's own). A value outside these raises
+    ValueError naming the variable."""
+    preset = os.environ.get("HDCID_PRESET", "").strip().lower() or "tiny"
+    if preset not in PRESETS:
+        raise ValueError(f"environment variable HDCID_PRESET must be one of {PRESETS}, got {preset!r}")
+    return preset, _env_positive_int("HDCID_EPOCHS"), _env_positive_int("HDCID_BATCH")
+
+
 def train_configs(variant: str, quick: bool) -> tuple[ModelConfig, TrainConfig]:
-    """(ModelConfig.tiny(variant), TrainConfig.tiny(variant)) for the demo corpus. Quick mode:
-    QUICK_EPOCHS epochs x QUICK_STEPS steps with H-DCID's level 2 from epoch 1, so every code path
-    of the full schedule still runs."""
-    mcfg = ModelConfig.tiny(variant)
+    """(ModelConfig, TrainConfig) of `variant` for the demo corpus: `ModelConfig.tiny(variant)` and
+    `TrainConfig.tiny(variant)` unless `run_preset()` says otherwise. `HDCID_PRESET=paper` gives the
+    published sizes and schedule (`ModelConfig.paper` / `TrainConfig.paper`: 400 codes x 256 dims,
+    full attention, batch 80), with the input widths of the demo's features (video channels, MiniLM
+    word vectors) instead of the authors' (512, 768): a GPU-sized run of the same notebooks.
+    `HDCID_EPOCHS` / `HDCID_BATCH` override the epochs / batch. Quick mode: QUICK_EPOCHS epochs x
+    QUICK_STEPS steps with H-DCID's level 2 from epoch 1, so every code path of the full schedule
+    still runs."""
+    preset, epochs, batch = run_preset()
+    tiny = ModelConfig.tiny(variant)
+    if preset == "paper":
+        mcfg = ModelConfig.paper(variant, video_dim=tiny.video_dim, word_dim=tiny.word_dim)
+    else:
+        mcfg = tiny
+    tcfg = getattr(TrainConfig, preset)(variant)
     if quick:
-        return mcfg, TrainConfig.tiny(
-            variant, epochs=QUICK_EPOCHS, level2_start_epoch=1, max_steps_per_epoch=QUICK_STEPS
-        )
-    return mcfg, TrainConfig.tiny(variant)
+        tcfg = tcfg.replace(epochs=QUICK_EPOCHS, level2_start_epoch=1, max_steps_per_epoch=QUICK_STEPS)
+    if epochs is not None:
+        tcfg = tcfg.replace(epochs=epochs, level2_start_epoch=min(tcfg.level2_start_epoch, epochs - 1))
+    if batch is not None:
+        tcfg = tcfg.replace(batch_size=batch)
+    return mcfg, tcfg
 
 
 def describe_configs(quick: bool, variants: tuple[str, ...] = VARIANTS) -> str:
     """One line per variant: codebook levels x codes x dims and the training schedule."""
+    preset = run_preset()[0]
     lines = []
     for v in variants:
         m, t = train_configs(v, quick)
         lines.append(
-            f"{v}: ModelConfig.tiny - {m.n_levels} level(s) x {m.n_codes} codes x {m.hidden_dim} dims | "
-            f"TrainConfig.tiny - {t.epochs} epochs, batch {t.batch_size}, lr {t.lr}, "
+            f"{v}: ModelConfig.{preset} - {m.n_levels} level(s) x {m.n_codes} codes x {m.hidden_dim} dims | "
+            f"TrainConfig.{preset} - {t.epochs} epochs, batch {t.batch_size}, lr {t.lr}, "
             f"max steps/epoch {t.max_steps_per_epoch}, level 2 from epoch {t.level2_start_epoch}, {t.dtype}"
         )
     return "\n".join(lines)
@@ -244,11 +282,12 @@ def pretrain_set(session: Session) -> Any:
 def pretrained(
     variant: str, session: Session, callback: Callable[[dict], Any] | None = None, progress: bool = True
 ) -> PretrainResult:
-    """The tiny `variant` ("dcid" or "hdcid") model: loaded from `checkpoint_dir` when its final
-    checkpoint exists, else pretrained now on `pretrain_set(session)` (resuming from any earlier
-    epoch there) and cached. callback(row) is called after every training step (see
-    `Pretrainer.fit`). Returns the PretrainResult (model in eval mode on session.device, history,
-    usage, checkpoint paths); prints which of the two happened."""
+    """The `variant` ("dcid" or "hdcid") model of `train_configs` (tiny unless HDCID_PRESET):
+    loaded from `checkpoint_dir` when its final checkpoint exists, else pretrained now on
+    `pretrain_set(session)` (resuming from any earlier epoch there) and cached. callback(row) is
+    called after every training step (see `Pretrainer.fit`). Returns the PretrainResult (model in
+    eval mode on session.device, history, usage, checkpoint paths); prints which of the two
+    happened."""
     mcfg, tcfg = train_configs(variant, session.quick)
     out = checkpoint_dir(variant, session)
     if is_cached(variant, session):

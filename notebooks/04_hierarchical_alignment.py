@@ -149,7 +149,7 @@ import torch
 from torch.testing import assert_close
 
 ps = pretrain_set(S)
-xa = torch.as_tensor(np.asarray(ps.audio[:4]), dtype=torch.float32)  # (B=4, T, A)
+xa = torch.as_tensor(np.asarray(ps.audio[:4]), dtype=torch.float32, device=DEVICE)  # (B=4, T, A), the model's device
 enc = model.encoder
 lin1, lin2 = enc.Audio_encoder.audio_linear, enc.Audio_encoder_2.input_linear
 s_a = torch.relu(xa @ lin1.weight.T + lin1.bias)  # (B, T, Da) level-1 specific
@@ -171,7 +171,8 @@ proj = E2[k2] @ dec.proj.weight.T + dec.proj.bias  # the code's projection
 rec2 = torch.cat([proj, s2], -1) @ dec.out.weight.T + dec.out.bias  # (B, T, Da)
 mine = ((rec2 - s_a) ** 2).mean()
 with torch.no_grad():  # eval mode: no buffer changes
-    out = model.forward_train(torch.as_tensor(np.asarray(ps.video[:4])), xa, torch.as_tensor(np.asarray(ps.text[:4])))
+    xv, xt = (torch.as_tensor(np.asarray(x[:4]), dtype=torch.float32, device=DEVICE) for x in (ps.video, ps.text))
+    out = model.forward_train(xv, xa, xt)
 assert_close(mine.detach(), out.rec_loss[1]["audio"])
 print(f"level-2 audio codes of clip 0: {k2[0].tolist()} | level-2 audio reconstruction MSE {float(mine.detach()):.4f}")
 

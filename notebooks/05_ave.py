@@ -126,8 +126,8 @@ pd.DataFrame(split_rows)
 # %%
 enc = models["DCID"]
 tr, va = splits["honest"]["train"].clipset, splits["honest"]["val"].clipset
-x_tr = torch.cat(enc.encode(tr.video, "video").quantized, -1)           # (N, T, L*D) codes, levels concatenated
-x_va = torch.cat(enc.encode(va.video, "video").quantized, -1)
+x_tr = torch.cat(enc.encode(tr.video, "video").quantized, -1).cpu()     # (N, T, L*D) codes, levels concatenated
+x_va = torch.cat(enc.encode(va.video, "video").quantized, -1).cpu()     # the hand-written head runs on the CPU
 d, K = x_tr.shape[-1], len(tr.classes)
 head = VideoLevelHead(d, K)
 W1, b1, W2, b2 = (p.detach() for p in (head.proj.weight, head.proj.bias, head.out.weight, head.out.bias))

@@ -46,6 +46,15 @@ def test_same_seed_gives_identical_files(tmp_path):
     np.testing.assert_array_equal(read_ave(a, "test").audio, read_ave(b, "test").audio)
 
 
+def test_pretrain_scale_sizes_only_the_pretraining_set(tmp_path):
+    info = build_demo(tmp_path, seed=5, scale=0.01, pretrain_scale=0.04)
+    assert info["pretrain"]["clips"] == 80 and info["pretrain_scale"] == 0.04
+    assert info["ave"]["clips"] == 20 and info["avvp"]["clips"] == 20  # MIN_CLIPS at scale 0.01
+    assert len(read_pretrain(tmp_path, _hash())) == 80
+    with pytest.raises(ValueError, match="pretrain_scale"):
+        build_demo(tmp_path / "bad", pretrain_scale=-1)
+
+
 def test_video_segments_never_identical(small_demo_root):
     tr, te = read_ave(small_demo_root, "train"), read_ave(small_demo_root, "test")
     seg = np.concatenate([tr.video, te.video]).reshape(-1, 7 * 7 * 32)  # (N*T, F)

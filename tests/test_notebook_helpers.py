@@ -20,7 +20,8 @@ def dirs(tmp_path, monkeypatch):
     """Cache, output and demo folders in tmp_path, quick mode off unless a test sets it."""
     for var, sub in (("HDCID_CACHE", "cache"), ("HDCID_OUTPUT", "out"), ("HDCID_DEMO_ROOT", "demo")):
         monkeypatch.setenv(var, str(tmp_path / sub))
-    monkeypatch.delenv("HDCID_QUICK", raising=False)
+    for var in ("HDCID_QUICK", "HDCID_PRESET", "HDCID_EPOCHS", "HDCID_BATCH"):
+        monkeypatch.delenv(var, raising=False)
     return tmp_path
 
 
@@ -36,7 +37,7 @@ def _session(root, quick=True) -> notebook.Session:
     return notebook.Session(nb="t", quick=quick, seed=0, data_root=root, device=torch.device("cpu"))
 
 
-def test_train_configs_quick_vs_full():
+def test_train_configs_quick_vs_full(dirs):
     for variant in ("dcid", "hdcid"):
         m, full = notebook.train_configs(variant, quick=False)
         assert m == ModelConfig.tiny(variant) and full == TrainConfig.tiny(variant)
@@ -48,6 +49,38 @@ def test_train_configs_quick_vs_full():
     text = notebook.describe_configs(True)
     assert text.splitlines()[1].startswith("hdcid: ModelConfig.tiny - 2 level(s) x 11 codes")
     assert f"max steps/epoch {notebook.QUICK_STEPS}" in text
+
+
+def test_train_configs_follow_the_preset_environment(dirs, corpus, monkeypatch):
+    """HDCID_PRESET=paper: the published sizes and schedule on the demo's input widths; HDCID_EPOCHS
+    and HDCID_BATCH override the schedule, level 2 still trains; the cache key changes; one real
+    training step of the paper-size H-DCID runs on the demo corpus."""
+    tiny_key = notebook.cache_key("hdcid", _session(corpus, quick=False))
+    monkeypatch.setenv("HDCID_PRESET", "paper")
+    monkeypatch.setenv("HDCID_EPOCHS", "1")
+    monkeypatch.setenv("HDCID_BATCH", "2")
+    m, t = notebook.train_configs("hdcid", quick=False)
+    tiny = ModelConfig.tiny("hdcid")
+    assert m == ModelConfig.paper("hdcid", video_dim=tiny.video_dim, word_dim=tiny.word_dim)
+    assert (m.n_levels, m.n_codes, m.hidden_dim, m.attention_window) == (2, 400, 256, None)
+    assert t == TrainConfig.paper("hdcid", epochs=1, batch_size=2, level2_start_epoch=0)
+    assert notebook.describe_configs(False).splitlines()[1].startswith("hdcid: ModelConfig.paper - 2 level(s) x 400")
+    assert notebook.cache_key("hdcid", _session(corpus, quick=False)) != tiny_key
+    from hdcid.train import Pretrainer
+
+    s = _session(corpus, quick=False)
+    trainer = Pretrainer(m, t.replace(max_steps_per_epoch=1), notebook.pretrain_set(s), dirs / "paper", device="cpu")
+    result = trainer.fit(progress=False)
+    assert len(result.history) == 1 and math.isfinite(float(result.history["total"].iloc[0]))
+
+
+@pytest.mark.parametrize(
+    "var, value", [("HDCID_PRESET", "huge"), ("HDCID_EPOCHS", "0"), ("HDCID_EPOCHS", "two"), ("HDCID_BATCH", "-8")]
+)
+def test_preset_environment_rejects_bad_values(dirs, monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError, match=f"environment variable {var} must be .*{value!r}"):
+        notebook.train_configs("dcid", quick=True)
 
 
 @pytest.mark.parametrize(

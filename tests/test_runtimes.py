@@ -87,3 +87,33 @@ def test_runner_record_writes_the_measured_seconds(monkeypatch, tmp_path):
     assert entry["quick"]["seconds"] == 12.3 and entry["quick"]["command"] == "python -m hdcid.runner --quick"
     runner.run_all(False, only=["03_toc"], record=False)  # without --record nothing is written
     assert "full" not in runtimes.load(tmp_path / "rt.json")["notebooks"]["03_toc"]
+
+
+def test_gpu_table_lists_every_outcome_and_the_docs_agree():
+    gpu = {
+        "machine": {"device": "GPU X", "torch": "2.x", "cuda": "13.0", "cpu_count": 16},
+        "mode": "full",
+        "cpu_full": {"seconds": {"00_a": 10.0, "01_b": 20.0}, "source": "a CPU"},
+        "runs": {
+            "tiny": {
+                "command": "cmd tiny",
+                "scale": 1.0,
+                "build_seconds": 5.0,
+                "total_seconds": 12.5,
+                "notebooks": {"00_a": {"seconds": 8.25}, "01_b": {"seconds": 4.25, "error": "boom"}},
+            },
+            "paper": {
+                "command": "cmd paper",
+                "pretrain_scale": 10.0,
+                "build_seconds": 20.0,
+                "notebooks": {"00_a": {"unfinished_after": 170}, "01_b": {"skipped": "deadline"}},
+            },
+        },
+    }
+    table = runtimes.gpu_table(gpu)
+    assert "| 00_a | 10.0 s | 8.2 s | stopped unfinished after 170 s |" in table
+    assert "| 01_b | 20.0 s | failed after 4.2 s | deadline |" in table
+    assert "| **sum** | 30.0 s | 12.5 s (+ corpus 5 s) | - |" in table
+    assert "- tiny: `cmd tiny`" in table and "pretraining set 10x" in table
+    # the committed docs/notebooks.md block is exactly what docs/gpu_collection.json generates
+    assert runtimes.rewrite_gpu_table(check=True) is False

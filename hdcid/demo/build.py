@@ -1,6 +1,6 @@
 """Build the AV-Digits demo corpus in the ORIGINAL release formats (so the same readers serve it).
 
-    python -m hdcid.demo.build [--root DIR] [--seed 0] [--scale 1.0] [--quick] [--fsdd DIR]
+    python -m hdcid.demo.build [--root DIR] [--seed 0] [--scale 1.0] [--quick] [--fsdd DIR] [--pretrain-scale S]
 
 Video: sklearn handwritten digits through a fixed random conv bank (hdcid.demo.video).
 Audio: committed per-second features of synthetic spoken digits (`data/demo_assets/audio_digits.npz`,
@@ -54,12 +54,15 @@ def build_demo(
     fsdd: str | Path | None = None,
     fsdd_assignment: dict[str, str] | None = None,
     human_share: float = 0.3,
+    pretrain_scale: float | None = None,
 ) -> dict:
     """Build AV-Digits under `root` (default `hdcid.utils.demo_root()`); returns {dataset: {clips,
     files, paths (relative; zips as <folder>/*.zip), bytes, seconds, ...}} plus "root", "seed",
     "scale", "seconds", "audio_source", "audio_sources", "prompt_source".
 
     `scale` multiplies every dataset size (min 20 clips each); sizes at 1.0: SIZES.
+    `pretrain_scale`: the pretraining set's own scale (None: `scale`), e.g. a 10x pretraining
+    corpus beside downstream sets of the default size for a GPU-sized pretraining run.
     `prompt_variety`: give each pretraining clip a random prompt of its class (hdcid extension,
     a `prompt` column in the CSV); default False = one prompt per class as in the original.
     `fsdd`: a folder of recorded spoken digits (FSDD layout or WAVs + labels.csv) mixed into the
@@ -76,6 +79,8 @@ def build_demo(
 
     t0 = time.perf_counter()
     scale, seed = check_scale(scale, "build_demo(scale=...)"), check_seed(seed, "build_demo(seed=...)")
+    if pretrain_scale is not None:
+        pretrain_scale = check_scale(pretrain_scale, "build_demo(pretrain_scale=...)")
     root = Path(root) if root is not None else demo_root()
     root.mkdir(parents=True, exist_ok=True)
     bank, prompts = load_audio_bank(), load_prompts()
@@ -91,6 +96,7 @@ def build_demo(
         prompt_variety,
         human,
         human_share,
+        pretrain_scale,
     )
     sources = audio_sources(bank, human)
     mean, std = bank_stats(used)
@@ -112,6 +118,7 @@ def build_demo(
         root=str(root),
         seed=seed,
         scale=scale,
+        pretrain_scale=pretrain_scale if pretrain_scale is not None else scale,
         seconds=round(time.perf_counter() - t0, 2),
         audio_source="audio_digits.npz" if bank is not None else "stand-in (asset missing)",
         audio_sources=sources["text"],
@@ -124,7 +131,8 @@ def build_demo(
 
 def report(info: dict) -> str:
     lines = [
-        f"AV-Digits (seed {info['seed']}, scale {info['scale']}) written to {info['root']} "
+        f"AV-Digits (seed {info['seed']}, scale {info['scale']}, pretraining set at scale "
+        f"{info.get('pretrain_scale', info['scale'])}) written to {info['root']} "
         f"in {info['seconds']:.1f} s; audio: {info['audio_source']}; prompts: {info['prompt_source']}"
     ]
     if info.get("audio_sources"):
@@ -147,6 +155,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--scale", type=float, default=1.0, help="multiply every dataset size")
     p.add_argument("--quick", action="store_true", help="scale 0.25")
     p.add_argument(
+        "--pretrain-scale", type=float, default=None, help="the pretraining set's own scale (default: --scale)"
+    )
+    p.add_argument(
         "--prompt-variety",
         action="store_true",
         help="a random prompt of its class per pretraining clip (default: one per class)",
@@ -162,10 +173,18 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         check_scale(a.scale, "--scale")
         check_seed(a.seed, "--seed")
+        if a.pretrain_scale is not None:
+            check_scale(a.pretrain_scale, "--pretrain-scale")
     except ValueError as e:
         p.error(str(e))  # exits with status 2 and the usage line, before anything is written
     return build_demo(
-        a.root, a.seed, 0.25 if a.quick else a.scale, verbose=True, prompt_variety=a.prompt_variety, fsdd=a.fsdd
+        a.root,
+        a.seed,
+        0.25 if a.quick else a.scale,
+        verbose=True,
+        prompt_variety=a.prompt_variety,
+        fsdd=a.fsdd,
+        pretrain_scale=a.pretrain_scale,
     )
 
 

@@ -209,10 +209,12 @@ def compose(
     prompt_variety: bool = False,
     human: dict | None = None,
     human_share: float = 0.3,
+    pretrain_scale: float | None = None,
 ) -> dict:
     """Write all five datasets under `root` from the given sources; returns {dataset: info}.
     human: recorded speech mixed into the audio pools (`human_bank`), or None; human_share: the
-    probability that a second is human where a pool has human rows of its digit."""
+    probability that a second is human where a pool has human rows of its digit; pretrain_scale:
+    the pretraining set's own scale (None: `scale`)."""
     rng = np.random.default_rng(seed)
     audio = AudioDigits(audio_bank, human=human, human_share=human_share)
     info: dict = {}
@@ -233,7 +235,7 @@ def compose(
         }
 
     t0 = time.perf_counter()
-    n = _n("pretrain", scale)
+    n = _n("pretrain", scale if pretrain_scale is None else pretrain_scale)
     record("pretrain", compose_pretrain(root, rng, n, video_source, audio, prompts, prompt_variety), n, t0)
     t0 = time.perf_counter()
     n_ave = _n("ave", scale)
