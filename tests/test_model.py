@@ -146,6 +146,15 @@ def test_faithful_restores_full_attention_and_hdcid_without_cmcm():
     h = ModelConfig.tiny("hdcid")
     assert h.use_cmcm and not h.faithful().use_cmcm and not ModelConfig.paper("hdcid").use_cmcm
     assert ModelConfig.tiny("dcid").faithful().use_cmcm  # DCID always has CMCM
+    for v in ("dcid", "hdcid"):  # issue 8, second round: same-second partners and commitment
+        t = ModelConfig.tiny(v)
+        assert not t.text_partner and t.cross_commitment == 2.0
+        assert t.faithful().text_partner and t.faithful().cross_commitment == 0.5
+        assert ModelConfig.paper(v).text_partner and ModelConfig.paper(v).cross_commitment == 0.5
+    from hdcid.config import TrainConfig
+
+    assert TrainConfig.tiny().recalibrate_centring == 512 and TrainConfig.tiny().faithful().recalibrate_centring == 0
+    assert TrainConfig.paper().recalibrate_centring == 0 and TrainConfig.paper().cmcm_weight == 1.0
 
 
 def test_hdcid_cmcm_switch_reaches_the_loss():
