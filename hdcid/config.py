@@ -264,7 +264,9 @@ class TrainConfig(_Serializable):
         if self.level2_weight < 0:
             raise ValueError(f"TrainConfig.level2_weight must be >= 0, got {self.level2_weight}")
         if self.level2_warmup_decay is not None and not 0 <= self.level2_warmup_decay <= 1:
-            raise ValueError(f"TrainConfig.level2_warmup_decay must be None or in [0, 1], got {self.level2_warmup_decay}")
+            raise ValueError(
+                f"TrainConfig.level2_warmup_decay must be None or in [0, 1], got {self.level2_warmup_decay}"
+            )
         if self.cmcm_weight < 0:
             raise ValueError(f"TrainConfig.cmcm_weight must be >= 0, got {self.cmcm_weight}")
         if self.dtype not in ("float32", "float64"):

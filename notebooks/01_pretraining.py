@@ -279,12 +279,15 @@ from hdcid.config import ModelConfig
 
 tiny_cfg = ModelConfig.tiny("dcid")
 vq_tiny = UnifiedCodebook.from_config(tiny_cfg)
-display(Markdown(
-    f"Tiny preset: text a same-position partner: {tiny_cfg.text_partner}; weight of each other modality's code "
-    f"{tiny_cfg.cross_commitment * tiny_cfg.commitment:.3f} (= {tiny_cfg.cross_commitment} x beta; original "
-    f"{0.5 * tiny_cfg.commitment:.3f}), own code {2 * tiny_cfg.commitment:.3f}; partners used: "
-    + ", ".join(f"{m} <- {', '.join(p) or 'none'}" for m, p in vq_tiny.partners.items()) + "."
-))
+display(
+    Markdown(
+        f"Tiny preset: text a same-position partner: {tiny_cfg.text_partner}; weight of each other modality's code "
+        f"{tiny_cfg.cross_commitment * tiny_cfg.commitment:.3f} (= {tiny_cfg.cross_commitment} x beta; original "
+        f"{0.5 * tiny_cfg.commitment:.3f}), own code {2 * tiny_cfg.commitment:.3f}; partners used: "
+        + ", ".join(f"{m} <- {', '.join(p) or 'none'}" for m, p in vq_tiny.partners.items())
+        + "."
+    )
+)
 
 # %% [markdown]
 # ### 5. Straight-through

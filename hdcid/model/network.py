@@ -238,7 +238,8 @@ class Encoder(nn.Module):
             for m, x in inputs.items():
                 i = MODALITIES.index(m)
                 for lv, z in enumerate(self.raw_semantic(x, m)):
-                    self.semantic_centre.running_mean[lv, i] = z.mean(dim=(0, 1)).to(self.semantic_centre.running_mean.dtype)
+                    rm = self.semantic_centre.running_mean
+                    rm[lv, i] = z.mean(dim=(0, 1)).to(rm.dtype)
         finally:
             self.train(was)
 

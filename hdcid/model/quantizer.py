@@ -224,7 +224,9 @@ class UnifiedCodebook(nn.Module):
         # per-level EMA decay overrides set by the training loop (TrainConfig.level2_warmup_decay);
         # not state: empty = `decay` at every level
         self.decay_override: dict[int, float] = {}
-        self.partners = PARTNERS if text_partner else {m: tuple(o for o in PARTNERS[m] if o != "text" and m != "text") for m in MODALITIES}
+        self.partners = (
+            PARTNERS if text_partner else {m: tuple(o for o in PARTNERS[m] if "text" not in (o, m)) for m in MODALITIES}
+        )
 
         lead = () if levels == 1 else (levels,)
         embedding = torch.empty(*lead, n_codes, dim).uniform_(-1.0 / n_codes, 1.0 / n_codes)
