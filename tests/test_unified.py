@@ -143,6 +143,22 @@ def test_agreement_claims_words_follow_the_numbers():
     assert analysis.check_claims([c]) == []
 
 
+def test_agreement_claims_name_the_epoch_of_the_largest_share():
+    import pandas as pd
+
+    df = pd.DataFrame(
+        [
+            dict(epoch=e, level=1, agreement=0.7, clip_agreement=0.8, max_share_a=a, max_share_b=b)
+            for e, (a, b) in enumerate([(0.61, 0.3), (0.31, 0.2), (0.28, 0.25)])
+        ]
+    )
+    c = analysis.agreement_claims({"DCID": df})[0]
+    assert (c["max_share"], c["max_share_epoch"], c["max_share_later"], c["collapsed"]) == (0.61, 0, 0.31, True)
+    assert "61% of the held-out seconds on one code after epoch 1 of 3" in c["sentence"]
+    assert "at most 0.31 in the epochs after" in c["sentence"] and analysis.check_claims([c]) == []
+    assert analysis.check_claims([dict(c, sentence=c["sentence"].replace("0.61", "0.16"))])
+
+
 def test_check_claims_catches_a_contradiction():
     c = analysis.agreement_claims({"DCID": _per_epoch([0.05, 0.04])})[0]
     lie = dict(c, sharing="share codes", sentence=c["sentence"].replace("do not share codes", "share codes"))

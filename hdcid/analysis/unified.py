@@ -226,7 +226,8 @@ def agreement_claims(per_epoch: Mapping[str, pd.DataFrame]) -> list[dict]:
     per_epoch: {model name: `agreement_over_epochs` frame}. One dict per (model, level): model,
     level, first / last (same-second agreement after the first / last epoch), clip (clip-level
     agreement, last epoch), max_share (largest share of one code in audio or video over all
-    epochs), and the verdicts `sharing` (`sharing_verdict(last)`), `trend`
+    epochs), max_share_epoch (the epoch it occurs in), max_share_later (the largest share in the
+    epochs after it, None after the last), and the verdicts `sharing` (`sharing_verdict(last)`), `trend`
     (`trend_verdict(first, last)`), `collapsed` (max_share >= COLLAPSE_AT) and `sentence`.
     Notebooks print these as a `CLAIMS` JSON line and display the sentences, so a test can check
     that the prose agrees with the numbers.
@@ -236,7 +237,10 @@ def agreement_claims(per_epoch: Mapping[str, pd.DataFrame]) -> list[dict]:
         for level, g in df.sort_values("epoch").groupby("level"):
             first, last = float(g["agreement"].iloc[0]), float(g["agreement"].iloc[-1])
             clip = float(g["clip_agreement"].iloc[-1])
-            share = float(g[["max_share_a", "max_share_b"]].to_numpy().max())
+            per_epoch_share = g[["max_share_a", "max_share_b"]].to_numpy().max(1)  # (epochs,)
+            worst = int(per_epoch_share.argmax())
+            share = float(per_epoch_share[worst])
+            later = float(per_epoch_share[worst + 1 :].max()) if worst + 1 < len(g) else None
             c = dict(
                 model=name,
                 level=int(level),
@@ -244,16 +248,26 @@ def agreement_claims(per_epoch: Mapping[str, pd.DataFrame]) -> list[dict]:
                 last=last,
                 clip=clip,
                 max_share=share,
+                max_share_epoch=int(g["epoch"].iloc[worst]),
+                max_share_later=later,
                 sharing=sharing_verdict(last),
                 trend=trend_verdict(first, last),
                 collapsed=bool(share >= COLLAPSE_AT),
             )
+            where = f" after epoch {worst + 1} of {len(g)}" if len(g) > 1 else ""
+            if c["collapsed"]:
+                tail = (
+                    f" ({share:.0%} of the held-out seconds on one code{where}: the codebook had not yet "
+                    "separated them" + (f"; at most {later:.2f} in the epochs after)." if later is not None else ").")
+                )
+            else:
+                tail = f"{where}."
             c["sentence"] = (
                 f"{name} level {int(level)}: audio and video {c['sharing']} — same-second agreement "
                 f"{c['trend']} over training ({first:.2f} after the first epoch, {last:.2f} after the "
                 f"last), and {clip:.0%} of held-out "
                 f"clips have the same most frequent code in both; the largest share of one code is "
-                f"{share:.2f}" + (" (collapsed onto one code at some epoch)." if c["collapsed"] else ".")
+                f"{share:.2f}" + tail
             )
             out.append(c)
     return out
@@ -270,7 +284,10 @@ def check_claims(claims: list[dict]) -> list[str]:
                 f"{c['model']} L{c['level']}: says {c['sharing']!r}/{c['trend']!r}/collapsed="
                 f"{c['collapsed']} but the numbers give {want}"
             )
-        for word in (c["sharing"], c["trend"], f"{c['first']:.2f}", f"{c['last']:.2f}"):
+        words = [c["sharing"], c["trend"], f"{c['first']:.2f}", f"{c['last']:.2f}", f"{c['max_share']:.2f}"]
+        if c["collapsed"]:
+            words.append("on one code")
+        for word in words:
             if word not in c["sentence"]:
                 bad.append(f"{c['model']} L{c['level']}: sentence lacks {word!r}")
     return bad
