@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import SegmentLoss
 from hdcid.downstream.metrics import video_targets
+from hdcid.downstream.segstats import SegmentTuples
 from hdcid.utils import seed_everything
 
 __all__ = ["Member", "fit_heads"]
@@ -170,6 +171,12 @@ def _loss(kind: str, p: dict, logits: torch.Tensor, target: torch.Tensor) -> tor
     yw = yT * torch.exp(-p["alpha"]).t()[:, :, None]  # (K+1, M, R) = y_c * exp(-alpha_c)
     exp_log = -((yw * zT).sum(0) - yw.sum(0) * lse).mean(1)  # (M,)
     return bce + exp_log
+
+
+def _fused(device: torch.device) -> bool:
+    """Adam's fused kernel where torch has one (CPU, CUDA): one pass over each stacked tensor
+    instead of about ten, the same update up to float rounding (about 1 ulp)."""
+    return device.type in ("cpu", "cuda")
 
 
 def _clip_(params: list[torch.Tensor], max_norm: float) -> None:
@@ -335,8 +342,13 @@ def fit_heads(
     head_keys = ["W1", "b1", "W2", "b2"]
     params = [p[k] for k in head_keys] + ([p["alpha"]] if kind == "segment" else [])
     clip_params = params if (kind == "segment" and cfg.clip_alphas) else [p[k] for k in head_keys]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=_fused(device))
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones), cfg.gamma)
+    seg = (
+        SegmentTuples(inp.rows, train_labels, select_labels, cfg.batch_size, device)
+        if kind == "segment" and inp.table
+        else None
+    )
     gens = [torch.Generator().manual_seed(m.seed) for m in members]
     best_val = torch.full((M,), -np.inf, dtype=torch.float64)
     best_epoch = torch.zeros(M, dtype=torch.int64)
@@ -348,8 +360,10 @@ def fit_heads(
         total = torch.zeros(M, device=device)
         for s in range(0, N, cfg.batch_size):
             b = perm[:, s : s + cfg.batch_size]  # (M, B)
-            logits = _forward(kind, p, inp.batch(k, b))
-            loss = _loss(kind, p, logits, target[b])  # (M,)
+            if seg is not None:  # per-tuple counts instead of (M, B, T, K+1) logits (hdcid.downstream.segstats)
+                loss = seg.loss(p, inp.tab, k, b)  # (M,)
+            else:
+                loss = _loss(kind, p, _forward(kind, p, inp.batch(k, b)), target[b])  # (M,)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()  # members share no parameter: each gets its own gradient
             with torch.no_grad():
@@ -357,7 +371,10 @@ def fit_heads(
             opt.step()
             total += loss.detach() * b.shape[1]
         sched.step()
-        m_sel = _headline(kind, _logits(kind, p, inp, n_draws, select_q.shape[0]), select_labels, cfg.batch_size)
+        if seg is not None:
+            m_sel = seg.headline(p, inp.tab)
+        else:
+            m_sel = _headline(kind, _logits(kind, p, inp, n_draws, select_q.shape[0]), select_labels, cfg.batch_size)
         rows.append(
             {
                 "epoch": epoch + 1,
