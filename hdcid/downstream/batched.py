@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import SegmentLoss
 from hdcid.downstream.metrics import video_targets
-from hdcid.downstream.segstats import SegmentTuples
+from hdcid.downstream.segstats import SegmentTuples, unique_rows
 from hdcid.utils import seed_everything
 
 __all__ = ["Member", "fit_heads"]
@@ -251,10 +251,7 @@ class _Inputs:
             [torch.arange(D) if idx is None else torch.as_tensor(idx[lv]).long() for lv in range(L)]
             for idx in idx_lists
         ]  # candidate -> level -> kept dims
-        uniq = [
-            torch.unique(torch.cat([q[:, :, lv].reshape(-1, D) for q in sets]), dim=0, return_inverse=True)
-            for lv in range(L)
-        ]
+        uniq = [unique_rows(torch.cat([q[:, :, lv].reshape(-1, D) for q in sets])) for lv in range(L)]
         self.table = (sum(u.shape[0] for u, _ in uniq) < batch_rows) if table is None else table
         if self.table:
             U = [u.shape[0] for u, _ in uniq]

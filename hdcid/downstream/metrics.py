@@ -155,7 +155,9 @@ def llp_event_f1(pred, Y, tiou: float = 0.5) -> float:
     gs, ge, gv = gs[..., None, :], ge[..., None, :], gv[..., None, :]
     inter = np.maximum(0, np.minimum(pe, ge) - np.maximum(ps, gs))
     union = np.maximum(pe, ge) - np.minimum(ps, gs)
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)  # (N, K, Ep, Eg): intersection over union of [start, end)
+    iou = np.where(
+        union > 0, inter / np.where(union > 0, union, 1), 0.0
+    )  # (N, K, Ep, Eg): intersection over union of [start, end)
     match = (iou >= tiou) & pv & gv
     tp = match.any(-1).sum(-1).astype(np.float64)  # (N, K)
     fp = pv[..., 0].sum(-1) - tp

@@ -21,9 +21,10 @@ Shapes: M members, G tuples, L levels, U table rows, K1 = K+1 classes (backgroun
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-__all__ = ["SegmentTuples"]
+__all__ = ["SegmentTuples", "unique_rows"]
 
 
 class SegmentTuples:
@@ -37,12 +38,12 @@ class SegmentTuples:
     def __init__(self, rows: list, train_labels: torch.Tensor, select_labels: torch.Tensor, batch_size: int, device):
         L = rows[0].shape[-1]
         flat = torch.cat([r.reshape(-1, L).cpu() for r in rows])
-        tuples, inv = torch.unique(flat, dim=0, return_inverse=True)  # (G, L), (rows,)
+        tuples, inv = unique_rows(flat)  # (G, L), (rows,)
         self.tuples = tuples.to(device)  # (G, L) table rows of each tuple
         self.G = G = tuples.shape[0]
         gids = [g.reshape(r.shape[:2]) for g, r in zip(inv.split([r.shape[0] * r.shape[1] for r in rows]), rows)]
         K1 = train_labels.shape[-1]
-        ylab, lid = torch.unique(train_labels.reshape(-1, K1).float().cpu(), dim=0, return_inverse=True)
+        ylab, lid = unique_rows(train_labels.reshape(-1, K1).float())
         self.labels = ylab.to(device)  # (Ly, K1) distinct label rows of the training seconds
         self.Ly = ylab.shape[0]
         lid = lid.reshape(train_labels.shape[:2])
@@ -106,3 +107,19 @@ class SegmentTuples:
         P, R = P / W, R / W
         F1 = torch.where(P + R > 0, 2 * P * R / (P + R).clamp(min=1e-300), 0.0)
         return {"ref_precision": 100 * P, "ref_recall": 100 * R, "ref_f1": 100 * F1}
+
+
+def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.unique(x, dim=0, return_inverse=True)`` of a 2-D tensor (R, C): the distinct rows in
+    lexicographic order (U, C) and each row's index (R,), on the CPU by one numpy lexsort (torch's
+    ``unique_dim`` compares rows one by one and takes ~0.1 s for 10^4 rows)."""
+    a = x.detach().cpu().numpy()
+    if a.shape[0] == 0:
+        return x[:0].cpu(), torch.zeros(0, dtype=torch.int64)
+    order = np.lexsort(a.T[::-1])  # column 0 is the primary key
+    s = a[order]
+    new = np.ones(len(s), bool)
+    new[1:] = (s[1:] != s[:-1]).any(1)
+    inv = np.empty(len(a), np.int64)
+    inv[order] = np.cumsum(new) - 1
+    return torch.from_numpy(np.ascontiguousarray(s[new])), torch.from_numpy(inv)
