@@ -189,7 +189,7 @@ def test_task_predictions_is_the_head_run_task_reports(tmp_path, small_demo_root
 
 
 def test_unique_rows_equals_torch_unique():
-    from hdcid.downstream.segstats import unique_rows
+    from hdcid.downstream.tuples import unique_rows
 
     g = torch.Generator().manual_seed(0)
     codebook = torch.randn(7, 5, generator=g)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import SegmentLoss
 from hdcid.downstream.metrics import video_targets
-from hdcid.downstream.segstats import SegmentTuples, unique_rows
+from hdcid.downstream.tuples import SegmentTuples, clip_tuples, unique_rows
 from hdcid.utils import seed_everything
 
 __all__ = ["Member", "fit_heads"]
@@ -112,6 +112,15 @@ def _project(p: dict, x, max_over_t: bool = False) -> torch.Tensor:
     so the projection is ``sum_l (table W1^T)[rows_l]`` (U products instead of B*T, then a gather).
     The bias is added after the max (the same value: rounding is monotonic).
     """
+    if isinstance(x, tuple) and x[0] == "tuples":  # video: each clip's distinct tuples (tuples.clip_tuples)
+        _, table, tup, clips = x  # (M, U, d), (G, L), (M, B, E)
+        M, U, d = table.shape
+        proj = torch.bmm(table, p["W1"].transpose(1, 2))  # (M, U, d)
+        projT = sum(proj[:, tup[:, lv]] for lv in range(tup.shape[1])).reshape(-1, d)  # (M*G, d)
+        flat = (clips + tup.shape[0] * torch.arange(M, device=clips.device).reshape(M, 1, 1)).reshape(
+            -1, clips.shape[2], 1
+        )
+        return _TableMax.apply(projT, flat).reshape(M, clips.shape[1], d) + p["b1"][:, None, :]
     if isinstance(x, tuple):
         _, table, rows = x
         M, U, d = table.shape
@@ -244,9 +253,10 @@ class _Inputs:
         table: bool | None,
         batch_rows: int,
         device,
+        distinct: bool = False,
     ):
         L, D = sets[0].shape[2:]
-        self.cand, self.d_max = cand, d_max
+        self.cand, self.d_max, self.distinct = cand, d_max, distinct
         sels = [
             [torch.arange(D) if idx is None else torch.as_tensor(idx[lv]).long() for lv in range(L)]
             for idx in idx_lists
@@ -264,6 +274,9 @@ class _Inputs:
             sizes = [q.shape[0] * q.shape[1] for q in sets]
             inv = torch.stack([inv + sum(U[:lv]) for lv, (_, inv) in enumerate(uniq)], -1)  # (rows, L)
             self.rows = [r.reshape(*q.shape[:2], L).to(device) for r, q in zip(inv.split(sizes), sets)]
+            if distinct:  # video heads: each clip's distinct tuples (the same max over seconds)
+                tup, clips = clip_tuples(self.rows)
+                self.tuples, self.clips = tup.to(device), [c.to(device) for c in clips]
         else:
             self.x = [
                 torch.stack([_pad(torch.cat([q[:, :, lv, sel[lv]] for lv in range(L)], -1), d_max) for sel in sels]).to(
@@ -274,12 +287,16 @@ class _Inputs:
 
     def batch(self, k: int, b: torch.Tensor):
         """Inputs of set k at rows b (M, B) (each member its own rows), for ``_forward``."""
+        if self.table and self.distinct:
+            return ("tuples", self.tab, self.tuples, self.clips[k][b])  # (M, B, E)
         if self.table:
             return ("table", self.tab, self.rows[k][b])  # (M, B, T, L)
         return self.x[k][self.cand[:, None], b]
 
     def chunk(self, k: int, s: int, e: int):
         """Inputs of set k, rows s:e for every member."""
+        if self.table and self.distinct:
+            return ("tuples", self.tab, self.tuples, self.clips[k][s:e].expand(len(self.cand), -1, -1))
         if self.table:
             return ("table", self.tab, self.rows[k][s:e].expand(len(self.cand), -1, -1, -1))
         return self.x[k][self.cand, s:e]
@@ -329,7 +346,14 @@ def fit_heads(
     n_draws, N, T = len(train_q), train_q[0].shape[0], train_q[0].shape[1]
     cand = torch.tensor([m.cand for m in members], device=device)  # (M,)
     inp = _Inputs(
-        [q.float() for q in train_q] + [select_q.float()], idx_lists, cand, d_max, table, cfg.batch_size * T, device
+        [q.float() for q in train_q] + [select_q.float()],
+        idx_lists,
+        cand,
+        d_max,
+        table,
+        cfg.batch_size * T,
+        device,
+        distinct=kind == "video",
     )
     if kind == "video":
         target = torch.as_tensor(video_targets(train_labels)).to(device)  # (N,)
@@ -357,7 +381,7 @@ def fit_heads(
         total = torch.zeros(M, device=device)
         for s in range(0, N, cfg.batch_size):
             b = perm[:, s : s + cfg.batch_size]  # (M, B)
-            if seg is not None:  # per-tuple counts instead of (M, B, T, K+1) logits (hdcid.downstream.segstats)
+            if seg is not None:  # per-tuple counts instead of (M, B, T, K+1) logits (hdcid.downstream.tuples)
                 loss = seg.loss(p, inp.tab, k, b)  # (M,)
             else:
                 loss = _loss(kind, p, _forward(kind, p, inp.batch(k, b)), target[b])  # (M,)

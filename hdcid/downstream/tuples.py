@@ -1,4 +1,8 @@
-"""Batched segment heads on code tuples: the loss and the selection metrics from per-tuple counts.
+"""Code tuples: a second's codebook rows, one per level; batched heads work on the few distinct ones.
+
+``SegmentTuples``: batched segment heads' loss and selection metrics from per-tuple counts;
+``clip_tuples``: each clip's distinct tuples for the video heads' max over seconds;
+``unique_rows``: a fast ``torch.unique(dim=0)``.
 
 A segment head is affine, so its logits at a (clip, second) depend only on that second's input,
 and quantized codes take few distinct inputs: a second's input is the tuple of its codebook rows,
@@ -24,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["SegmentTuples", "unique_rows"]
+__all__ = ["SegmentTuples", "unique_rows", "clip_tuples"]
 
 
 class SegmentTuples:
@@ -123,3 +127,28 @@ def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     inv = np.empty(len(a), np.int64)
     inv[order] = np.cumsum(new) - 1
     return torch.from_numpy(np.ascontiguousarray(s[new])), torch.from_numpy(inv)
+
+
+def clip_tuples(rows: list) -> tuple[torch.Tensor, list]:
+    """Each clip's distinct code tuples, for heads that take a max over seconds (video heads).
+
+    rows: per set the table row of each level (N, T, L). Returns tuples (G, L) (``unique_rows`` of
+    every set's seconds) and per set (N, E) tuple ids: a clip's distinct tuples in order of first
+    appearance, padded with its first tuple (E the most distinct tuples of any clip, often T/2 or
+    less). A max over these equals the max over the T seconds, and the first maximising entry is
+    the tuple of the first maximising second, so ``batched._TableMax`` sends the gradient to the
+    same table rows.
+    """
+    L = rows[0].shape[-1]
+    tuples, inv = unique_rows(torch.cat([r.reshape(-1, L).cpu() for r in rows]))
+    out = []
+    for g in inv.split([r.shape[0] * r.shape[1] for r in rows]):
+        g = g.reshape(-1, rows[0].shape[1])  # (N, T)
+        T = g.shape[1]
+        seen = ((g[:, :, None] == g[:, None, :]) & torch.ones(T, T, dtype=torch.bool).tril(-1)).any(-1)  # (N, T)
+        order = torch.sort(seen.to(torch.int8), dim=1, stable=True).indices  # first appearances first
+        n = (~seen).sum(1, keepdim=True)  # (N, 1) distinct tuples per clip
+        E = int(n.max())
+        first = g.gather(1, order[:, :E])  # (N, E)
+        out.append(torch.where(torch.arange(E) < n, first, g[:, :1]))
+    return tuples, out
