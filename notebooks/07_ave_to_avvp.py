@@ -80,7 +80,8 @@ print("TOC candidates:", [t.label for t in toc_grid])
 # ## DCID vs H-DCID, with and without TOC, both directions
 
 # %%
-results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS)
+FITS = {}  # the trained heads of every cell, keyed (encoder, task, direction, "none" | "toc"); reused below
+results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS, fits=FITS)
 results.to_csv(output_dir("results") / f"{NB}.csv", index=False)
 table = summarize(results)
 table["label"] = table["row"] + " " + table["direction"]
@@ -121,7 +122,8 @@ both.groupby(["protocol", "eval"])[["value", "epoch"]].mean().round(2)
 # ## Segment timelines: predicted vs true events
 
 # %%
-pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS)  # the head of seed SEEDS[0]
+# the grid's H-DCID v2a head without TOC of seed SEEDS[0] (fit=: reused, not trained again)
+pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS, fit=FITS["H-DCID", TASK, "v2a", "none"])
 K = len(pred.class_names) - 1  # background is the last column
 P, Y = pred.segments_pred[..., :K], pred.labels[..., :K] > 0.5
 show = np.argsort(-Y.sum((1, 2)))[:4]  # the four clips with the most annotated event-seconds
