@@ -231,3 +231,24 @@ def test_one_batched_fit_of_several_toc_groups_equals_separate_fits(tmp_path, ta
     np.testing.assert_allclose(pred.logits, again.logits, atol=1e-4)
     with pytest.raises(ValueError, match="task_predictions: fit is for"):
         analysis.task_predictions(task, "a2v", enc, _data(task), options=opts, fit=together[0])
+
+
+def test_subset_splits_read_their_parents_codes(tmp_path):
+    """Honest splits that are subsets of a loaded ClipSet (ave_avvp train/val) take the parent's
+    cached codes at their rows: the same codes, labels and ids as encoding the subset, one cache file."""
+    from hdcid.downstream.cache import encode_cached
+    from hdcid.downstream.fitting import _split_codes
+    from hdcid.downstream.tasks import build_splits
+
+    enc, data = fake.learnable_encoder(), _data("ave_avvp")
+    splits = build_splits("ave_avvp", "v2a", data, "honest")
+    assert splits["train"].parent is data["train"] and splits["val"].parent is data["train"]
+    assert sorted(np.concatenate([splits["train"].rows, splits["val"].rows])) == list(range(len(data["train"])))
+    for key in ("train", "val"):
+        sp = splits[key]
+        got, want = _split_codes(enc, sp, tmp_path / "a"), encode_cached(enc, sp.clipset, sp.modality, tmp_path / "b")
+        np.testing.assert_array_equal(got.quantized, want.quantized)
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_array_equal(got.labels, want.labels)
+        assert got.ids == want.ids
+    assert len(list((tmp_path / "a").glob("*.npz"))) == 1  # one file: the parent's codes

@@ -136,6 +136,13 @@ def _code_rows(codes: Codes, codebooks: torch.Tensor) -> torch.Tensor:
     return rows
 
 
+def _split_codes(model, split, cdir, train_mode: bool = False) -> Codes:
+    """The codes of a split: its parent ClipSet's cached codes at its rows (eval mode), else its own."""
+    if split.parent is not None and not train_mode:
+        return encode_cached(model, split.parent, split.modality, cdir).subset(split.rows)
+    return encode_cached(model, split.clipset, split.modality, cdir, train_mode=train_mode)
+
+
 @dataclass
 class TaskFit:
     """What ``fit_task`` trained: per seed the chosen candidate's FitResult, TOC setting and eval codes.
@@ -203,9 +210,8 @@ def fit_task_groups(
     group_of = [i for i, g in enumerate(groups) for _ in g]  # candidate -> group
     codebooks = model.codebooks().detach().cpu()
     idx_lists = [select_or_all(t, codebooks) for t in candidates]
-    tr = splits["train"]
-    train_codes = encode_cached(model, tr.clipset, tr.modality, cdir, train_mode=dropout)
-    ev_codes = {k: encode_cached(model, s.clipset, s.modality, cdir) for k, s in splits.items() if k != "train"}
+    train_codes = _split_codes(model, splits["train"], cdir, dropout)
+    ev_codes = {k: _split_codes(model, s, cdir) for k, s in splits.items() if k != "train"}
     labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
     draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
     cfg = FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit})
