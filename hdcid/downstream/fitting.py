@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from hdcid.downstream.batched import Member, fit_heads
-from hdcid.downstream.cache import Codes, encode_cached
+from hdcid.downstream.cache import Codes, encode_cached, model_fingerprint
 from hdcid.downstream.protocol import EvalSet, FitConfig, _threads, evaluate_all, fit_head, selection_split
 from hdcid.downstream.tasks import TASKS, TaskSpec, _check, build_splits
 from hdcid.toc import apply_toc, select_or_all
@@ -136,11 +136,11 @@ def _code_rows(codes: Codes, codebooks: torch.Tensor) -> torch.Tensor:
     return rows
 
 
-def _split_codes(model, split, cdir, train_mode: bool = False) -> Codes:
+def _split_codes(model, split, cdir, train_mode: bool = False, model_fp: str | None = None) -> Codes:
     """The codes of a split: its parent ClipSet's cached codes at its rows (eval mode), else its own."""
     if split.parent is not None and not train_mode:
-        return encode_cached(model, split.parent, split.modality, cdir).subset(split.rows)
-    return encode_cached(model, split.clipset, split.modality, cdir, train_mode=train_mode)
+        return encode_cached(model, split.parent, split.modality, cdir, model_fp=model_fp).subset(split.rows)
+    return encode_cached(model, split.clipset, split.modality, cdir, train_mode=train_mode, model_fp=model_fp)
 
 
 @dataclass
@@ -210,8 +210,9 @@ def fit_task_groups(
     group_of = [i for i, g in enumerate(groups) for _ in g]  # candidate -> group
     codebooks = model.codebooks().detach().cpu()
     idx_lists = [select_or_all(t, codebooks) for t in candidates]
-    train_codes = _split_codes(model, splits["train"], cdir, dropout)
-    ev_codes = {k: _split_codes(model, s, cdir) for k, s in splits.items() if k != "train"}
+    fp = model_fingerprint(model)  # hashed once for every split
+    train_codes = _split_codes(model, splits["train"], cdir, dropout, fp)
+    ev_codes = {k: _split_codes(model, s, cdir, model_fp=fp) for k, s in splits.items() if k != "train"}
     labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
     draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
     cfg = FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit})
