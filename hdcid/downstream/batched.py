@@ -169,8 +169,8 @@ def _loss(kind: str, p: dict, logits: torch.Tensor, target: torch.Tensor) -> tor
     """
     M = logits.shape[0]
     if kind == "video":
-        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
-        return ce.reshape(M, -1).mean(1)
+        # classes on dim 1: torch's (N, C, d) path, ~4x faster than (M*B, K) rows of 10-20 classes, same values
+        return F.cross_entropy(logits.transpose(1, 2), target, reduction="none").mean(1)
     K1 = logits.shape[-1]
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").reshape(M, -1).mean(1)
     zT = logits.reshape(-1, K1).t().reshape(K1, M, -1)  # (K+1, M, R) view, R = B*T rows per member
