@@ -136,10 +136,16 @@ def _code_rows(codes: Codes, codebooks: torch.Tensor) -> torch.Tensor:
     return rows
 
 
-def _split_codes(model, split, cdir, train_mode: bool = False, model_fp: str | None = None) -> Codes:
-    """The codes of a split: its parent ClipSet's cached codes at its rows (eval mode), else its own."""
+def _split_codes(model, split, cdir, train_mode: bool = False, model_fp: str | None = None, read=None) -> Codes:
+    """The codes of a split: its parent ClipSet's cached codes at its rows (eval mode), else its own.
+
+    read: a dict of the parents' codes already read in this call, keyed by (id(parent), modality),
+    so a parent shared by several splits is fingerprinted and loaded once."""
     if split.parent is not None and not train_mode:
-        return encode_cached(model, split.parent, split.modality, cdir, model_fp=model_fp).subset(split.rows)
+        key, read = (id(split.parent), split.modality), {} if read is None else read
+        if key not in read:
+            read[key] = encode_cached(model, split.parent, split.modality, cdir, model_fp=model_fp)
+        return read[key].subset(split.rows)
     return encode_cached(model, split.clipset, split.modality, cdir, train_mode=train_mode, model_fp=model_fp)
 
 
@@ -211,8 +217,9 @@ def fit_task_groups(
     codebooks = model.codebooks().detach().cpu()
     idx_lists = [select_or_all(t, codebooks) for t in candidates]
     fp = model_fingerprint(model)  # hashed once for every split
-    train_codes = _split_codes(model, splits["train"], cdir, dropout, fp)
-    ev_codes = {k: _split_codes(model, s, cdir, model_fp=fp) for k, s in splits.items() if k != "train"}
+    read: dict = {}  # parents read once
+    train_codes = _split_codes(model, splits["train"], cdir, dropout, fp, read)
+    ev_codes = {k: _split_codes(model, s, cdir, model_fp=fp, read=read) for k, s in splits.items() if k != "train"}
     labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
     draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
     cfg = FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit})
