@@ -115,7 +115,8 @@ def _project(p: dict, x, max_over_t: bool = False) -> torch.Tensor:
     if isinstance(x, tuple) and x[0] == "tuples":  # video: each clip's distinct tuples (tuples.clip_tuples)
         _, table, tup, clips = x  # (M, U, d), (G, L), (M, B, E)
         M, U, d = table.shape
-        proj = torch.bmm(table, p["W1"].transpose(1, 2))  # (M, U, d)
+        # W1 untransposed (its gradient comes out contiguous; no copy in the backward)
+        proj = torch.bmm(p["W1"], table.transpose(1, 2)).transpose(1, 2)  # (M, U, d)
         projT = sum(proj[:, tup[:, lv]] for lv in range(tup.shape[1])).reshape(-1, d)  # (M*G, d)
         flat = (clips + tup.shape[0] * torch.arange(M, device=clips.device).reshape(M, 1, 1)).reshape(
             -1, clips.shape[2], 1
@@ -142,7 +143,7 @@ def _forward(kind: str, p: dict, x) -> torch.Tensor:
     projection) or (M, B, T, K+1)."""
     if kind == "video":
         h = _project(p, x, max_over_t=True)  # (M, B, d)
-        return torch.baddbmm(p["b2"].unsqueeze(1), h, p["W2"].transpose(1, 2))  # (M, B, K)
+        return torch.baddbmm(p["b2"].unsqueeze(-1), p["W2"], h.transpose(1, 2)).transpose(1, 2)  # (M, B, K) view
     if isinstance(x, tuple):  # two affine layers fold into one: x (W2 W1)^T + (W2 b1 + b2), on the table
         _, table, rows = x
         M, U, _ = table.shape
