@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import SegmentLoss
 from hdcid.downstream.metrics import video_targets
-from hdcid.downstream.tuples import SegmentTuples, clip_tuples, unique_rows
+from hdcid.downstream.tuples import SegmentTuples, TableMax, clip_tuples, unique_rows
 from hdcid.utils import seed_everything
 
 __all__ = ["Member", "fit_heads"]
@@ -69,40 +69,6 @@ def _init_params(kind: str, members, widths, K1: int, d_max: int) -> dict[str, t
     return {k: torch.stack(v) for k, v in out.items() if v}
 
 
-class _TableMax(torch.autograd.Function):
-    """``max_t sum_l proj[rows[:, t, l]]`` -> (R, d), with the gradient sent straight to ``proj``.
-
-    proj (P, d) projected table rows; rows (R, T, L) int64 row numbers. Equals
-    ``embedding_bag(rows.reshape(-1, L), proj, mode="sum").reshape(R, T, d).max(1).values``; the
-    backward adds each output's gradient to the table rows of the (first) maximising t only, so no
-    (R, T, d) gradient is ever built.
-    """
-
-    @staticmethod
-    def forward(ctx, proj: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        R, T, L = rows.shape
-        rows_t = rows.transpose(0, 1).reshape(T * R, L)  # t-major: h[t] is contiguous
-        h = F.embedding_bag(rows_t, proj, mode="sum").reshape(T, R, -1)  # (T, R, d)
-        best = h.amax(0)  # (R, d)  (no-grad calls stop here)
-        ctx.n_rows = proj.shape[0]
-        if ctx.needs_input_grad[0]:
-            if T < 256:  # first maximising t: amax of (T - t) over the maxima (3x faster than max(0))
-                w = torch.arange(T, 0, -1, dtype=torch.uint8, device=h.device).reshape(T, 1, 1)
-                arg = T - ((h == best).to(torch.uint8) * w).amax(0).long()  # (R, d)
-            else:
-                best, arg = h.max(0)
-            ctx.save_for_backward(torch.stack([rows[..., lv].gather(1, arg) for lv in range(L)]))  # (L, R, d)
-        return best
-
-    @staticmethod
-    def backward(ctx, g: torch.Tensor):
-        (idx,) = ctx.saved_tensors
-        d_proj = torch.zeros(ctx.n_rows, g.shape[-1], dtype=g.dtype, device=g.device)
-        for lv in range(idx.shape[0]):
-            d_proj.scatter_add_(0, idx[lv], g)  # d_proj[idx[r, j], j] += g[r, j]
-        return d_proj, None
-
-
 def _project(p: dict, x, max_over_t: bool = False) -> torch.Tensor:
     """First layer ``x W1^T + b1`` of every member -> (M, B, T, d), or its max over T (M, B, d).
 
@@ -121,7 +87,7 @@ def _project(p: dict, x, max_over_t: bool = False) -> torch.Tensor:
         flat = (clips + tup.shape[0] * torch.arange(M, device=clips.device).reshape(M, 1, 1)).reshape(
             -1, clips.shape[2], 1
         )
-        return _TableMax.apply(projT, flat).reshape(M, clips.shape[1], d) + p["b1"][:, None, :]
+        return TableMax.apply(projT, flat).reshape(M, clips.shape[1], d) + p["b1"][:, None, :]
     if isinstance(x, tuple):
         _, table, rows = x
         M, U, d = table.shape
@@ -129,7 +95,7 @@ def _project(p: dict, x, max_over_t: bool = False) -> torch.Tensor:
         proj = torch.bmm(table, p["W1"].transpose(1, 2)).reshape(M * U, d)  # (M*U, d)
         flat = (rows + U * torch.arange(M, device=rows.device).reshape(M, 1, 1, 1)).reshape(M * B, T, L)
         if max_over_t:
-            return _TableMax.apply(proj, flat).reshape(M, B, d) + p["b1"][:, None, :]
+            return TableMax.apply(proj, flat).reshape(M, B, d) + p["b1"][:, None, :]
         h = F.embedding_bag(flat.reshape(-1, L), proj, mode="sum")  # (M*B*T, d)
         return h.reshape(M, B, T, d) + p["b1"][:, None, None, :]
     M, B, T, d = x.shape

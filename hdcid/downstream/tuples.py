@@ -1,7 +1,7 @@
 """Code tuples: a second's codebook rows, one per level; batched heads work on the few distinct ones.
 
 ``SegmentTuples``: batched segment heads' loss and selection metrics from per-tuple counts;
-``clip_tuples``: each clip's distinct tuples for the video heads' max over seconds;
+``clip_tuples`` and ``TableMax``: the video heads' max over each clip's distinct tuples;
 ``unique_rows``: a fast ``torch.unique(dim=0)``.
 
 A segment head is affine, so its logits at a (clip, second) depend only on that second's input,
@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-__all__ = ["SegmentTuples", "unique_rows", "clip_tuples"]
+__all__ = ["SegmentTuples", "TableMax", "unique_rows", "clip_tuples"]
 
 
 class SegmentTuples:
@@ -136,7 +137,7 @@ def clip_tuples(rows: list) -> tuple[torch.Tensor, list]:
     every set's seconds) and per set (N, E) tuple ids: a clip's distinct tuples in order of first
     appearance, padded with its first tuple (E the most distinct tuples of any clip, often T/2 or
     less). A max over these equals the max over the T seconds, and the first maximising entry is
-    the tuple of the first maximising second, so ``batched._TableMax`` sends the gradient to the
+    the tuple of the first maximising second, so ``TableMax`` sends the gradient to the
     same table rows.
     """
     L = rows[0].shape[-1]
@@ -152,3 +153,37 @@ def clip_tuples(rows: list) -> tuple[torch.Tensor, list]:
         first = g.gather(1, order[:, :E])  # (N, E)
         out.append(torch.where(torch.arange(E) < n, first, g[:, :1]))
     return tuples, out
+
+
+class TableMax(torch.autograd.Function):
+    """``max_t sum_l proj[rows[:, t, l]]`` -> (R, d), with the gradient sent straight to ``proj``.
+
+    proj (P, d) projected table rows; rows (R, T, L) int64 row numbers. Equals
+    ``embedding_bag(rows.reshape(-1, L), proj, mode="sum").reshape(R, T, d).max(1).values``; the
+    backward adds each output's gradient to the table rows of the (first) maximising t only, so no
+    (R, T, d) gradient is ever built.
+    """
+
+    @staticmethod
+    def forward(ctx, proj: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        R, T, L = rows.shape
+        rows_t = rows.transpose(0, 1).reshape(T * R, L)  # t-major: h[t] is contiguous
+        h = F.embedding_bag(rows_t, proj, mode="sum").reshape(T, R, -1)  # (T, R, d)
+        best = h.amax(0)  # (R, d)  (no-grad calls stop here)
+        ctx.n_rows = proj.shape[0]
+        if ctx.needs_input_grad[0]:
+            if T < 256:  # first maximising t: amax of (T - t) over the maxima (3x faster than max(0))
+                w = torch.arange(T, 0, -1, dtype=torch.uint8, device=h.device).reshape(T, 1, 1)
+                arg = T - ((h == best).to(torch.uint8) * w).amax(0).long()  # (R, d)
+            else:
+                best, arg = h.max(0)
+            ctx.save_for_backward(torch.stack([rows[..., lv].gather(1, arg) for lv in range(L)]))  # (L, R, d)
+        return best
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (idx,) = ctx.saved_tensors
+        d_proj = torch.zeros(ctx.n_rows, g.shape[-1], dtype=g.dtype, device=g.device)
+        for lv in range(idx.shape[0]):
+            d_proj.scatter_add_(0, idx[lv], g)  # d_proj[idx[r, j], j] += g[r, j]
+        return d_proj, None
