@@ -26,7 +26,7 @@
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then segment timelines of predicted vs true events and per-class F1.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s; full: ~69 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s (a 2-core CPU, no GPU); full: ~73 s (a 2-core CPU shared with other jobs (load ~3), no GPU); measured, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -81,7 +81,8 @@ print("TOC candidates:", [t.label for t in toc_grid])
 # ## DCID vs H-DCID, with and without TOC, both directions
 
 # %%
-results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS)
+FITS = {}  # the trained heads of every cell, keyed (encoder, task, direction, "none" | "toc"); reused below
+results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS, fits=FITS)
 results.to_csv(output_dir("results") / f"{NB}.csv", index=False)
 table = summarize(results)
 table["label"] = table["row"] + " " + table["direction"]
@@ -122,7 +123,8 @@ both.groupby(["protocol", "eval"])[["value", "epoch"]].mean().round(2)
 # ## Segment timelines: predicted vs true events
 
 # %%
-pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS)  # the head of seed SEEDS[0]
+# the grid's H-DCID v2a head without TOC of seed SEEDS[0] (fit=: reused, not trained again)
+pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS, fit=FITS["H-DCID", TASK, "v2a", "none"])
 K = len(pred.class_names) - 1  # background is the last column
 P, Y = pred.segments_pred[..., :K], pred.labels[..., :K] > 0.5
 show = np.argsort(-Y.sum((1, 2)))[:4]  # the four clips with the most annotated event-seconds
@@ -180,6 +182,8 @@ fig
 # `cross_commitment`; `faithful()` restores both).
 
 # %%
+from hdcid.downstream import encode_cached
+
 annotations = {"video": "visual", "audio": "audio"}
 idx, lab = {}, {}
 for mod, ann in annotations.items():
@@ -188,7 +192,7 @@ for mod, ann in annotations.items():
 bg_rows = []
 for name, m in models.items():
     for mod, ann in annotations.items():
-        idx[mod] = analysis.encode_modalities(m, data[ann], (mod,))[mod]["indices"]  # (N, T, L)
+        idx[mod] = encode_cached(m, data[ann], mod, cache_dir() / "codes").indices  # (N, T, L), eval mode, cached
     for level in range(m.cfg.n_levels):
         for src, tgt in (("video", "audio"), ("audio", "video")):
             r = analysis.background_codes_across(

@@ -25,7 +25,7 @@
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then segment timelines of predicted vs true events and per-class F1.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s; full: ~36 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s (a 2-core CPU, no GPU); full: ~44 s (a 2-core CPU shared with other jobs (load ~3), no GPU); measured, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -80,7 +80,8 @@ print("TOC candidates:", [t.label for t in toc_grid])
 # ## DCID vs H-DCID, with and without TOC, both directions
 
 # %%
-results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS)
+FITS = {}  # the trained heads of every cell, keyed (encoder, task, direction, "none" | "toc"); reused below
+results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS, fits=FITS)
 results.to_csv(output_dir("results") / f"{NB}.csv", index=False)
 table = summarize(results)
 table["label"] = table["row"] + " " + table["direction"]
@@ -121,7 +122,8 @@ both.groupby(["protocol", "eval"])[["value", "epoch"]].mean().round(2)
 # ## Segment timelines: predicted vs true events
 
 # %%
-pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS)  # the head of seed SEEDS[0]
+# the grid's H-DCID v2a head without TOC of seed SEEDS[0] (fit=: reused, not trained again)
+pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS, fit=FITS["H-DCID", TASK, "v2a", "none"])
 K = len(pred.class_names) - 1  # background is the last column
 P, Y = pred.segments_pred[..., :K], pred.labels[..., :K] > 0.5
 show = np.argsort(-Y.sum((1, 2)))[:4]  # the four clips with the most annotated event-seconds

@@ -24,7 +24,7 @@
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then a confusion matrix and per-class accuracy.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~9 s; full: ~25 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~9 s (a 2-core CPU, no GPU); full: ~31 s (a 2-core CPU shared with other jobs (load ~3), no GPU); measured, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
@@ -79,7 +79,8 @@ print("TOC candidates:", [t.label for t in toc_grid])
 # ## DCID vs H-DCID, with and without TOC, both directions
 
 # %%
-results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS)
+FITS = {}  # the trained heads of every cell, keyed (encoder, task, direction, "none" | "toc"); reused below
+results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS, fits=FITS)
 results.to_csv(output_dir("results") / f"{NB}.csv", index=False)
 table = summarize(results)
 table["label"] = table["row"] + " " + table["direction"]
@@ -120,7 +121,8 @@ both.groupby(["protocol", "eval"])[["value", "epoch"]].mean().round(2)
 # ## Confusion matrix and per-class accuracy
 
 # %%
-pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS)  # the head of seed SEEDS[0]
+# the grid's H-DCID v2a head without TOC of seed SEEDS[0] (fit=: reused, not trained again)
+pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS, fit=FITS["H-DCID", TASK, "v2a", "none"])
 K = len(pred.class_names)
 cm = analysis.confusion_matrix(pred.y_true, pred.y_pred, K)
 fig = plots.confusion_matrix_plot(cm, pred.class_names, title=f"H-DCID v2a on {pred.eval_set} (epoch {pred.epoch})")

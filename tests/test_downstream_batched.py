@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from hdcid.downstream.fitting import METRIC_COLUMNS, TaskOptions, fit_task, run_task
 from hdcid.toc import TOCSettings
@@ -185,3 +186,69 @@ def test_task_predictions_is_the_head_run_task_reports(tmp_path, small_demo_root
         m = segment_metrics(pred.logits, pred.labels)
         for k in ("ref_precision", "ref_f1", "micro_f1", "event_f1"):
             assert cross[k] == pytest.approx(m[k], abs=1e-4), k
+
+
+def test_unique_rows_equals_torch_unique():
+    from hdcid.downstream.tuples import unique_rows
+
+    g = torch.Generator().manual_seed(0)
+    codebook = torch.randn(7, 5, generator=g)
+    for x in (
+        codebook[torch.randint(0, 7, (500,), generator=g)],  # code vectors: few distinct rows
+        torch.randint(0, 3, (400, 4), generator=g),  # tuples of table rows
+        torch.randint(0, 2, (300, 6), generator=g).float(),  # multi-hot label rows
+    ):
+        u, inv = unique_rows(x)
+        u_ref, inv_ref = torch.unique(x, dim=0, return_inverse=True)
+        assert torch.equal(u, u_ref) and torch.equal(inv, inv_ref)
+
+
+@pytest.mark.parametrize("task", ["ave", "ave_avvp"])
+def test_one_batched_fit_of_several_toc_groups_equals_separate_fits(tmp_path, task):
+    """run_grid trains the rows without and with TOC as one batched model (fit_task_groups): the same
+    chosen epochs and candidates as separate fit_task calls, curves and metrics to 1e-4; and
+    task_predictions(fit=...) reuses such a fit's head instead of training it again."""
+    from hdcid import analysis
+    from hdcid.downstream.fitting import fit_task_groups, result_rows
+
+    enc = fake.learnable_encoder()
+    opts = TaskOptions(seeds=(0, 1), epochs=12, cache_dir=tmp_path, fit={"lr": 3e-3, "batch_size": 16})
+    groups = [None, TOCS[1:]]
+    together = fit_task_groups(task, "v2a", enc, _data(task), groups, options=opts)
+    for tf, toc in zip(together, groups):
+        alone = fit_task(task, "v2a", enc, _data(task), toc=toc, options=opts)
+        assert set(tf.histories) == set(alone.histories)
+        for key, h in alone.histories.items():
+            np.testing.assert_allclose(tf.histories[key].to_numpy(), h.to_numpy(), atol=1e-4, err_msg=str(key))
+        assert [(r.epoch, t) for r, t, _ in tf.best.values()] == [(r.epoch, t) for r, t, _ in alone.best.values()]
+        a, b = result_rows(tf, "x"), result_rows(alone, "x")
+        np.testing.assert_allclose(
+            a[list(METRIC_COLUMNS)].to_numpy(float), b[list(METRIC_COLUMNS)].to_numpy(float), atol=1e-4
+        )
+    pred = analysis.task_predictions(task, "v2a", enc, _data(task), options=opts, fit=together[0])
+    again = analysis.task_predictions(task, "v2a", enc, _data(task), options=opts)
+    assert pred.epoch == again.epoch == together[0].best[0][0].epoch
+    np.testing.assert_allclose(pred.logits, again.logits, atol=1e-4)
+    with pytest.raises(ValueError, match="task_predictions: fit is for"):
+        analysis.task_predictions(task, "a2v", enc, _data(task), options=opts, fit=together[0])
+
+
+def test_subset_splits_read_their_parents_codes(tmp_path):
+    """Honest splits that are subsets of a loaded ClipSet (ave_avvp train/val) take the parent's
+    cached codes at their rows: the same codes, labels and ids as encoding the subset, one cache file."""
+    from hdcid.downstream.cache import encode_cached
+    from hdcid.downstream.fitting import _split_codes
+    from hdcid.downstream.tasks import build_splits
+
+    enc, data = fake.learnable_encoder(), _data("ave_avvp")
+    splits = build_splits("ave_avvp", "v2a", data, "honest")
+    assert splits["train"].parent is data["train"] and splits["val"].parent is data["train"]
+    assert sorted(np.concatenate([splits["train"].rows, splits["val"].rows])) == list(range(len(data["train"])))
+    for key in ("train", "val"):
+        sp = splits[key]
+        got, want = _split_codes(enc, sp, tmp_path / "a"), encode_cached(enc, sp.clipset, sp.modality, tmp_path / "b")
+        np.testing.assert_array_equal(got.quantized, want.quantized)
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_array_equal(got.labels, want.labels)
+        assert got.ids == want.ids
+    assert len(list((tmp_path / "a").glob("*.npz"))) == 1  # one file: the parent's codes

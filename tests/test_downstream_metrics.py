@@ -113,6 +113,35 @@ def test_llp_event_f1_hand_case():
     assert llp_event_f1(p, t) == pytest.approx(100 * 2 / 3)
 
 
+def _event_f1_loop(pred, true, tiou=0.5):
+    """The per-(video, class) loop over contiguous_events that llp_event_f1 vectorises."""
+    N, T, K = true.shape
+    tp, fp, fn = (np.zeros((N, K)) for _ in range(3))
+    for n in range(N):
+        for k in range(K):
+            pe, ge = contiguous_events(pred[n, :, k]), contiguous_events(true[n, :, k])
+
+            def iou(a, b):
+                return max(0, min(a[1], b[1]) - max(a[0], b[0])) / (max(a[1], b[1]) - min(a[0], b[0]))
+
+            tp[n, k] = sum(any(iou(p, g) >= tiou for g in ge) for p in pe)
+            fp[n, k] = len(pe) - tp[n, k]
+            fn[n, k] = sum(not any(iou(g, p) >= tiou for p in pe) for g in ge)
+    active = (tp + fp > 0) | (tp + fn > 0)
+    f = np.where(active, 2 * tp / np.where(active, 2 * tp + fp + fn, 1), 0.0)
+    n_active = active.sum(-1)
+    return 100 * np.where(n_active > 0, f.sum(-1) / np.maximum(n_active, 1), 1.0).mean()
+
+
+def test_llp_event_f1_equals_the_event_loop_on_random_cases():
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        N, T, K = rng.integers(1, 9), rng.integers(1, 11), rng.integers(1, 5)
+        pred, true = rng.random((N, T, K)) < rng.random(), rng.random((N, T, K)) < rng.random()
+        for tiou in (0.5, 0.3, 1.0):
+            assert llp_event_f1(pred, true, tiou) == _event_f1_loop(pred, true, tiou)
+
+
 def test_contiguous_events():
     assert contiguous_events([0, 1, 1, 0, 1]) == [(1, 3), (4, 5)]
     assert contiguous_events([1, 1, 1]) == [(0, 3)]

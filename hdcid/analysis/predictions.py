@@ -67,19 +67,33 @@ class TaskPredictions:
 
 
 def task_predictions(
-    task: str, direction: str, model, data: dict, *, toc=None, options: TaskOptions = TaskOptions()
+    task: str, direction: str, model, data: dict, *, toc=None, options: TaskOptions = TaskOptions(), fit=None
 ) -> TaskPredictions:
     """The head `hdcid.downstream.run_task` trains for the first seed of `options.seeds` (only that
     seed is trained) and `toc` (None, one setting or a list of candidates), through the same fitting
     path (`hdcid.downstream.fit_task`: same epoch and candidate selection), and its predictions on
     the cross-modal test split (for confusion matrices, per-class accuracy and AVVP timelines).
-    data: `load_task_data(task, root)`; options: as `run_task` (`hdcid.downstream.TaskOptions`)."""
+    data: `load_task_data(task, root)`; options: as `run_task` (`hdcid.downstream.TaskOptions`).
+    fit: a `TaskFit` that already holds this head (e.g. from `run_grid(..., fits=...)`): its head of
+    that seed is used and nothing trains; it must match task, direction, toc and options (but seeds)."""
     from hdcid.downstream import protocol as dprot
     from hdcid.downstream.fitting import fit_task
     from hdcid.downstream.tasks import TASKS
 
     seed = options.seeds[0]
-    tf = fit_task(task, direction, model, data, toc=toc, options=dataclasses.replace(options, seeds=(seed,)))
+    if fit is None:
+        tf = fit_task(task, direction, model, data, toc=toc, options=dataclasses.replace(options, seeds=(seed,)))
+    else:
+        tf = fit
+        cands = list(toc) if isinstance(toc, (list, tuple)) else [toc]
+        same_opts = dataclasses.replace(tf.options, seeds=(seed,)) == dataclasses.replace(options, seeds=(seed,))
+        got = (tf.task, tf.direction, list(tf.candidates), same_opts, seed in tf.best)
+        want = (task, direction, cands, True, True)
+        if got != want:
+            raise ValueError(
+                f"task_predictions: fit is for (task, direction, toc, same options but seeds, has seed {seed}) = "
+                f"{got}, expected {want}"
+            )
     res, _, evals = tf.best[seed]
     kind = TASKS[task].kind
     test = tf.splits["test_cross"]

@@ -21,14 +21,23 @@ import pandas as pd
 import torch
 
 from hdcid.downstream.batched import Member, fit_heads
-from hdcid.downstream.cache import Codes, encode_cached
+from hdcid.downstream.cache import Codes, encode_cached, model_fingerprint
 from hdcid.downstream.protocol import EvalSet, FitConfig, _threads, evaluate_all, fit_head, selection_split
 from hdcid.downstream.tasks import TASKS, TaskSpec, _check, build_splits
 from hdcid.toc import apply_toc, select_or_all
 from hdcid.utils import cache_dir as default_cache_dir
 from hdcid.utils import get_device
 
-__all__ = ["TaskOptions", "TaskFit", "fit_task", "result_rows", "run_task", "encoder_name", "METRIC_COLUMNS"]
+__all__ = [
+    "TaskOptions",
+    "TaskFit",
+    "fit_task",
+    "fit_task_groups",
+    "result_rows",
+    "run_task",
+    "encoder_name",
+    "METRIC_COLUMNS",
+]
 
 QUICK_HEAD_EPOCHS = 8  # head epochs in quick mode (pretraining has hdcid.notebook.QUICK_EPOCHS)
 METRIC_COLUMNS = (
@@ -127,6 +136,19 @@ def _code_rows(codes: Codes, codebooks: torch.Tensor) -> torch.Tensor:
     return rows
 
 
+def _split_codes(model, split, cdir, train_mode: bool = False, model_fp: str | None = None, read=None) -> Codes:
+    """The codes of a split: its parent ClipSet's cached codes at its rows (eval mode), else its own.
+
+    read: a dict of the parents' codes already read in this call, keyed by (id(parent), modality),
+    so a parent shared by several splits is fingerprinted and loaded once."""
+    if split.parent is not None and not train_mode:
+        key, read = (id(split.parent), split.modality), {} if read is None else read
+        if key not in read:
+            read[key] = encode_cached(model, split.parent, split.modality, cdir, model_fp=model_fp)
+        return read[key].subset(split.rows)
+    return encode_cached(model, split.clipset, split.modality, cdir, train_mode=train_mode, model_fp=model_fp)
+
+
 @dataclass
 class TaskFit:
     """What ``fit_task`` trained: per seed the chosen candidate's FitResult, TOC setting and eval codes.
@@ -167,6 +189,19 @@ def fit_task(
     ClipSets (``load_task_data``); toc: None (all dims), one TOCSettings, or a list of candidates
     (chosen per seed on the selection split; a list may contain None); options: ``TaskOptions``.
     """
+    return fit_task_groups(task, direction, model, data, [toc], options=options)[0]
+
+
+def fit_task_groups(
+    task: str, direction: str, model, data: dict, tocs: list, *, options: TaskOptions = TaskOptions()
+) -> list[TaskFit]:
+    """``[fit_task(..., toc=t, options=options) for t in tocs]`` with every head trained at once.
+
+    The members of all groups (each group's candidates x seeds) train as one batched model and the
+    codes are read once; each group still chooses its own candidate per seed. Members are independent,
+    so the heads equal separate calls up to float rounding (the groups share one zero padding, see
+    ``hdcid.downstream.batched``); ``run_grid`` uses it for the rows without and with TOC.
+    """
     protocol = options.protocol
     _check(task, direction, protocol)
     spec = TASKS[task]
@@ -174,20 +209,29 @@ def fit_task(
     seeds = options.seeds[:2] if options.quick else options.seeds
     dropout = (protocol == "original") if options.encoder_dropout is None else options.encoder_dropout
     cdir = default_cache_dir() / "codes" if options.cache_dir is None else options.cache_dir
-    candidates = list(toc) if isinstance(toc, (list, tuple)) else [toc]
-    if not candidates:
+    groups = [list(t) if isinstance(t, (list, tuple)) else [t] for t in tocs]
+    if not groups or not all(groups):
         raise ValueError("toc: an empty list of candidates; pass None for no TOC")
+    candidates = [t for g in groups for t in g]  # every group's candidates, in order
+    group_of = [i for i, g in enumerate(groups) for _ in g]  # candidate -> group
     codebooks = model.codebooks().detach().cpu()
     idx_lists = [select_or_all(t, codebooks) for t in candidates]
-    tr = splits["train"]
-    train_codes = encode_cached(model, tr.clipset, tr.modality, cdir, train_mode=dropout)
-    ev_codes = {k: encode_cached(model, s.clipset, s.modality, cdir) for k, s in splits.items() if k != "train"}
+    fp = model_fingerprint(model)  # hashed once for every split
+    read: dict = {}  # parents read once
+    train_codes = _split_codes(model, splits["train"], cdir, dropout, fp, read)
+    ev_codes = {k: _split_codes(model, s, cdir, model_fp=fp, read=read) for k, s in splits.items() if k != "train"}
     labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
     draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
     cfg = FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit})
     sel_metric = options.select_metric or (spec.honest_select if protocol == "honest" else None) or spec.metric
     train_y = torch.from_numpy(train_codes.labels)
-    evals = [{k: EvalSet(_select(c, idx), labels[k]) for k, c in ev_codes.items()} for idx in idx_lists]
+    evals: dict = {}  # candidate -> {split: EvalSet}, built when a head is evaluated on it
+
+    def evals_of(c: int) -> dict:
+        if c not in evals:
+            evals[c] = {k: EvalSet(_select(v, idx_lists[c]), labels[k]) for k, v in ev_codes.items()}
+        return evals[c]
+
     members = [Member(c, s) for c in range(len(candidates)) for s in seeds]  # candidate-major
     device = get_device(options.device)
     if options.batched:
@@ -213,7 +257,7 @@ def fit_task(
                 spec.kind,
                 xs[m.cand],
                 train_y,
-                evals[m.cand],
+                evals_of(m.cand),
                 cfg=cfg,
                 protocol=protocol,
                 select_metric=sel_metric,
@@ -222,27 +266,35 @@ def fit_task(
             )
             for m in members
         ]
-    best, histories = {}, {}
-    for m, res in zip(members, fits):  # first candidate wins ties, per seed
-        t = candidates[m.cand]
-        histories[(m.seed, None if t is None else t.label)] = res.history
-        if m.seed not in best or res.select_value > best[m.seed][0].select_value:
-            best[m.seed] = (res, t, evals[m.cand])
-    return TaskFit(
-        task,
-        direction,
-        options,
-        splits,
-        candidates,
-        seeds,
-        cfg.epochs,
-        dropout,
-        sel_metric,
-        cfg,
-        len(train_codes),
-        best,
-        histories,
-    )
+    out = []
+    for gi, group in enumerate(groups):
+        best, histories = {}, {}
+        for m, res in zip(members, fits):  # first candidate wins ties, per seed
+            if group_of[m.cand] != gi:
+                continue
+            t = candidates[m.cand]
+            histories[(m.seed, None if t is None else t.label)] = res.history
+            if m.seed not in best or res.select_value > best[m.seed][0].select_value:
+                best[m.seed] = (res, t, m.cand)
+        best = {s: (res, t, evals_of(c)) for s, (res, t, c) in best.items()}
+        out.append(
+            TaskFit(
+                task,
+                direction,
+                options,
+                splits,
+                group,
+                seeds,
+                cfg.epochs,
+                dropout,
+                sel_metric,
+                cfg,
+                len(train_codes),
+                best,
+                histories,
+            )
+        )
+    return out
 
 
 def result_rows(tf: TaskFit, encoder: str) -> pd.DataFrame:
@@ -252,7 +304,8 @@ def result_rows(tf: TaskFit, encoder: str) -> pd.DataFrame:
     for seed in tf.seeds:
         res, t, evals = tf.best[seed]
         for ev, key in (("cross", "test_cross"), ("same", "test_same")):
-            m = evaluate_all(spec.kind, res.head, evals[key], tf.cfg.batch_size)
+            with _threads(tf.cfg.cpu_threads, next(res.head.parameters()).device):
+                m = evaluate_all(spec.kind, res.head, evals[key], tf.cfg.batch_size)
             rows.append(
                 {
                     "task": tf.task,

@@ -125,27 +125,43 @@ def contiguous_events(seq) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
-def _tiou(a: tuple[int, int], b: tuple[int, int]) -> float:
-    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
-
-
-def _event_counts(p_ev, g_ev, thr: float) -> tuple[int, int, int]:
-    tp = sum(any(_tiou(p, g) >= thr for g in g_ev) for p in p_ev)
-    fn = sum(not any(_tiou(g, p) >= thr for p in p_ev) for g in g_ev)
-    return tp, len(p_ev) - tp, fn
+def _runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Contiguous runs of x (N, K, T) bool along T: starts, ends (N, K, E) int64 ([start, end), in
+    order, as ``contiguous_events``) and valid (N, K, E), E the most runs of any sequence."""
+    N, K, T = x.shape
+    pad = np.zeros((N, K, T + 2), np.int8)
+    pad[..., 1:-1] = x
+    d = np.diff(pad, axis=-1)  # (N, K, T+1)
+    n_runs = (d == 1).sum(-1)  # (N, K)
+    E = max(1, int(n_runs.max(initial=0)))
+    out = []
+    for edge in (d == 1, d == -1):
+        pos = np.zeros((N, K, E), np.int64)
+        n, k, t = np.nonzero(edge)
+        pos[n, k, (np.cumsum(edge, -1) - 1)[n, k, t]] = t  # the r-th edge of (n, k) at slot r
+        out.append(pos)
+    return out[0], out[1], np.arange(E) < n_runs[..., None]
 
 
 def llp_event_f1(pred, Y, tiou: float = 0.5) -> float:
-    """LLP event-level F1 in %. pred, Y: (N, T, K) binary, foreground classes only."""
+    """LLP event-level F1 in %. pred, Y: (N, T, K) binary, foreground classes only.
+
+    Every (video, class) at once: the events' tIoU matrices (N, K, E_pred, E_true) give the matched
+    predicted events (TP), the rest (FP) and the unmatched true events (FN)."""
     pred, Y = _np(pred).astype(bool), _np(Y).astype(bool)
-    N, T, K = Y.shape
-    tp, fp, fn = (np.zeros((N, K)) for _ in range(3))
-    for n, k in zip(*np.nonzero(pred.any(1) | Y.any(1))):  # only (video, class) pairs with activity
-        tp[n, k], fp[n, k], fn[n, k] = _event_counts(
-            contiguous_events(pred[n, :, k]), contiguous_events(Y[n, :, k]), tiou
-        )
+    ps, pe, pv = _runs(pred.transpose(0, 2, 1))  # (N, K, Ep)
+    gs, ge, gv = _runs(Y.transpose(0, 2, 1))  # (N, K, Eg)
+    ps, pe, pv = ps[..., :, None], pe[..., :, None], pv[..., :, None]
+    gs, ge, gv = gs[..., None, :], ge[..., None, :], gv[..., None, :]
+    inter = np.maximum(0, np.minimum(pe, ge) - np.maximum(ps, gs))
+    union = np.maximum(pe, ge) - np.minimum(ps, gs)
+    iou = np.where(
+        union > 0, inter / np.where(union > 0, union, 1), 0.0
+    )  # (N, K, Ep, Eg): intersection over union of [start, end)
+    match = (iou >= tiou) & pv & gv
+    tp = match.any(-1).sum(-1).astype(np.float64)  # (N, K)
+    fp = pv[..., 0].sum(-1) - tp
+    fn = (gv[..., 0, :] & ~match.any(-2)).sum(-1).astype(np.float64)
     return float(100 * _per_video_f(tp, fp, fn).mean())
 
 

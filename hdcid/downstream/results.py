@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hdcid.downstream.fitting import TaskOptions, run_task
+from hdcid.downstream.fitting import TaskOptions, fit_task_groups, result_rows
 from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc
 from hdcid.published import PUBLISHED, PUBLISHED_SOURCE
 from hdcid.toc import TOCSettings
@@ -106,6 +106,7 @@ def run_grid(
     data: dict | None = None,
     options: TaskOptions = TaskOptions(),
     progress: bool = True,
+    fits: dict | None = None,
 ) -> pd.DataFrame:
     """run_task for every model x task x direction, without TOC and (if ``toc_settings``) with it.
 
@@ -114,6 +115,9 @@ def run_grid(
     the same for every cell; the per-cell settings of the papers: ``run_paper_grid``.
     data: task -> pre-loaded ClipSets (else read once per task from ``data_root``).
     options: how every cell's heads train (``TaskOptions``: protocol, seeds, epochs, quick, ...).
+    fits: a dict to receive every cell's ``TaskFit`` (the trained heads), keyed by (encoder name,
+    task, direction, "none" | "toc"), e.g. for ``hdcid.analysis.task_predictions(..., fit=...)``.
+    The rows without and with TOC of a cell train as one batched model (``fit_task_groups``).
     """
     if toc_settings is not None and (
         not isinstance(toc_settings, (list, tuple))
@@ -130,6 +134,7 @@ def run_grid(
         data=data,
         options=options,
         progress=progress,
+        keep=fits,
     )
 
 
@@ -142,6 +147,7 @@ def run_paper_grid(
     data: dict | None = None,
     options: TaskOptions = TaskOptions(),
     progress: bool = True,
+    fits: dict | None = None,
 ) -> pd.DataFrame:
     """As ``run_grid``, the TOC rows with the original shell scripts' setting of each cell
     (``paper_toc``: docs/method.md §4.3, meant for 256-d codebooks) for the model's variant."""
@@ -149,10 +155,12 @@ def run_paper_grid(
     def paper(task, direction, model):
         return [paper_toc(task, direction, getattr(model.cfg, "variant", "dcid"))]
 
-    return _grid(models, tasks, directions, paper, data_root=data_root, data=data, options=options, progress=progress)
+    return _grid(
+        models, tasks, directions, paper, data_root=data_root, data=data, options=options, progress=progress, keep=fits
+    )
 
 
-def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progress) -> pd.DataFrame:
+def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progress, keep=None) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
     jobs = [(n, t, d) for t in tasks for d in directions for n in models]
@@ -163,8 +171,12 @@ def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progr
             loaded[task] = load_task_data(task, data_root)
         model = models[name]
         cands = tocs_of(task, direction, model)
-        for toc in [None] + ([] if cands is None else [list(cands)]):
-            frames.append(run_task(task, direction, model, loaded[task], toc=toc, options=options, name=name))
+        tocs = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
+        fits = fit_task_groups(task, direction, model, loaded[task], tocs, options=options)  # one batched fit
+        for toc, tf in zip(tocs, fits):
+            frames.append(result_rows(tf, name))
+            if keep is not None:
+                keep[(name, task, direction, "none" if toc is None else "toc")] = tf
     return pd.concat(frames, ignore_index=True)
 
 

@@ -126,11 +126,25 @@ def default_toc_grid(D: int) -> list[TOCSettings]:
 
 @dataclass
 class Split:
-    """One split: a ClipSet and the modality whose codes are used; ``name`` describes it."""
+    """One split: a ClipSet and the modality whose codes are used; ``name`` describes it.
+
+    A split that is a subset of a loaded ClipSet also names it (``parent``) and its rows there
+    (``rows``, (n,) int64), so its codes are the parent's cached codes at those rows: every split of
+    a task reads one cache file per ClipSet and modality (encoding is per clip: the same codes)."""
 
     clipset: object
     modality: str
     name: str
+    parent: object = None
+    rows: np.ndarray | None = None
+
+
+def _sub(split_of, rows, modality: str, name: str) -> Split:
+    """The Split of rows ``rows`` of ``split_of`` (a ClipSet, or a (parent, rows) pair for nested subsets)."""
+    parent, base = split_of if isinstance(split_of, tuple) else (split_of, None)
+    rows = np.asarray(rows, np.int64)
+    in_parent = rows if base is None else base[rows]
+    return Split(parent.subset(in_parent), modality, name, parent, in_parent)
 
 
 def _check(task: str, direction: str, protocol: str) -> None:
@@ -266,12 +280,11 @@ def _build_splits(task: str, direction: str, data: dict, protocol: str) -> dict[
                 "test_same": S(a_src, src, n_src),
             }
         part = _video_disjoint([a_src, a_tgt])
-        sub = {w: a_src.subset(_rows(a_src, part, w)) for w in ("train", "val", "test")}
         return {
-            "train": S(sub["train"], src, n_src + "[train]"),
-            "val": S(sub["val"], src, n_src + "[val]"),
-            "test_cross": S(a_tgt.subset(_rows(a_tgt, part, "test")), tgt, n_tgt + "[test]"),
-            "test_same": S(sub["test"], src, n_src + "[test]"),
+            "train": _sub(a_src, _rows(a_src, part, "train"), src, n_src + "[train]"),
+            "val": _sub(a_src, _rows(a_src, part, "val"), src, n_src + "[val]"),
+            "test_cross": _sub(a_tgt, _rows(a_tgt, part, "test"), tgt, n_tgt + "[test]"),
+            "test_same": _sub(a_src, _rows(a_src, part, "test"), src, n_src + "[test]"),
         }
     if task == "ave_avvp":
         tr = data["train"]
@@ -283,8 +296,8 @@ def _build_splits(task: str, direction: str, data: dict, protocol: str) -> dict[
             return {"train": S(tr, src, "ave_avvp/train"), **out}
         keep, held = _carve(tr, 0.2)
         return {
-            "train": S(tr.subset(keep), src, "ave_avvp/train[80%]"),
-            "val": S(tr.subset(held), src, "ave_avvp/train[20%]"),
+            "train": _sub(tr, keep, src, "ave_avvp/train[80%]"),
+            "val": _sub(tr, held, src, "ave_avvp/train[20%]"),
             **out,
         }
     # ucf_vgg
@@ -295,11 +308,15 @@ def _build_splits(task: str, direction: str, data: dict, protocol: str) -> dict[
         same = S(target, src, tname) if _has(target, src) else S(source, src, sname + " (train)")
         return {"train": S(source, src, sname), **out, "test_same": same}
     keep, val = _carve(source, 0.2)
-    train_cs = source.subset(keep)
+    train_rows = keep
     if _has(target, src):
         out["test_same"] = S(target, src, tname)
     else:
-        keep2, held = _carve(train_cs, 0.25)
-        out["test_same"] = S(train_cs.subset(held), src, sname + "[held-out 20%]")
-        train_cs = train_cs.subset(keep2)
-    return {"train": S(train_cs, src, sname + "[train]"), "val": S(source.subset(val), src, sname + "[val]"), **out}
+        keep2, held = _carve(source.subset(keep), 0.25)
+        out["test_same"] = _sub((source, keep), held, src, sname + "[held-out 20%]")
+        train_rows = keep[keep2]
+    return {
+        "train": _sub(source, train_rows, src, sname + "[train]"),
+        "val": _sub(source, val, src, sname + "[val]"),
+        **out,
+    }

@@ -16,6 +16,8 @@
 # `cross_commitment`; `faithful()` restores both).
 
 # %%
+from hdcid.downstream import encode_cached
+
 annotations = {"video": "visual", "audio": "audio"}
 idx, lab = {}, {}
 for mod, ann in annotations.items():
@@ -24,7 +26,7 @@ for mod, ann in annotations.items():
 bg_rows = []
 for name, m in models.items():
     for mod, ann in annotations.items():
-        idx[mod] = analysis.encode_modalities(m, data[ann], (mod,))[mod]["indices"]  # (N, T, L)
+        idx[mod] = encode_cached(m, data[ann], mod, cache_dir() / "codes").indices  # (N, T, L), eval mode, cached
     for level in range(m.cfg.n_levels):
         for src, tgt in (("video", "audio"), ("audio", "video")):
             r = analysis.background_codes_across(

@@ -2,7 +2,8 @@
 # ## Segment timelines: predicted vs true events
 
 # %%
-pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS)  # the head of seed SEEDS[0]
+# the grid's H-DCID v2a head without TOC of seed SEEDS[0] (fit=: reused, not trained again)
+pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS, fit=FITS["H-DCID", TASK, "v2a", "none"])
 K = len(pred.class_names) - 1  # background is the last column
 P, Y = pred.segments_pred[..., :K], pred.labels[..., :K] > 0.5
 show = np.argsort(-Y.sum((1, 2)))[:4]  # the four clips with the most annotated event-seconds

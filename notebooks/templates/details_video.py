@@ -2,7 +2,8 @@
 # ## Confusion matrix and per-class accuracy
 
 # %%
-pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS)  # the head of seed SEEDS[0]
+# the grid's H-DCID v2a head without TOC of seed SEEDS[0] (fit=: reused, not trained again)
+pred = analysis.task_predictions(TASK, "v2a", models["H-DCID"], data, options=OPTIONS, fit=FITS["H-DCID", TASK, "v2a", "none"])
 K = len(pred.class_names)
 cm = analysis.confusion_matrix(pred.y_true, pred.y_pred, K)
 fig = plots.confusion_matrix_plot(cm, pred.class_names, title=f"H-DCID v2a on {pred.eval_set} (epoch {pred.epoch})")

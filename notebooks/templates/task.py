@@ -80,7 +80,8 @@ print("TOC candidates:", [t.label for t in toc_grid])
 # ## DCID vs H-DCID, with and without TOC, both directions
 
 # %%
-results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS)
+FITS = {}  # the trained heads of every cell, keyed (encoder, task, direction, "none" | "toc"); reused below
+results = run_grid(models, tasks=(TASK,), toc_settings=toc_grid, data={TASK: data}, options=OPTIONS, fits=FITS)
 results.to_csv(output_dir("results") / f"{NB}.csv", index=False)
 table = summarize(results)
 table["label"] = table["row"] + " " + table["direction"]

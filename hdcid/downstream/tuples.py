@@ -1,0 +1,189 @@
+"""Code tuples: a second's codebook rows, one per level; batched heads work on the few distinct ones.
+
+``SegmentTuples``: batched segment heads' loss and selection metrics from per-tuple counts;
+``clip_tuples`` and ``TableMax``: the video heads' max over each clip's distinct tuples;
+``unique_rows``: a fast ``torch.unique(dim=0)``.
+
+A segment head is affine, so its logits at a (clip, second) depend only on that second's input,
+and quantized codes take few distinct inputs: a second's input is the tuple of its codebook rows,
+one per level (at most ``n_codes ** L`` tuples, e.g. 11 for DCID and 121 for H-DCID on the demo).
+The training loss of ``hdcid.downstream.batched`` (``BCEWithLogits + ExpLog``) is linear in the
+labels, so for member m and a batch of B clips x T seconds
+
+    BCE_m    = sum_{g,c} (n_mg softplus(z_mgc) - S_mgc z_mgc) / (B T (K+1))
+    ExpLog_m = -sum_g (sum_c w_mc S_mgc z_mgc - (sum_c w_mc S_mgc) logsumexp_c z_mgc) / (B T)
+
+with z_mg the logits of tuple g, n_mg how many of the batch's seconds have tuple g, S_mgc how many of
+them are labelled c and w_mc = exp(-alpha_mc). The counts come from one ``bincount`` of the batch's
+(tuple, label row) pair ids, so a step works on (M, G, K+1) instead of (M, B, T, K+1): the same
+loss up to float32 rounding (the sums are re-associated). The selection split's reference P/R/F1
+(``protocol._headline``) counts predictions per evaluation batch, which are the same products of
+per-tuple predictions and fixed per-batch counts (exact: integer counts in float64).
+
+Shapes: M members, G tuples, L levels, U table rows, K1 = K+1 classes (background last).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["SegmentTuples", "TableMax", "unique_rows", "clip_tuples"]
+
+
+class SegmentTuples:
+    """The tuples of every set's seconds, the training pairs and the selection split's batch counts.
+
+    rows: per set (training draws first, the selection split last) the table row of each level,
+    (N, T, L) int64 (``batched._Inputs.rows``); train_labels (N, T, K1) and select_labels
+    (Nv, T, K1) in {0, 1}; batch_size: the evaluation batch of the reference metrics.
+    """
+
+    def __init__(self, rows: list, train_labels: torch.Tensor, select_labels: torch.Tensor, batch_size: int, device):
+        L = rows[0].shape[-1]
+        flat = torch.cat([r.reshape(-1, L).cpu() for r in rows])
+        tuples, inv = unique_rows(flat)  # (G, L), (rows,)
+        self.tuples = tuples.to(device)  # (G, L) table rows of each tuple
+        self.G = G = tuples.shape[0]
+        gids = [g.reshape(r.shape[:2]) for g, r in zip(inv.split([r.shape[0] * r.shape[1] for r in rows]), rows)]
+        K1 = train_labels.shape[-1]
+        ylab, lid = unique_rows(train_labels.reshape(-1, K1).float())
+        self.labels = ylab.to(device)  # (Ly, K1) distinct label rows of the training seconds
+        self.Ly = ylab.shape[0]
+        lid = lid.reshape(train_labels.shape[:2])
+        self.pairs = [(g * self.Ly + lid).to(device) for g in gids[:-1]]  # per training set (N, T)
+        # selection split: per evaluation batch j, tuple counts (J, G), label counts (J, G, K1)
+        g_sel, y_sel = gids[-1], select_labels.cpu().double()
+        Nv, T = g_sel.shape
+        j = torch.arange(Nv).repeat_interleave(T) // batch_size  # (Nv*T,) evaluation batch of each second
+        J = int(j.max()) + 1
+        key = j * G + g_sel.reshape(-1)
+        self.sel_count = torch.bincount(key, minlength=J * G).double().reshape(J, G)
+        self.sel_label = torch.zeros(J * G, K1, dtype=torch.float64).index_add_(0, key, y_sel.reshape(-1, K1))
+        self.sel_label = self.sel_label.reshape(J, G * K1)  # (J, G*K1)
+        self.sel_pos = [float(y_sel[s : s + batch_size].sum()) for s in range(0, Nv, batch_size)]  # (J,)
+        self.sel_weight = [T * min(batch_size, Nv - s) for s in range(0, Nv, batch_size)]
+
+    def logits(self, p: dict, tab: torch.Tensor) -> torch.Tensor:
+        """Logits of every member on every tuple: (M, G, K1). tab (M, U, d) the members' tables.
+
+        The two affine layers fold into one (``x (W2 W1)^T + (W2 b1 + b2)``), as ``batched._forward``
+        does, and the tuple's levels are summed in level order (the same values as its gather)."""
+        Wc = torch.bmm(p["W2"], p["W1"])  # (M, K1, d)
+        bc = torch.baddbmm(p["b2"].unsqueeze(-1), p["W2"], p["b1"].unsqueeze(-1)).squeeze(-1)  # (M, K1)
+        proj = torch.bmm(tab, Wc.transpose(1, 2))  # (M, U, K1)
+        z = sum(proj[:, self.tuples[:, lv]] for lv in range(self.tuples.shape[1]))  # (M, G, K1)
+        return z + bc[:, None, :]
+
+    def loss(self, p: dict, tab: torch.Tensor, k: int, b: torch.Tensor) -> torch.Tensor:
+        """Per-member mean loss (M,) of training set k at clips b (M, B): BCE + ExpLog (module doc)."""
+        M, B = b.shape
+        T = self.pairs[k].shape[1]
+        z = self.logits(p, tab)  # (M, G, K1)
+        K1 = z.shape[-1]
+        off = (torch.arange(M, device=b.device) * (self.G * self.Ly)).reshape(M, 1, 1)
+        cnt = torch.bincount((self.pairs[k][b] + off).reshape(-1), minlength=M * self.G * self.Ly)
+        cnt = cnt.reshape(M, self.G, self.Ly).to(z.dtype)  # (M, G, Ly) seconds per (tuple, label row)
+        n = cnt.sum(-1)  # (M, G)
+        S = cnt @ self.labels  # (M, G, K1) seconds of tuple g labelled c
+        rows = B * T
+        softplus = z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))  # BCE: softplus(z) - y z
+        bce = ((n[..., None] * softplus).sum((1, 2)) - (S * z).sum((1, 2))) / (rows * K1)
+        Sw = S * torch.exp(-p["alpha"])[:, None, :]  # (M, G, K1)
+        lse = torch.logsumexp(z, -1)  # (M, G)
+        exp_log = -((Sw * z).sum((1, 2)) - (Sw.sum(-1) * lse).sum(1)) / rows
+        return bce + exp_log
+
+    @torch.no_grad()
+    def headline(self, p: dict, tab: torch.Tensor) -> dict:
+        """The selection split's reference P/R/F1 % per member, as ``batched._headline`` (float64, (M,))."""
+        pred = (self.logits(p, tab) > 0.0).double().cpu()  # (M, G, K1)
+        M = pred.shape[0]
+        n_pred = self.sel_count @ pred.sum(-1).t()  # (J, M) predicted entries per batch
+        tp = self.sel_label @ pred.reshape(M, -1).t()  # (J, M) true positives per batch
+        P = torch.zeros(M, dtype=torch.float64)
+        R = torch.zeros(M, dtype=torch.float64)
+        W = 0.0
+        for j, (pos, w) in enumerate(zip(self.sel_pos, self.sel_weight)):
+            pj = torch.where(n_pred[j] > 0, tp[j] / n_pred[j].clamp(min=1), 0.0)
+            rj = torch.where(n_pred[j] > 0, tp[j] / max(int(pos), 1), 0.0)
+            P, R, W = P + w * pj, R + w * rj, W + w
+        P, R = P / W, R / W
+        F1 = torch.where(P + R > 0, 2 * P * R / (P + R).clamp(min=1e-300), 0.0)
+        return {"ref_precision": 100 * P, "ref_recall": 100 * R, "ref_f1": 100 * F1}
+
+
+def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.unique(x, dim=0, return_inverse=True)`` of a 2-D tensor (R, C): the distinct rows in
+    lexicographic order (U, C) and each row's index (R,), on the CPU by one numpy lexsort (torch's
+    ``unique_dim`` compares rows one by one and takes ~0.1 s for 10^4 rows)."""
+    a = x.detach().cpu().numpy()
+    if a.shape[0] == 0:
+        return x[:0].cpu(), torch.zeros(0, dtype=torch.int64)
+    order = np.lexsort(a.T[::-1])  # column 0 is the primary key
+    s = a[order]
+    new = np.ones(len(s), bool)
+    new[1:] = (s[1:] != s[:-1]).any(1)
+    inv = np.empty(len(a), np.int64)
+    inv[order] = np.cumsum(new) - 1
+    return torch.from_numpy(np.ascontiguousarray(s[new])), torch.from_numpy(inv)
+
+
+def clip_tuples(rows: list) -> tuple[torch.Tensor, list]:
+    """Each clip's distinct code tuples, for heads that take a max over seconds (video heads).
+
+    rows: per set the table row of each level (N, T, L). Returns tuples (G, L) (``unique_rows`` of
+    every set's seconds) and per set (N, E) tuple ids: a clip's distinct tuples in order of first
+    appearance, padded with its first tuple (E the most distinct tuples of any clip, often T/2 or
+    less). A max over these equals the max over the T seconds, and the first maximising entry is
+    the tuple of the first maximising second, so ``TableMax`` sends the gradient to the
+    same table rows.
+    """
+    L = rows[0].shape[-1]
+    tuples, inv = unique_rows(torch.cat([r.reshape(-1, L).cpu() for r in rows]))
+    out = []
+    for g in inv.split([r.shape[0] * r.shape[1] for r in rows]):
+        g = g.reshape(-1, rows[0].shape[1])  # (N, T)
+        T = g.shape[1]
+        seen = ((g[:, :, None] == g[:, None, :]) & torch.ones(T, T, dtype=torch.bool).tril(-1)).any(-1)  # (N, T)
+        order = torch.sort(seen.to(torch.int8), dim=1, stable=True).indices  # first appearances first
+        n = (~seen).sum(1, keepdim=True)  # (N, 1) distinct tuples per clip
+        E = int(n.max())
+        first = g.gather(1, order[:, :E])  # (N, E)
+        out.append(torch.where(torch.arange(E) < n, first, g[:, :1]))
+    return tuples, out
+
+
+class TableMax(torch.autograd.Function):
+    """``max_t sum_l proj[rows[:, t, l]]`` -> (R, d), with the gradient sent straight to ``proj``.
+
+    proj (P, d) projected table rows; rows (R, T, L) int64 row numbers. Equals
+    ``embedding_bag(rows.reshape(-1, L), proj, mode="sum").reshape(R, T, d).max(1).values``; the
+    backward adds each output's gradient to the table rows of the (first) maximising t only, so no
+    (R, T, d) gradient is ever built.
+    """
+
+    @staticmethod
+    def forward(ctx, proj: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        R, T, L = rows.shape
+        rows_t = rows.transpose(0, 1).reshape(T * R, L)  # t-major: h[t] is contiguous
+        h = F.embedding_bag(rows_t, proj, mode="sum").reshape(T, R, -1)  # (T, R, d)
+        best = h.amax(0)  # (R, d)  (no-grad calls stop here)
+        ctx.n_rows = proj.shape[0]
+        if ctx.needs_input_grad[0]:
+            if T < 256:  # first maximising t: amax of (T - t) over the maxima (3x faster than max(0))
+                w = torch.arange(T, 0, -1, dtype=torch.uint8, device=h.device).reshape(T, 1, 1)
+                arg = T - ((h == best).to(torch.uint8) * w).amax(0).long()  # (R, d)
+            else:
+                best, arg = h.max(0)
+            ctx.save_for_backward(torch.stack([rows[..., lv].gather(1, arg) for lv in range(L)]))  # (L, R, d)
+        return best
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (idx,) = ctx.saved_tensors
+        d_proj = torch.zeros(ctx.n_rows, g.shape[-1], dtype=g.dtype, device=g.device)
+        for lv in range(idx.shape[0]):
+            d_proj.scatter_add_(0, idx[lv], g)  # d_proj[idx[r, j], j] += g[r, j]
+        return d_proj, None
