@@ -37,6 +37,7 @@ import torch
 from hdcid import runtimes
 from hdcid.demo.build import build_demo
 from hdcid.runner import notebook_paths, run_notebook
+from hdcid.utils import atomic_path
 
 
 def _machine() -> dict:
@@ -51,15 +52,11 @@ def _machine() -> dict:
 
 
 def _write(report: dict, out: Path) -> None:
-    tmp = out / "gpu_collection.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(out / "gpu_collection.json")
+    with atomic_path(out / "gpu_collection.json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=1))
 
 
-RUNS = {
-    "tiny": {"env": {}, "scale": 1.0, "pretrain_scale": None},
-    "paper": {"env": {"HDCID_PRESET": "paper", "HDCID_EPOCHS": "1"}, "scale": 1.0, "pretrain_scale": 10.0},
-}
+RUNS = {"tiny": {}, "paper": {"HDCID_PRESET": "paper", "HDCID_EPOCHS": "1"}}  # each run's extra environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,17 +83,27 @@ def main(argv: list[str] | None = None) -> int:
             "source": "docs/runtimes.json of the same checkout",
         },
     }
+    current: dict = {}  # the notebook in progress: run, name, t0
+
+    def stopped(signum, frame):  # `timeout` sends SIGTERM: record how long the notebook had run
+        if current:
+            current["run"]["notebooks"][current["name"]] = {
+                "unfinished_after": round(time.perf_counter() - current["t0"], 1)
+            }
+            _write(report, out)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stopped)
     for name in a.runs:
-        spec = RUNS[name]
-        scale = a.scale or spec["scale"]
-        pretrain_scale = a.paper_pretrain_scale if name == "paper" else spec["pretrain_scale"]
+        scale = a.scale or 1.0
+        pretrain_scale = a.paper_pretrain_scale if name == "paper" else None
         root = work / name
         env = {
             "HDCID_DEMO_ROOT": str(root / "demo"),
             "HDCID_CACHE": str(root / "cache"),
             "HDCID_OUTPUT": str(root / "outputs"),
             "HDCID_QUICK": "1" if a.quick else "0",
-            **spec["env"],
+            **RUNS[name],
         }
         os.environ.update(env)  # read by the notebooks' kernels, which inherit this environment
         run = report["runs"][name] = {
@@ -115,17 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         nb_dir = root / "outputs" / "notebooks"
         nb_dir.mkdir(parents=True, exist_ok=True)
         for path in notebook_paths(a.only):
-            t0 = time.perf_counter()
-
-            def stopped(signum, frame, name=path.stem, t0=t0, run=run):  # `timeout` sends SIGTERM
-                run["notebooks"][name] = {"unfinished_after": round(time.perf_counter() - t0, 1)}
-                _write(report, out)
-                sys.exit(128 + signum)
-
-            signal.signal(signal.SIGTERM, stopped)
             if a.deadline is not None and time.perf_counter() - t_start > a.deadline:
                 run["notebooks"][path.stem] = {"skipped": "deadline"}
                 continue
+            t0 = time.perf_counter()
+            current.update(run=run, name=path.stem, t0=t0)
             try:
                 r = run_notebook(path, a.quick, nb_dir)
                 run["notebooks"][path.stem] = {"seconds": round(r.seconds, 2)}
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                     "error": "".join(traceback.format_exception_only(err))[-2000:],
                 }
             print(f"[{name}] {path.stem}: {run['notebooks'][path.stem]}", flush=True)
-            done = [v["seconds"] for v in run["notebooks"].values() if "seconds" in v]
+            current.clear()
+            done = [v["seconds"] for v in run["notebooks"].values() if "seconds" in v]  # failed ones too
             run["total_seconds"] = round(sum(done), 2)
             _write(report, out)
         with tarfile.open(out / f"notebooks-{name}.tar.gz", "w:gz") as tar:

@@ -76,7 +76,7 @@ def _level_terms(
         parts += [out.rec_loss[lv][m], lo.quant.commitment[m], mi[m]]
     terms[f"cpc{sfx}"] = out.cpc[lv].loss
     terms[f"cmcm{sfx}"] = lo.quant.cmcm
-    loss = sum(parts) + out.cpc[lv].loss + (lo.quant.cmcm if cmcm_weight == 1.0 else cmcm_weight * lo.quant.cmcm)
+    loss = sum(parts) + out.cpc[lv].loss + cmcm_weight * lo.quant.cmcm  # x 1.0 is exact: the original's loss
     terms[f"loss{sfx or 1}"] = loss
     terms[f"agreement{sfx}"] = lo.quant.agreement.to(loss.dtype)
     k = lo.indices
