@@ -243,10 +243,15 @@ class TrainConfig(_Serializable):
     # hdcid extension (with ModelConfig.semantic_centering; 0 = off): after every epoch, set the
     # centring running mean to the eval-mode mean over the first this-many pretraining clips
     recalibrate_centring: int = 0
-    # hdcid extension (None = off: ModelConfig.ema_decay throughout): EMA decay of the level-2
-    # codebook during the first epoch in which level 2 trains (level2_start_epoch), so its codes
-    # follow the fast-moving level-2 features
+    # hdcid extension (None = off: ModelConfig.ema_decay throughout): EMA decay of every level's
+    # codebook during the first epoch in which that level trains (level 1: epoch 0; H-DCID level 2:
+    # level2_start_epoch), so the codes follow the fast-moving features of the first steps
+    warmup_decay: float | None = None
+    # hdcid extension (None = as warmup_decay): the same for the level-2 codebook only
     level2_warmup_decay: float | None = None
+    # hdcid extension (original: False, codebooks start at U(-1/M, 1/M)): at the first training
+    # step, set every level's codebook to k-means centres of that batch's audio and video features
+    data_init: bool = False
     encoder_forwards_per_step: int = 1  # original H-DCID: 6 (5 for CLUB steps + 1)
     dtype: str = "float32"  # original: "float64"
     seed: int = 43
@@ -263,10 +268,10 @@ class TrainConfig(_Serializable):
                 raise ValueError(f"TrainConfig.{f} must be > 0, got {getattr(self, f)}")
         if self.level2_weight < 0:
             raise ValueError(f"TrainConfig.level2_weight must be >= 0, got {self.level2_weight}")
-        if self.level2_warmup_decay is not None and not 0 <= self.level2_warmup_decay <= 1:
-            raise ValueError(
-                f"TrainConfig.level2_warmup_decay must be None or in [0, 1], got {self.level2_warmup_decay}"
-            )
+        for f in ("warmup_decay", "level2_warmup_decay"):
+            v = getattr(self, f)
+            if v is not None and not 0 <= v <= 1:
+                raise ValueError(f"TrainConfig.{f} must be None or in [0, 1], got {v}")
         if self.cmcm_weight < 0:
             raise ValueError(f"TrainConfig.cmcm_weight must be >= 0, got {self.cmcm_weight}")
         if self.dtype not in ("float32", "float64"):
@@ -293,7 +298,9 @@ class TrainConfig(_Serializable):
         (published: 3, `TrainConfig.paper`): before its loss starts, level 2 is untrained and in
         eval mode all video seconds fell on one code (issue 8). After every epoch the centring
         running mean is recalibrated on 512 pretraining clips (`recalibrate_centring`, hdcid
-        extension): after epoch 0 the trailing running mean put held-out seconds on one code."""
+        extension): after epoch 0 the trailing running mean put held-out seconds on one code.
+        DCID's codebook starts from k-means centres of the first batch (`data_init`, hdcid
+        extension): from U(-1/M, 1/M) its audio still sat on one code after epoch 0."""
         base = dict(
             variant=variant,
             epochs=8,
@@ -301,6 +308,9 @@ class TrainConfig(_Serializable):
             lr=1e-3,
             level2_start_epoch=0,
             recalibrate_centring=512,  # issue 8: the lagging running mean put held-out seconds on one code
+            # issue 8: DCID's audio took >= 0.55 of held-out seconds on one code after epoch 0; H-DCID
+            # keeps U(-1/M, 1/M): any faster start of its codebooks broke AVVP V->A (docs/unified-codes.md)
+            data_init=variant == "dcid",
         )
         base.update(overrides)
         return cls(**base)
@@ -314,5 +324,7 @@ class TrainConfig(_Serializable):
             encoder_forwards_per_step=6 if self.variant == "hdcid" else 1,
             cmcm_weight=1.0,
             recalibrate_centring=0,
+            warmup_decay=None,
             level2_warmup_decay=None,
+            data_init=False,
         )

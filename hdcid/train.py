@@ -298,6 +298,17 @@ class Pretrainer:
             model.train(was)
         model.encoder.recalibrate_centre({"audio": audio, "video": video, "text": x_t})
 
+    def _warmup_decays(self, epoch: int) -> dict[int, float]:
+        """level -> EMA decay for this epoch (`TrainConfig.warmup_decay` / `level2_warmup_decay` in
+        the first epoch each level trains); empty: `ModelConfig.ema_decay` at every level."""
+        tc, out = self.train_cfg, {}
+        if tc.warmup_decay is not None and epoch == 0:
+            out[0] = tc.warmup_decay
+        level2 = tc.warmup_decay if tc.level2_warmup_decay is None else tc.level2_warmup_decay
+        if self.model_cfg.n_levels > 1 and level2 is not None and epoch == tc.level2_start_epoch:
+            out[1] = level2
+        return out
+
     @staticmethod
     def _count_resets(enc: EncoderOutputs, resets: list | None) -> None:
         if resets is not None:
@@ -321,8 +332,9 @@ class Pretrainer:
         for epoch in range(self.next_epoch, tc.epochs):
             self.model.train()
             quantizer = self.model.encoder.Cross_quantizer
-            warm = cfg.n_levels > 1 and tc.level2_warmup_decay is not None and epoch == tc.level2_start_epoch
-            quantizer.decay_override = {1: tc.level2_warmup_decay} if warm else {}
+            quantizer.decay_override = self._warmup_decays(epoch)
+            if tc.data_init and epoch == 0:  # every level's codebook from the first batch (k-means)
+                quantizer.init_pending = {lv: tc.seed + lv for lv in range(cfg.n_levels)}
             gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
             perm = torch.randperm(n, generator=gen).numpy()
             batches = [perm[i : i + tc.batch_size] for i in range(0, n, tc.batch_size)]
@@ -353,6 +365,7 @@ class Pretrainer:
                 if callback is not None:
                     callback(row)
             quantizer.decay_override = {}
+            quantizer.init_pending = {}
             if tc.recalibrate_centring:
                 self._recalibrate_centre()
             self.usage.append(

@@ -290,6 +290,28 @@ display(
 )
 
 # %% [markdown]
+# Where the codes start is a third departure. The original draws them from $\mathcal U(-1/M, 1/M)$, near
+# the origin, and the EMA then drags them towards the features with a lag; in the benchmark runs of
+# docs/unified-codes.md DCID's audio still sat mostly on one code after the first epoch. `TrainConfig.data_init` instead sets every level's codebook,
+# at the first training step, to k-means centres of that batch's audio and video features
+# (`hdcid.model.quantizer.kmeans_codes`). The run below uses:
+
+# %%
+from hdcid.notebook import train_configs
+
+display(
+    Markdown(
+        "Codebook start: "
+        + "; ".join(
+            f"{v.upper().replace('HDCID', 'H-DCID')} "
+            + ("k-means centres of the first batch" if train_configs(v, QUICK)[1].data_init else "U(-1/M, 1/M)")
+            for v in ("dcid", "hdcid")
+        )
+        + " (why H-DCID keeps the uniform start: docs/unified-codes.md, third round)."
+    )
+)
+
+# %% [markdown]
 # ### 5. Straight-through
 # $$\hat z_m = z_m + \mathrm{sg}[q_m - z_m]\quad\Rightarrow\quad \hat z_m = q_m,\qquad \frac{\partial \hat z_m}{\partial z_m} = I$$
 # The decoder sees the code, and its gradient passes through the non-differentiable argmin as if the

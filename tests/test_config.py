@@ -97,3 +97,16 @@ def test_retired_fields_of_old_checkpoints_still_load():
     assert TrainConfig.from_dict(old_train) == TrainConfig.tiny("dcid")
     assert ModelConfig.from_dict(old_model) == ModelConfig.tiny("dcid")
     assert "num_workers" not in TrainConfig.tiny().to_dict() and "n_text_classes" not in ModelConfig.tiny().to_dict()
+
+
+def test_codebook_start_switches():
+    """issue 8: DCID's tiny preset starts its codebook from the data; H-DCID and the published
+    settings from U(-1/M, 1/M); warm-up decays are off unless asked for and checked."""
+    assert TrainConfig.tiny("dcid").data_init is True and TrainConfig.tiny("hdcid").data_init is False
+    assert TrainConfig.tiny("dcid").faithful().data_init is False and TrainConfig.paper("dcid").data_init is False
+    assert TrainConfig.tiny("dcid").warmup_decay is None and TrainConfig.tiny("hdcid").level2_warmup_decay is None
+    for field in ("warmup_decay", "level2_warmup_decay"):
+        with pytest.raises(ValueError, match=f"TrainConfig.{field} must be None or in"):
+            TrainConfig.tiny("hdcid", **{field: 1.5})
+    with pytest.raises(ValueError, match="data_init"):
+        TrainConfig(data_init="yes")

@@ -11,6 +11,7 @@ from hdcid.model.quantizer import (
     QuantizerOutput,
     UnifiedCodebook,
     code_agreement,
+    kmeans_codes,
     nearest_codes,
     squared_distances,
     usage_perplexity,
@@ -310,6 +311,44 @@ def test_two_level_buffers_and_independence():
         assert torch.equal(getattr(q, n)[0], snap[n][0]), f"level 0 {n} touched by a level-1 call"
         assert not torch.equal(getattr(q, n)[1], snap[n][1]), f"level 1 {n} not updated"
     assert q.codebooks().shape == (2, M, D)
+
+
+def test_kmeans_codes_finds_separated_clusters_and_is_seeded():
+    g = torch.Generator().manual_seed(0)
+    centres = 10.0 * torch.eye(4, dtype=torch.float64)  # (4, 4) far apart
+    x = (centres.repeat_interleave(25, 0) + 0.1 * torch.randn(100, 4, generator=g, dtype=torch.float64)).float()
+    C = kmeans_codes(x, 4, torch.Generator().manual_seed(3))
+    assert C.shape == (4, 4) and C.dtype == torch.float32
+    # every true centre has one found centre at its cluster's mean
+    means = x.reshape(4, 25, 4).mean(1)
+    d = torch.cdist(means, C)  # (4 true, 4 found)
+    assert sorted(d.argmin(1).tolist()) == [0, 1, 2, 3] and float(d.min(1).values.max()) < 1e-5
+    assert torch.equal(C, kmeans_codes(x, 4, torch.Generator().manual_seed(3)))  # the generator decides
+    few = kmeans_codes(x[:2], 3, torch.Generator().manual_seed(0))  # fewer points than codes: no error
+    assert few.shape == (3, 4) and torch.isfinite(few).all()
+
+
+def test_data_init_sets_the_level_from_the_batch_then_runs_the_usual_step():
+    """`init_pending` (TrainConfig.data_init): the level's pre-update codebook is the k-means of the
+    batch's audio and video features, the other level is untouched, and it happens once."""
+    torch.manual_seed(0)
+    q = UnifiedCodebook(n_codes=3, dim=2, levels=2, decay=0.9).double()
+    blobs = _t([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    z_a = (blobs[torch.tensor([0, 1, 2, 0])] + 0.01 * torch.randn(4, 2, dtype=torch.float64)).reshape(2, 2, 2)
+    z_v = (blobs[torch.tensor([1, 2, 0, 1])] + 0.01 * torch.randn(4, 2, dtype=torch.float64)).reshape(2, 2, 2)
+    z_t = torch.zeros(2, 2, 2, dtype=torch.float64)  # text takes no part in the centres
+    want = kmeans_codes(torch.cat([z_a.reshape(-1, 2), z_v.reshape(-1, 2)]), 3, torch.Generator().manual_seed(7))
+    level0 = q.embedding[0].clone()
+    q.init_pending = {1: 7}
+    out = q(z_a, z_v, z_t, level=1)
+    assert q.init_pending == {}
+    assert torch.equal(q.embedding[0], level0)
+    for m, z in (("audio", z_a), ("video", z_v)):  # codes looked up in the initialised codebook
+        assert torch.allclose(out.quantized[m].detach(), want[out.indices[m]], rtol=0, atol=1e-12)
+        assert float((out.quantized[m] - z).abs().max()) < 0.1  # each position sits on its blob's centre
+    assert sorted(set(out.indices["audio"].reshape(-1).tolist())) == [0, 1, 2]
+    again = q(z_a, z_v, z_t, level=1)  # no second initialisation: the EMA moved the codes on
+    assert not torch.allclose(again.quantized["audio"].detach(), want[again.indices["audio"]], rtol=0, atol=1e-6)
 
 
 def test_from_config_reads_every_switch():

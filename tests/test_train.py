@@ -106,6 +106,7 @@ def test_encoder_forwards_per_step_ticks_reset_counters(small_set, tmp_path, for
     unused code sits at k - 1 (original H-DCID: 6 forwards per step, spec 3.7)."""
     mc = ModelConfig.tiny("dcid")
     tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1, encoder_forwards_per_step=forwards)
+    tc = tc.replace(data_init=False)  # from the data every code is some position's nearest: none unused
     res = Pretrainer(mc, tc, small_set, tmp_path).fit(progress=False)
     u = res.model.encoder.Cross_quantizer.unactivated_count
     assert float(u.max()) == max_counter and float(u.min()) == 0.0
@@ -270,3 +271,57 @@ def test_adam_kernel_per_device_and_fused_equals_foreach():
             o.step()
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_warmup_decay_reaches_each_level_in_its_first_epoch(small_set, tmp_path):
+    """TrainConfig.warmup_decay: the EMA decay of level 1 in epoch 0 and of level 2 in the epoch it
+    starts (level2_warmup_decay, when set, wins for level 2); the value reaches the EMA exactly."""
+    tc = TrainConfig.tiny("dcid", epochs=1, batch_size=8, max_steps_per_epoch=1)
+    mc = ModelConfig.tiny("dcid")
+    plain = Pretrainer(mc, tc, small_set, tmp_path / "plain").fit(progress=False).model.codebooks()
+    same = Pretrainer(mc, tc.replace(warmup_decay=mc.ema_decay), small_set, tmp_path / "same")
+    fast = Pretrainer(mc, tc.replace(warmup_decay=0.5), small_set, tmp_path / "fast")
+    assert torch.equal(plain, same.fit(progress=False).model.codebooks())
+    assert not torch.allclose(plain, fast.fit(progress=False).model.codebooks())
+
+    def schedule(variant, **kw):
+        t = TrainConfig.tiny(variant, batch_size=8, max_steps_per_epoch=1, **kw)
+        q = Pretrainer(ModelConfig.tiny(variant), t, small_set, tmp_path / f"{variant}-{len(list(tmp_path.iterdir()))}")
+        seen, orig = [], q.train_step
+
+        def spy(*args, **kw):
+            seen.append(dict(q.model.encoder.Cross_quantizer.decay_override))
+            return orig(*args, **kw)
+
+        q.train_step = spy
+        q.fit(progress=False)
+        return seen
+
+    assert schedule("dcid", epochs=2, warmup_decay=0.9) == [{0: 0.9}, {}]
+    assert schedule("hdcid", epochs=3, level2_start_epoch=1, warmup_decay=0.9) == [{0: 0.9}, {1: 0.9}, {}]
+    both = schedule("hdcid", epochs=2, level2_start_epoch=0, warmup_decay=0.9, level2_warmup_decay=0.5)
+    assert both == [{0: 0.9, 1: 0.5}, {}]
+    assert TrainConfig.paper("hdcid").warmup_decay is None
+    assert TrainConfig.tiny("hdcid", warmup_decay=0.9).faithful().warmup_decay is None
+
+
+def test_data_init_sets_every_level_at_the_first_step_only(small_set, tmp_path):
+    """TrainConfig.data_init: before the first step every level is pending (seeded from the training
+    seed), and only then; the codebooks differ from a run without it."""
+    tc = TrainConfig.tiny("hdcid", epochs=2, batch_size=8, max_steps_per_epoch=2, data_init=True, seed=5)
+    q = Pretrainer(ModelConfig.tiny("hdcid"), tc, small_set, tmp_path / "di")
+    quantizer = q.model.encoder.Cross_quantizer
+    seen, orig = [], q.train_step
+
+    def spy(*args, **kw):
+        seen.append(dict(quantizer.init_pending))
+        return orig(*args, **kw)
+
+    q.train_step = spy
+    q.fit(progress=False)
+    assert seen == [{0: 5, 1: 6}, {}, {}, {}]
+    assert quantizer.init_pending == {}
+    plain = Pretrainer(ModelConfig.tiny("hdcid"), tc.replace(data_init=False), small_set, tmp_path / "plain")
+    assert not torch.allclose(plain.fit(progress=False).model.codebooks(), q.model.codebooks())
+    assert TrainConfig.paper("hdcid").data_init is False
+    assert TrainConfig.tiny("hdcid", data_init=True).faithful().data_init is False

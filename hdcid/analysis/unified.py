@@ -260,6 +260,12 @@ def agreement_claims(per_epoch: Mapping[str, pd.DataFrame]) -> list[dict]:
                     f" ({share:.0%} of the held-out seconds on one code{where}: the codebook had not yet "
                     "separated them" + (f"; at most {later:.2f} in the epochs after)." if later is not None else ").")
                 )
+                if worst == 0 and later is not None and later < COLLAPSE_AT:
+                    tail += (
+                        " A codebook started from the data (`TrainConfig.data_init`, DCID's preset) or with a "
+                        "faster first-epoch EMA separates them sooner, but for H-DCID it broke AVVP V→A on the "
+                        "demo (docs/unified-codes.md)."
+                    )
             else:
                 tail = f"{where}."
             c["sentence"] = (

@@ -102,6 +102,31 @@ def nearest_codes(z: Tensor, E: Tensor) -> Tensor:
     return torch.argmin(squared_distances(flat, E), dim=1).reshape(z.shape[:-1])
 
 
+def kmeans_codes(x: Tensor, n_codes: int, generator: torch.Generator, iters: int = 10) -> Tensor:
+    """k-means++ seeding then `iters` Lloyd steps on x (N, D) -> (n_codes, D) centres, on x's device
+    and dtype. Draws only from `generator` (a CPU generator: the same centres on every device). A
+    centre left without points keeps its place; with N < n_codes some centres repeat a point."""
+    x64 = x.detach().double().cpu()  # (N, D)
+    N = x64.shape[0]
+    first = int(torch.randint(N, (1,), generator=generator))
+    picks = [first]
+    d = (x64 - x64[first]).pow(2).sum(1)  # (N,) squared distance to the nearest pick
+    for _ in range(n_codes - 1):
+        if d.sum() > 0:  # the next pick with probability ~ squared distance
+            j = int(torch.multinomial(d, 1, generator=generator))
+        else:  # every point is already a pick
+            j = int(torch.randint(N, (1,), generator=generator))
+        picks.append(j)
+        d = torch.minimum(d, (x64 - x64[j]).pow(2).sum(1))
+    C = x64[picks].clone()  # (M, D)
+    for _ in range(iters):
+        a = torch.cdist(x64, C).argmin(1)  # (N,)
+        n = torch.bincount(a, minlength=n_codes).to(x64.dtype)  # (M,)
+        s = torch.zeros_like(C).index_add_(0, a, x64)  # (M, D)
+        C = torch.where(n[:, None] > 0, s / n.clamp(min=1)[:, None], C)
+    return C.to(device=x.device, dtype=x.dtype)
+
+
 def _time_mean_soft_assignment(d: Tensor, B: int, T: int) -> Tensor:
     """P[b] = mean_t softmax_k(-sqrt(max(d[(b,t), k], 0))): d (B*T, M) -> (B, M)."""
     p = F.softmax(-torch.sqrt(d.clamp_min(0.0)), dim=1)  # (BT, M)
@@ -224,6 +249,9 @@ class UnifiedCodebook(nn.Module):
         # per-level EMA decay overrides set by the training loop (TrainConfig.level2_warmup_decay);
         # not state: empty = `decay` at every level
         self.decay_override: dict[int, float] = {}
+        # levels whose codebook is set from the data at their next training call, level -> seed
+        # (TrainConfig.data_init, set by the training loop; emptied as they are done); not state
+        self.init_pending: dict[int, int] = {}
         self.partners = (
             PARTNERS if text_partner else {m: tuple(o for o in PARTNERS[m] if "text" not in (o, m)) for m in MODALITIES}
         )
@@ -327,6 +355,8 @@ class UnifiedCodebook(nn.Module):
         E, W, c, u = self._state(level)
         B, T, D = z_a.shape
         z = {"audio": z_a, "video": z_v, "text": z_t}
+        if self.training and level in self.init_pending:
+            self._init_from_data(E, W, c, z, self.init_pending.pop(level))
         E0 = E.detach().to(z_a.dtype).clone()  # (M, D) pre-update codebook (safe from in-place writes)
 
         # 1-3. distances (one product per modality: grad-carrying for CMCM, detached for argmin —
@@ -378,6 +408,18 @@ class UnifiedCodebook(nn.Module):
         }
         perplexity = {m: usage_perplexity(k[m], self.n_codes, z_a.dtype) for m in MODALITIES}
         return QuantizerOutput(quantized, k, commitment, cmcm, agreement, equal_num, perplexity, reset)
+
+    def _init_from_data(self, E: Tensor, W: Tensor, c: Tensor, z: dict[str, Tensor], seed: int) -> None:
+        """`TrainConfig.data_init`: E = k-means centres of the (global) batch's audio and video
+        features (text positions are words, not seconds), W = E, c = 1: the EMA then starts from
+        codes that lie among the features instead of U(-1/M, 1/M) near the origin."""
+        D = E.shape[-1]
+        x = torch.cat([gather_batch(z[m].detach()).reshape(-1, D) for m in ("audio", "video")])  # (2BT, D)
+        C = kmeans_codes(x, self.n_codes, torch.Generator().manual_seed(seed)).to(E.dtype)  # (M, D)
+        with torch.no_grad():
+            E.copy_(C)
+            W.copy_(C)
+            c.fill_(1.0)
 
     def _mm_ema(
         self, E: Tensor, W: Tensor, c: Tensor, z: dict[str, Tensor], k: dict[str, Tensor], decay: float | None = None
