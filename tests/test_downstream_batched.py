@@ -233,37 +233,6 @@ def test_one_batched_fit_of_several_toc_groups_equals_separate_fits(tmp_path, ta
         analysis.task_predictions(task, "a2v", enc, _data(task), options=opts, fit=together[0])
 
 
-@pytest.mark.parametrize("task,protocol", [("ave", "honest"), ("ave_avvp", "honest"), ("ave_avvp", "original")])
-def test_one_batched_fit_of_two_encoders_equals_one_fit_each(tmp_path, monkeypatch, task, protocol):
-    """run_grid trains DCID's and H-DCID's heads of a cell as one batched model (fit_task_models): a
-    1-level and a 2-level encoder together give the same chosen epochs and candidates as a fit each,
-    curves and metrics to 1e-4 (each head sees only its own encoder's levels)."""
-    from hdcid.downstream.fitting import fit_task_groups, fit_task_models, result_rows
-
-    encs = {"one": fake.learnable_encoder(levels=1, seed=0), "two": fake.learnable_encoder(levels=2, seed=1)}
-    opts = TaskOptions(
-        protocol=protocol, seeds=(0, 1), epochs=10, cache_dir=tmp_path, fit={"lr": 3e-3, "batch_size": 16}
-    )
-    groups = {"one": [None, TOCS[1:]], "two": [None, [TOCSettings(5, 1, 0)]]}
-    import hdcid.downstream.fitting as fitting
-
-    calls, real = [], fitting.fit_heads
-    monkeypatch.setattr(fitting, "fit_heads", lambda *a, **k: calls.append(len(a[6])) or real(*a, **k))
-    together = fit_task_models(task, "v2a", encs, _data(task), groups, options=opts)
-    assert list(together) == ["one", "two"] and calls == [(3 + 2) * 2]  # one fit: every candidate x seed
-    monkeypatch.setattr(fitting, "fit_heads", real)
-    for name, enc in encs.items():
-        alone = fit_task_groups(task, "v2a", enc, _data(task), groups[name], options=opts)
-        for tf, ref in zip(together[name], alone):
-            assert set(tf.histories) == set(ref.histories)
-            for key, h in ref.histories.items():
-                np.testing.assert_allclose(tf.histories[key].to_numpy(), h.to_numpy(), atol=1e-4, err_msg=str(key))
-            assert [(r.epoch, t) for r, t, _ in tf.best.values()] == [(r.epoch, t) for r, t, _ in ref.best.values()]
-            a, b = result_rows(tf, name), result_rows(ref, name)
-            cols = list(METRIC_COLUMNS)
-            np.testing.assert_allclose(a[cols].to_numpy(float), b[cols].to_numpy(float), atol=1e-4)
-
-
 def test_subset_splits_read_their_parents_codes(tmp_path):
     """Honest splits that are subsets of a loaded ClipSet (ave_avvp train/val) take the parent's
     cached codes at their rows: the same codes, labels and ids as encoding the subset, one cache file."""

@@ -33,7 +33,6 @@ __all__ = [
     "TaskFit",
     "fit_task",
     "fit_task_groups",
-    "fit_task_models",
     "result_rows",
     "run_task",
     "encoder_name",
@@ -203,91 +202,6 @@ def fit_task_groups(
     so the heads equal separate calls up to float rounding (the groups share one zero padding, see
     ``hdcid.downstream.batched``); ``run_grid`` uses it for the rows without and with TOC.
     """
-    return fit_task_models(task, direction, {"": model}, data, {"": tocs}, options=options)[""]
-
-
-@dataclass
-class _Prepared:
-    """One encoder's side of a fit: its TOC groups, candidates, codes and head schedule."""
-
-    groups: list  # [[TOCSettings | None, ...], ...]
-    candidates: list  # every group's candidates, in order
-    group_of: list  # candidate -> group
-    codebooks: torch.Tensor  # (L, M, D)
-    idx_lists: list  # candidate -> kept dims per level, or None (all)
-    train_codes: Codes
-    ev_codes: dict  # split -> Codes (eval mode)
-    draws: list  # training codes per epoch draw
-    cfg: FitConfig
-
-
-def _prepare(task, model, tocs, splits, options: TaskOptions, dropout: bool, cdir) -> _Prepared:
-    groups = [list(t) if isinstance(t, (list, tuple)) else [t] for t in tocs]
-    if not groups or not all(groups):
-        raise ValueError("toc: an empty list of candidates; pass None for no TOC")
-    candidates = [t for g in groups for t in g]
-    codebooks = model.codebooks().detach().cpu()
-    fp = model_fingerprint(model)  # hashed once for every split
-    read: dict = {}  # parents read once
-    train_codes = _split_codes(model, splits["train"], cdir, dropout, fp, read)
-    ev_codes = {k: _split_codes(model, sp, cdir, model_fp=fp, read=read) for k, sp in splits.items() if k != "train"}
-    draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
-    spec = TASKS[task]
-    cfg = FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit})
-    return _Prepared(
-        groups,
-        candidates,
-        [i for i, g in enumerate(groups) for _ in g],
-        codebooks,
-        [select_or_all(t, codebooks) for t in candidates],
-        train_codes,
-        ev_codes,
-        draws,
-        cfg,
-    )
-
-
-def _joint_inputs(preps: list[_Prepared], split: str) -> tuple[list, torch.Tensor, list]:
-    """Several encoders' codes side by side on the level axis, for one batched fit.
-
-    Returns the training codes per draw (N, T, sum L, D), the selection split's (Nv, T, sum L, D) and
-    per candidate (all encoders', in order) its kept dims per level: its own encoder's levels as
-    ``idx_lists`` says, none of the other encoders' (so each head sees only its own encoder's codes)."""
-    D = preps[0].codebooks.shape[-1]
-    n_levels = [p.codebooks.shape[0] for p in preps]
-    none = torch.zeros(0, dtype=torch.long)
-    idx_lists = []
-    for j, p in enumerate(preps):
-        before, after = [none] * sum(n_levels[:j]), [none] * sum(n_levels[j + 1 :])
-        for idx in p.idx_lists:
-            own = [torch.arange(D) if idx is None else torch.as_tensor(idx[lv]).long() for lv in range(n_levels[j])]
-            idx_lists.append(before + own + after)
-    n_draws = len(preps[0].draws)
-    train_q = [torch.cat([_code_rows(p.draws[k], p.codebooks) for p in preps], dim=2) for k in range(n_draws)]
-    select_q = torch.cat([_code_rows(p.ev_codes[split], p.codebooks) for p in preps], dim=2)
-    return train_q, select_q, idx_lists
-
-
-def _joinable(preps: list[_Prepared]) -> bool:
-    """One batched fit for several encoders: same code width, head schedule and number of draws."""
-    p0 = preps[0]
-    return all(
-        p.codebooks.shape[-1] == p0.codebooks.shape[-1] and p.cfg == p0.cfg and len(p.draws) == len(p0.draws)
-        for p in preps
-    )
-
-
-def fit_task_models(
-    task: str, direction: str, models: dict, data: dict, tocs: dict, *, options: TaskOptions = TaskOptions()
-) -> dict[str, list[TaskFit]]:
-    """``{name: fit_task_groups(..., models[name], ..., tocs[name]) for name in models}`` in one batched fit.
-
-    models: name -> encoder; tocs: name -> that encoder's TOC groups (as ``fit_task_groups``). The
-    heads of every encoder train as ONE batched model (``run_grid`` passes DCID and H-DCID together)
-    when their code widths, head schedules and dropout draws agree, else one batched fit per encoder.
-    Each head sees only its own encoder's codes (the other encoders' levels are columns it does not
-    have), so the heads equal separate calls up to float rounding.
-    """
     protocol = options.protocol
     _check(task, direction, protocol)
     spec = TASKS[task]
@@ -295,99 +209,91 @@ def fit_task_models(
     seeds = options.seeds[:2] if options.quick else options.seeds
     dropout = (protocol == "original") if options.encoder_dropout is None else options.encoder_dropout
     cdir = default_cache_dir() / "codes" if options.cache_dir is None else options.cache_dir
-    preps = {name: _prepare(task, m, tocs[name], splits, options, dropout, cdir) for name, m in models.items()}
-    first = next(iter(preps.values()))
-    labels = {k: torch.from_numpy(c.labels) for k, c in first.ev_codes.items()}
-    train_y = torch.from_numpy(first.train_codes.labels)
+    groups = [list(t) if isinstance(t, (list, tuple)) else [t] for t in tocs]
+    if not groups or not all(groups):
+        raise ValueError("toc: an empty list of candidates; pass None for no TOC")
+    candidates = [t for g in groups for t in g]  # every group's candidates, in order
+    group_of = [i for i, g in enumerate(groups) for _ in g]  # candidate -> group
+    codebooks = model.codebooks().detach().cpu()
+    idx_lists = [select_or_all(t, codebooks) for t in candidates]
+    fp = model_fingerprint(model)  # hashed once for every split
+    read: dict = {}  # parents read once
+    train_codes = _split_codes(model, splits["train"], cdir, dropout, fp, read)
+    ev_codes = {k: _split_codes(model, s, cdir, model_fp=fp, read=read) for k, s in splits.items() if k != "train"}
+    labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
+    draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
+    cfg = FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit})
     sel_metric = options.select_metric or (spec.honest_select if protocol == "honest" else None) or spec.metric
-    device = get_device(options.device)
-    split = selection_split(protocol)
+    train_y = torch.from_numpy(train_codes.labels)
+    evals: dict = {}  # candidate -> {split: EvalSet}, built when a head is evaluated on it
 
-    def batched(names: list[str]) -> dict[str, list]:
-        ps = [preps[n] for n in names]
-        train_q, select_q, idx_lists = _joint_inputs(ps, split)
-        members, owner, offset = [], [], 0
-        for n, p in zip(names, ps):
-            members += [Member(offset + c, s) for c in range(len(p.candidates)) for s in seeds]  # candidate-major
-            owner += [n] * (len(p.candidates) * len(seeds))
-            offset += len(p.candidates)
-        with _threads(ps[0].cfg.cpu_threads, device):
-            res = fit_heads(
+    def evals_of(c: int) -> dict:
+        if c not in evals:
+            evals[c] = {k: EvalSet(_select(v, idx_lists[c]), labels[k]) for k, v in ev_codes.items()}
+        return evals[c]
+
+    members = [Member(c, s) for c in range(len(candidates)) for s in seeds]  # candidate-major
+    device = get_device(options.device)
+    if options.batched:
+        split = selection_split(protocol)
+        with _threads(cfg.cpu_threads, device):
+            fits = fit_heads(
                 spec.kind,
-                train_q,
+                [_code_rows(c, codebooks) for c in draws],
                 train_y,
-                select_q,
+                _code_rows(ev_codes[split], codebooks),
                 labels[split],
                 idx_lists,
                 members,
-                cfg=ps[0].cfg,
+                cfg=cfg,
                 select_split=split,
                 select_metric=sel_metric,
                 device=device,
             )
-        return {n: [r for r, o in zip(res, owner) if o == n] for n in names}
-
-    if not options.batched:
-        fits = {}
-        for name, p in preps.items():
-            fits[name] = [
-                fit_head(
-                    spec.kind,
-                    [_select(c, p.idx_lists[c_i]) for c in p.draws],
-                    train_y,
-                    {k: EvalSet(_select(v, p.idx_lists[c_i]), labels[k]) for k, v in p.ev_codes.items()},
-                    cfg=p.cfg,
-                    protocol=protocol,
-                    select_metric=sel_metric,
-                    seed=s,
-                    device=options.device,
-                )
-                for c_i in range(len(p.candidates))
-                for s in seeds
-            ]
-    elif _joinable(list(preps.values())):
-        fits = batched(list(preps))
     else:
-        fits = {n: f for name in preps for n, f in batched([name]).items()}
-
-    out = {}
-    for name, p in preps.items():
-        evals: dict = {}  # candidate -> {split: EvalSet}, built when a head is evaluated on it
-
-        def evals_of(c: int, p=p, evals=evals) -> dict:
-            if c not in evals:
-                evals[c] = {k: EvalSet(_select(v, p.idx_lists[c]), labels[k]) for k, v in p.ev_codes.items()}
-            return evals[c]
-
-        members = [Member(c, s) for c in range(len(p.candidates)) for s in seeds]
-        out[name] = []
-        for gi, group in enumerate(p.groups):
-            best, histories = {}, {}
-            for m, res in zip(members, fits[name]):  # first candidate wins ties, per seed
-                if p.group_of[m.cand] != gi:
-                    continue
-                t = p.candidates[m.cand]
-                histories[(m.seed, None if t is None else t.label)] = res.history
-                if m.seed not in best or res.select_value > best[m.seed][0].select_value:
-                    best[m.seed] = (res, t, m.cand)
-            best = {sd: (res, t, evals_of(c)) for sd, (res, t, c) in best.items()}
-            out[name].append(
-                TaskFit(
-                    task,
-                    direction,
-                    options,
-                    splits,
-                    group,
-                    seeds,
-                    p.cfg.epochs,
-                    dropout,
-                    sel_metric,
-                    p.cfg,
-                    len(p.train_codes),
-                    best,
-                    histories,
-                )
+        xs = [[_select(c, idx) for c in draws] for idx in idx_lists]  # candidate -> draws
+        fits = [
+            fit_head(
+                spec.kind,
+                xs[m.cand],
+                train_y,
+                evals_of(m.cand),
+                cfg=cfg,
+                protocol=protocol,
+                select_metric=sel_metric,
+                seed=m.seed,
+                device=options.device,
             )
+            for m in members
+        ]
+    out = []
+    for gi, group in enumerate(groups):
+        best, histories = {}, {}
+        for m, res in zip(members, fits):  # first candidate wins ties, per seed
+            if group_of[m.cand] != gi:
+                continue
+            t = candidates[m.cand]
+            histories[(m.seed, None if t is None else t.label)] = res.history
+            if m.seed not in best or res.select_value > best[m.seed][0].select_value:
+                best[m.seed] = (res, t, m.cand)
+        best = {s: (res, t, evals_of(c)) for s, (res, t, c) in best.items()}
+        out.append(
+            TaskFit(
+                task,
+                direction,
+                options,
+                splits,
+                group,
+                seeds,
+                cfg.epochs,
+                dropout,
+                sel_metric,
+                cfg,
+                len(train_codes),
+                best,
+                histories,
+            )
+        )
     return out
 
 

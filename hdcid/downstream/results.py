@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hdcid.downstream.fitting import TaskOptions, fit_task_models, result_rows
+from hdcid.downstream.fitting import TaskOptions, fit_task_groups, result_rows
 from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc
 from hdcid.published import PUBLISHED, PUBLISHED_SOURCE
 from hdcid.toc import TOCSettings
@@ -117,7 +117,7 @@ def run_grid(
     options: how every cell's heads train (``TaskOptions``: protocol, seeds, epochs, quick, ...).
     fits: a dict to receive every cell's ``TaskFit`` (the trained heads), keyed by (encoder name,
     task, direction, "none" | "toc"), e.g. for ``hdcid.analysis.task_predictions(..., fit=...)``.
-    Every encoder's rows without and with TOC of a cell train as one batched model (``fit_task_models``).
+    The rows without and with TOC of a cell train as one batched model (``fit_task_groups``).
     """
     if toc_settings is not None and (
         not isinstance(toc_settings, (list, tuple))
@@ -163,22 +163,20 @@ def run_paper_grid(
 def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progress, keep=None) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
-    jobs = [(t, d) for t in tasks for d in directions]
+    jobs = [(n, t, d) for t in tasks for d in directions for n in models]
     loaded = dict(data or {})
     frames = []
-    for task, direction in tqdm(jobs, disable=not progress, desc="downstream"):
+    for name, task, direction in tqdm(jobs, disable=not progress, desc="downstream"):
         if task not in loaded:
             loaded[task] = load_task_data(task, data_root)
-        tocs = {}
-        for name, model in models.items():
-            cands = tocs_of(task, direction, model)
-            tocs[name] = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
-        fits = fit_task_models(task, direction, models, loaded[task], tocs, options=options)  # one batched fit
-        for name in models:
-            for toc, tf in zip(tocs[name], fits[name]):
-                frames.append(result_rows(tf, name))
-                if keep is not None:
-                    keep[(name, task, direction, "none" if toc is None else "toc")] = tf
+        model = models[name]
+        cands = tocs_of(task, direction, model)
+        tocs = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
+        fits = fit_task_groups(task, direction, model, loaded[task], tocs, options=options)  # one batched fit
+        for toc, tf in zip(tocs, fits):
+            frames.append(result_rows(tf, name))
+            if keep is not None:
+                keep[(name, task, direction, "none" if toc is None else "toc")] = tf
     return pd.concat(frames, ignore_index=True)
 
 
