@@ -54,9 +54,9 @@ def test_history_terms_usage_and_checkpoints(small_set, tmp_path):
         assert col in h.columns, col
         assert np.isfinite(h[col]).all(), col
     assert (h["cmcm"] > 0).all() and (h["cmcm2"] > 0).all()  # the tiny preset keeps CMCM (hdcid_cmcm)
-    # total = L1 before level2_start_epoch, L1 + 0.3 L2 after
+    # total = L1 before level2_start_epoch, L1 + level2_weight L2 after (tiny: 0.1, published 0.3)
     assert h["total"][0] == pytest.approx(h["loss1"][0], rel=1e-6)
-    assert h["total"][1] == pytest.approx(h["loss1"][1] + 0.3 * h["loss2"][1], rel=1e-6)
+    assert h["total"][1] == pytest.approx(h["loss1"][1] + tc.level2_weight * h["loss2"][1], rel=1e-6)
     parts = [c for c in TERMS if c[:3] in ("rec", "com", "mi_") or c in ("cpc", "cmcm")]
     assert h["loss1"][0] == pytest.approx(sum(h[c][0] for c in parts), rel=1e-5)
     assert h["club_ll2"][0] == 0.0 and h["club_ll2"][1] != 0.0  # level-2 CLUB trained from epoch 1
