@@ -292,13 +292,11 @@ display(
 # %% [markdown]
 # Where the codes start is a third departure. The original draws them from $\mathcal U(-1/M, 1/M)$, near
 # the origin, and the EMA then drags them towards the features with a lag; in the benchmark runs of
-# docs/unified-codes.md one code still held more than half of a modality's held-out seconds after the
-# first epoch (DCID's audio, H-DCID's level-2 video). `TrainConfig.data_init` instead sets every level's codebook,
+# docs/unified-codes.md DCID's audio still sat mostly on one code after the first epoch. `TrainConfig.data_init` instead sets every level's codebook,
 # at the first training step, to k-means centres of that batch's audio and video features
 # (`hdcid.model.quantizer.kmeans_codes`). The run below uses:
 
 # %%
-from hdcid.config import TrainConfig
 from hdcid.notebook import train_configs
 
 display(
@@ -309,9 +307,7 @@ display(
             + ("k-means centres of the first batch" if train_configs(v, QUICK)[1].data_init else "U(-1/M, 1/M)")
             for v in ("dcid", "hdcid")
         )
-        + f"; H-DCID's level-2 loss weight {train_configs('hdcid', QUICK)[1].level2_weight} "
-        + f"(published {TrainConfig.paper('hdcid').level2_weight}: with the data start it broke AVVP V→A on two "
-        + "of three seeds, docs/unified-codes.md)."
+        + " (why H-DCID keeps the uniform start: docs/unified-codes.md, third round)."
     )
 )
 

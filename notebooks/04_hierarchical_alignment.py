@@ -221,8 +221,7 @@ tiny = train_configs("hdcid", QUICK)[1]
 print(
     f"these two steps: w = {w}, e0 = {e0} (the original's); the notebooks' tiny H-DCID trains level 2 "
     f"from epoch {tiny.level2_start_epoch} (TrainConfig.tiny: an untrained level 2 put every video second on one code) "
-    f"with w = {tiny.level2_weight} (with its data-started codebooks and w = {w}, AVVP V->A failed on two of three "
-    "seeds: docs/unified-codes.md)"
+    f"with w = {tiny.level2_weight}"
 )
 pd.DataFrame(rows_l2).loc[["loss1", "loss2", "total", "level2"]].round(4)
 

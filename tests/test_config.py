@@ -100,11 +100,9 @@ def test_retired_fields_of_old_checkpoints_still_load():
 
 
 def test_codebook_start_switches():
-    """issue 8: the tiny presets start their codebooks from the data and weigh H-DCID's level 2 by
-    0.1; the published settings start from U(-1/M, 1/M) with 0.3; warm-up decays are off unless
-    asked for and checked."""
-    assert TrainConfig.tiny("dcid").data_init is True and TrainConfig.tiny("hdcid").data_init is True
-    assert TrainConfig.tiny("hdcid").level2_weight == 0.1 and TrainConfig.paper("hdcid").level2_weight == 0.3
+    """issue 8: DCID's tiny preset starts its codebook from the data; H-DCID and the published
+    settings from U(-1/M, 1/M); warm-up decays are off unless asked for and checked."""
+    assert TrainConfig.tiny("dcid").data_init is True and TrainConfig.tiny("hdcid").data_init is False
     assert TrainConfig.tiny("dcid").faithful().data_init is False and TrainConfig.paper("dcid").data_init is False
     assert TrainConfig.tiny("dcid").warmup_decay is None and TrainConfig.tiny("hdcid").level2_warmup_decay is None
     for field in ("warmup_decay", "level2_warmup_decay"):
