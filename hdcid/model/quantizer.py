@@ -32,6 +32,9 @@ Differences from the original (all documented, switchable where they change numb
 * data-parallel steps (hdcid/train_ddp.py): the MM-EMA statistics and the used-code sets are summed
   over ranks and CMCM's soft assignments gathered (hdcid/distributed.py), so every rank holds the
   same codebook; outside such a step these calls change nothing.
+* `init_pending` (set by the training loop for `TrainConfig.data_init`; the original always starts
+  from U(-1/M, 1/M)): a level's first training call first sets its codebook to k-means centres of
+  the batch's audio and video features (`kmeans_codes`).
 * `equal_num` takes each sample's mode over time as the smallest most-frequent code (the original's
   `torch.mode` tie-breaking is backend-dependent; it is a diagnostic only).
 """
@@ -246,8 +249,8 @@ class UnifiedCodebook(nn.Module):
         # cross-modal commitment); False: only audio and video partner each other, text's share of
         # the MM-EMA mass goes to the modality's own features (text positions are words, not seconds)
         self.text_partner = text_partner
-        # per-level EMA decay overrides set by the training loop (TrainConfig.level2_warmup_decay);
-        # not state: empty = `decay` at every level
+        # per-level EMA decay overrides set by the training loop (TrainConfig.warmup_decay /
+        # level2_warmup_decay); not state: empty = `decay` at every level
         self.decay_override: dict[int, float] = {}
         # levels whose codebook is set from the data at their next training call, level -> seed
         # (TrainConfig.data_init, set by the training loop; emptied as they are done); not state
