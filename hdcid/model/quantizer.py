@@ -32,9 +32,9 @@ Differences from the original (all documented, switchable where they change numb
 * data-parallel steps (hdcid/train_ddp.py): the MM-EMA statistics and the used-code sets are summed
   over ranks and CMCM's soft assignments gathered (hdcid/distributed.py), so every rank holds the
   same codebook; outside such a step these calls change nothing.
-* `init_pending` (set by the training loop for `TrainConfig.data_init`; the original always starts
-  from U(-1/M, 1/M)): a level's first training call first sets its codebook to k-means centres of
-  the batch's audio and video features (`kmeans_codes`).
+* `init_pending` (set by the training loop for `TrainConfig.data_init`; the original's codebooks
+  always start at U(-1/M, 1/M)): a level's first training call first sets its codebook to k-means
+  centres of the batch's audio and video features (`kmeans_codes`).
 * `equal_num` takes each sample's mode over time as the smallest most-frequent code (the original's
   `torch.mode` tie-breaking is backend-dependent; it is a diagnostic only).
 """
