@@ -226,6 +226,20 @@ def test_recalibrate_centring_sets_the_eval_mean_and_leaves_training_unchanged(s
     assert TrainConfig.paper().recalibrate_centring == 0
 
 
+def _per_step(trainer: Pretrainer, attr: str) -> list[dict]:
+    """Fit `trainer` and return the quantizer's `attr` (decay_override / init_pending) as each
+    training step began."""
+    quantizer, orig, seen = trainer.model.encoder.Cross_quantizer, trainer.train_step, []
+
+    def spy(*args, **kw):
+        seen.append(dict(getattr(quantizer, attr)))
+        return orig(*args, **kw)
+
+    trainer.train_step = spy
+    trainer.fit(progress=False)
+    return seen
+
+
 def test_level2_warmup_decay_reaches_level_2_only_in_its_first_epoch(small_set, tmp_path):
     """TrainConfig.level2_warmup_decay: after the first step the level-1 codebook is the same as
     without it and the level-2 codebook differs; in the next epoch the published decay is back."""
@@ -236,17 +250,8 @@ def test_level2_warmup_decay_reaches_level_2_only_in_its_first_epoch(small_set, 
     b = warm.fit(progress=False).model.codebooks()
     assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
     assert warm.model.encoder.Cross_quantizer.decay_override == {}  # cleared after the epoch
-    seen = []
     q = Pretrainer(mc, tc.replace(epochs=2, level2_start_epoch=1, level2_warmup_decay=0.5), small_set, tmp_path / "e")
-    orig = q.train_step
-
-    def spy(*args, **kw):
-        seen.append(dict(q.model.encoder.Cross_quantizer.decay_override))
-        return orig(*args, **kw)
-
-    q.train_step = spy
-    q.fit(progress=False)
-    assert seen == [{}, {1: 0.5}]  # only in the epoch level 2 starts
+    assert _per_step(q, "decay_override") == [{}, {1: 0.5}]  # only in the epoch level 2 starts
     assert TrainConfig.paper("hdcid").level2_warmup_decay is None
 
 
@@ -287,15 +292,7 @@ def test_warmup_decay_reaches_each_level_in_its_first_epoch(small_set, tmp_path)
     def schedule(variant, **kw):
         t = TrainConfig.tiny(variant, batch_size=8, max_steps_per_epoch=1, **kw)
         q = Pretrainer(ModelConfig.tiny(variant), t, small_set, tmp_path / f"{variant}-{len(list(tmp_path.iterdir()))}")
-        seen, orig = [], q.train_step
-
-        def spy(*args, **kw):
-            seen.append(dict(q.model.encoder.Cross_quantizer.decay_override))
-            return orig(*args, **kw)
-
-        q.train_step = spy
-        q.fit(progress=False)
-        return seen
+        return _per_step(q, "decay_override")
 
     assert schedule("dcid", epochs=2, warmup_decay=0.9) == [{0: 0.9}, {}]
     assert schedule("hdcid", epochs=3, level2_start_epoch=1, warmup_decay=0.9) == [{0: 0.9}, {1: 0.9}, {}]
@@ -310,17 +307,8 @@ def test_data_init_sets_every_level_at_the_first_step_only(small_set, tmp_path):
     seed), and only then; the codebooks differ from a run without it."""
     tc = TrainConfig.tiny("hdcid", epochs=2, batch_size=8, max_steps_per_epoch=2, data_init=True, seed=5)
     q = Pretrainer(ModelConfig.tiny("hdcid"), tc, small_set, tmp_path / "di")
-    quantizer = q.model.encoder.Cross_quantizer
-    seen, orig = [], q.train_step
-
-    def spy(*args, **kw):
-        seen.append(dict(quantizer.init_pending))
-        return orig(*args, **kw)
-
-    q.train_step = spy
-    q.fit(progress=False)
-    assert seen == [{0: 5, 1: 6}, {}, {}, {}]
-    assert quantizer.init_pending == {}
+    assert _per_step(q, "init_pending") == [{0: 5, 1: 6}, {}, {}, {}]
+    assert q.model.encoder.Cross_quantizer.init_pending == {}
     plain = Pretrainer(ModelConfig.tiny("hdcid"), tc.replace(data_init=False), small_set, tmp_path / "plain")
     assert not torch.allclose(plain.fit(progress=False).model.codebooks(), q.model.codebooks())
     assert TrainConfig.paper("hdcid").data_init is False
