@@ -7,6 +7,7 @@ import glob
 import os
 import random
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
+# Held by code that seeds torch's global RNG and then draws from it (head initialisation, dropout
+# draws of the codes cache), so heads fitted in concurrent threads (``TaskOptions.workers``) get
+# the same numbers as one after another.
+GLOBAL_RNG_LOCK = threading.RLock()
 
 
 def seed_everything(seed: int = 43, deterministic: bool = True) -> None:

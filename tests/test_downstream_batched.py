@@ -252,3 +252,36 @@ def test_subset_splits_read_their_parents_codes(tmp_path):
         np.testing.assert_array_equal(got.labels, want.labels)
         assert got.ids == want.ids
     assert len(list((tmp_path / "a").glob("*.npz"))) == 1  # one file: the parent's codes
+
+
+def test_grid_cells_fitted_in_threads_equal_one_after_another(tmp_path):
+    """TaskOptions.workers: the cells of run_grid fit in concurrent threads (each seeded draw holds
+    hdcid.utils.GLOBAL_RNG_LOCK) and give the rows of one-after-another fitting, in the same order,
+    under both protocols (the original draws its dropout codes in the threads); torch's thread count
+    is restored afterwards."""
+    from hdcid.downstream.results import grid_workers, run_grid
+
+    encs = {"A": fake.learnable_encoder(seed=0), "B": fake.learnable_encoder(seed=1)}
+    data = {"ave": _data("ave"), "ave_avvp": _data("ave_avvp")}
+    before = torch.get_num_threads()
+    for protocol in ("honest", "original"):
+        frames = []
+        for workers in (1, 3):
+            opts = TaskOptions(
+                protocol=protocol,
+                seeds=(0, 1),
+                epochs=4,
+                cache_dir=tmp_path / f"{protocol}{workers}",
+                fit={"batch_size": 16},
+                workers=workers,
+            )
+            grid = run_grid(encs, ("ave", "ave_avvp"), toc_settings=TOCS[1:], data=data, options=opts, progress=False)
+            frames.append(grid.drop(columns=list(METRIC_COLUMNS)))
+            frames.append(grid[list(METRIC_COLUMNS)].to_numpy(float))
+        pd.testing.assert_frame_equal(frames[0], frames[2])
+        np.testing.assert_allclose(frames[1], frames[3], rtol=0, atol=1e-6, equal_nan=True)
+    assert torch.get_num_threads() == before
+    assert grid_workers(TaskOptions(workers=4), 3) == 3 and grid_workers(TaskOptions(workers=1), 8) == 1
+    assert grid_workers(TaskOptions(device="cpu"), 100) >= 1
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        TaskOptions(workers=0)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hdcid.utils import atomic_path
+from hdcid.utils import GLOBAL_RNG_LOCK, atomic_path
 
 __all__ = ["Codes", "encode_cached", "encode_clipset", "model_fingerprint", "dataset_fingerprint"]
 
@@ -199,11 +199,12 @@ def encode_cached(
     if not dpath.exists():
         cb_before = model.codebooks()  # a copy
         draws = []
-        cpu_state = torch.get_rng_state()
-        for k in range(n_draws):
-            torch.manual_seed(seed * 1000 + k)
-            draws.append(encode_clipset(model, feats, modality, batch_size=batch_size, train_mode=True))
-        torch.set_rng_state(cpu_state)
+        with GLOBAL_RNG_LOCK:  # seeded dropout masks, whatever other threads draw
+            cpu_state = torch.get_rng_state()
+            for k in range(n_draws):
+                torch.manual_seed(seed * 1000 + k)
+                draws.append(encode_clipset(model, feats, modality, batch_size=batch_size, train_mode=True))
+            torch.set_rng_state(cpu_state)
         if not torch.equal(cb_before, model.codebooks()):
             raise RuntimeError("encode_cached: a train-mode encode changed the codebook buffers")
         _save(

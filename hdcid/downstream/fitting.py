@@ -75,6 +75,8 @@ class TaskOptions:
     ``fit_head`` (the reference path).
     cache_dir: the codes cache (None: ``hdcid.utils.cache_dir() / "codes"``).
     device: where the heads train (None: CUDA when available, else the CPU).
+    workers: how many cells of ``run_grid`` / ``run_paper_grid`` fit at once, in threads (None: one
+    per CPU core on the CPU, 1 on a GPU); the results do not depend on it.
     """
 
     protocol: str = "honest"
@@ -87,6 +89,7 @@ class TaskOptions:
     batched: bool = True
     cache_dir: str | Path | None = None
     device: str | torch.device | None = None
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         selection_split(self.protocol)  # raises on an unknown protocol
@@ -96,6 +99,9 @@ class TaskOptions:
         e = self.epochs
         if e is not None and (isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 1):
             raise ValueError(f"epochs must be a positive integer (or None for the task default), got {e!r}")
+        w = self.workers
+        if w is not None and (isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1):
+            raise ValueError(f"workers must be a positive integer (or None: one per CPU core), got {w!r}")
         unknown = sorted(set(self.fit) - set(_FIT_FIELDS))
         if unknown:
             hint = " (the head epochs are TaskOptions(epochs=...))" if "epochs" in unknown else ""

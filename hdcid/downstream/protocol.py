@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +27,7 @@ import torch
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import SegmentLoss, video_loss
 from hdcid.downstream.metrics import reference_avvp_prf, segment_metrics, video_targets, video_top1
-from hdcid.utils import get_device, seed_everything
+from hdcid.utils import GLOBAL_RNG_LOCK, get_device, seed_everything
 
 __all__ = [
     "PROTOCOLS",
@@ -114,18 +115,32 @@ def evaluate_all(kind: str, head, ev: EvalSet, batch_size: int = 80) -> dict:
     return segment_metrics(logits, ev.labels.cpu(), batch_size)
 
 
+_THREADS_LOCK = threading.Lock()
+_THREADS_HELD = {"depth": 0, "before": None}  # nested / concurrent _threads: the first sets, the last restores
+
+
 @contextlib.contextmanager
 def _threads(n: int | None, device: torch.device):
-    """Temporarily set torch's CPU thread count (restored afterwards); no-op on GPU or n None."""
+    """Temporarily set torch's CPU thread count (restored afterwards); no-op on GPU or n None.
+
+    torch's thread count is one setting per process: with heads fitting in several threads at once
+    the first to enter sets it and the last to leave restores it (every caller asks for the same n).
+    """
     if n is None or device.type != "cpu":
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    with _THREADS_LOCK:
+        if _THREADS_HELD["depth"] == 0:
+            _THREADS_HELD["before"] = torch.get_num_threads()
+            torch.set_num_threads(n)
+        _THREADS_HELD["depth"] += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _THREADS_LOCK:
+            _THREADS_HELD["depth"] -= 1
+            if _THREADS_HELD["depth"] == 0:
+                torch.set_num_threads(_THREADS_HELD["before"])
 
 
 def fit_head(
@@ -160,22 +175,21 @@ def _fit(kind, train_x, train_labels, evals, cfg, protocol, select_metric, seed,
             f"fit_head: protocol {protocol!r} selects on {selection_split(protocol)!r}, "
             f"which is not among the evaluation splits {sorted(evals)}"
         )
-    seed_everything(seed)
+    if kind not in ("video", "segment"):
+        raise ValueError(f"fit_head: kind must be 'video' or 'segment', got {kind!r}")
     d_in = train_x[0].shape[-1]
     K1 = train_labels.shape[-1]
     xs = [x.to(device, torch.float32) for x in train_x]
+    with GLOBAL_RNG_LOCK:  # the seeded initialisation, whole, whatever other threads draw
+        seed_everything(seed)
+        head = (VideoLevelHead(d_in, K1 - 1) if kind == "video" else SegmentHead(d_in, K1)).to(device)
+        loss_mod = None if kind == "video" else SegmentLoss(K1).to(device)
     if kind == "video":
-        head = VideoLevelHead(d_in, K1 - 1).to(device)
         target = torch.as_tensor(video_targets(train_labels)).to(device)  # (N,)
-        loss_mod = None
         params = list(head.parameters())
-    elif kind == "segment":
-        head = SegmentHead(d_in, K1).to(device)
-        target = train_labels.to(device, torch.float32)  # (N, T, K+1)
-        loss_mod = SegmentLoss(K1).to(device)
-        params = list(head.parameters()) + list(loss_mod.parameters())
     else:
-        raise ValueError(f"fit_head: kind must be 'video' or 'segment', got {kind!r}")
+        target = train_labels.to(device, torch.float32)  # (N, T, K+1)
+        params = list(head.parameters()) + list(loss_mod.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones), cfg.gamma)
     clip_params = params if (loss_mod is not None and cfg.clip_alphas) else list(head.parameters())

@@ -14,6 +14,8 @@ corpus are not comparable.
 from __future__ import annotations
 
 import argparse
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ from hdcid.downstream.fitting import TaskOptions, fit_task_groups, result_rows
 from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc
 from hdcid.published import PUBLISHED, PUBLISHED_SOURCE
 from hdcid.toc import TOCSettings
-from hdcid.utils import atomic_path
+from hdcid.utils import atomic_path, get_device
 
 __all__ = ["row_label", "summarize", "markdown_table", "write_results", "run_grid", "run_paper_grid", "main"]
 
@@ -165,19 +167,56 @@ def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progr
 
     jobs = [(n, t, d) for t in tasks for d in directions for n in models]
     loaded = dict(data or {})
-    frames = []
-    for name, task, direction in tqdm(jobs, disable=not progress, desc="downstream"):
+    for task in tasks:
         if task not in loaded:
             loaded[task] = load_task_data(task, data_root)
+
+    def cell(job):
+        name, task, direction = job
         model = models[name]
         cands = tocs_of(task, direction, model)
         tocs = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
         fits = fit_task_groups(task, direction, model, loaded[task], tocs, options=options)  # one batched fit
-        for toc, tf in zip(tocs, fits):
+        return [(toc, tf) for toc, tf in zip(tocs, fits)]
+
+    frames = []
+    for (name, task, direction), done in zip(jobs, _map(cell, jobs, grid_workers(options, len(jobs)), tqdm, progress)):
+        for toc, tf in done:
             frames.append(result_rows(tf, name))
             if keep is not None:
                 keep[(name, task, direction, "none" if toc is None else "toc")] = tf
     return pd.concat(frames, ignore_index=True)
+
+
+def grid_workers(options: TaskOptions, n_jobs: int) -> int:
+    """How many cells of a grid fit at once: ``options.workers``, or (None) one per CPU core on
+    the CPU (heads train on 1 thread each, ``FitConfig.cpu_threads``) and 1 on a GPU; at most
+    ``n_jobs``."""
+    n = options.workers
+    if n is None:
+        n = 1 if get_device(options.device).type != "cpu" else (os.cpu_count() or 1)
+    return max(1, min(n, n_jobs))
+
+
+def _map(fn, jobs, workers: int, tqdm, progress: bool):
+    """``[fn(j) for j in jobs]`` in order, on ``workers`` threads (torch releases the GIL in its
+    kernels; every seeded draw holds ``hdcid.utils.GLOBAL_RNG_LOCK``, so the results do not depend
+    on the number of workers)."""
+    bar = tqdm(total=len(jobs), disable=not progress, desc="downstream")
+    if workers == 1:
+        out = []
+        for j in jobs:
+            out.append(fn(j))
+            bar.update()
+        bar.close()
+        return out
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(fn, j) for j in jobs]
+        for f in as_completed(futures):
+            f.result()  # raises the first failure here
+            bar.update()
+    bar.close()
+    return [f.result() for f in futures]
 
 
 def main(argv=None) -> int:
