@@ -269,30 +269,38 @@ print({m: round(float(v.detach()), 4) for m, v in out5.commitment.items()})
 
 # %% [markdown]
 # These are the original's partners and weights (`UnifiedCodebook`'s defaults). The notebooks' tiny
-# preset departs in two switches (README "Faithful vs default"; `faithful()` restores both): text
+# presets depart in three switches (README "Faithful vs default"; `faithful()` restores them): text
 # positions are words, not seconds, so text is no same-position partner of audio and video (its share
-# of the MM-EMA mass goes to the modality's own feature), and the commitment to the other modality's
-# code is stronger, so that the two modalities' background seconds end on one code:
+# of the MM-EMA mass goes to the modality's own feature); the commitment to the other modality's
+# code is stronger, so that the two modalities' background seconds end on one code; and in H-DCID the
+# partner's feature weighs as much as the modality's own in a code's MM-EMA mass
+# (`ModelConfig.ema_partner_share`), which draws the code audio uses at a second towards the video
+# feature of that second and back, so neither modality keeps codes of its own:
 
 # %%
 from hdcid.config import ModelConfig
 
-tiny_cfg = ModelConfig.tiny("dcid")
-vq_tiny = UnifiedCodebook.from_config(tiny_cfg)
-display(
-    Markdown(
-        f"Tiny preset: text a same-position partner: {tiny_cfg.text_partner}; weight of each other modality's code "
-        f"{tiny_cfg.cross_commitment * tiny_cfg.commitment:.3f} (= {tiny_cfg.cross_commitment} x beta; original "
-        f"{0.5 * tiny_cfg.commitment:.3f}), own code {2 * tiny_cfg.commitment:.3f}; partners used: "
-        + ", ".join(f"{m} <- {', '.join(p) or 'none'}" for m, p in vq_tiny.partners.items())
-        + "."
+for variant in ("dcid", "hdcid"):
+    tiny_cfg = ModelConfig.tiny(variant)
+    vq_tiny = UnifiedCodebook.from_config(tiny_cfg)
+    share = tiny_cfg.ema_partner_share
+    display(
+        Markdown(
+            f"Tiny {variant.upper().replace('HDCID', 'H-DCID')} preset: text a same-position partner: "
+            f"{tiny_cfg.text_partner}; MM-EMA mass of audio {1 - share:.2f} z_audio + {share:.2f} z_video (original "
+            f"0.5 z_audio + 0.25 z_video + 0.25 z_text); weight of each other modality's code "
+            f"{tiny_cfg.cross_commitment * tiny_cfg.commitment:.3f} (= {tiny_cfg.cross_commitment} x beta; original "
+            f"{0.5 * tiny_cfg.commitment:.3f}), own code {2 * tiny_cfg.commitment:.3f}; partners used: "
+            + ", ".join(f"{m} <- {', '.join(p) or 'none'}" for m, p in vq_tiny.partners.items())
+            + "."
+        )
     )
-)
 
 # %% [markdown]
-# Where the codes start is a third departure. The original draws them from $\mathcal U(-1/M, 1/M)$, near
+# Where the codes start is a fourth departure. The original draws them from $\mathcal U(-1/M, 1/M)$, near
 # the origin, and the EMA then drags them towards the features with a lag; in the benchmark runs of
-# docs/unified-codes.md DCID's audio still sat mostly on one code after the first epoch. `TrainConfig.data_init` instead sets every level's codebook,
+# docs/unified-codes.md DCID's audio and H-DCID's level 2 still sat mostly on one code after the first
+# epoch. `TrainConfig.data_init` instead sets every level's codebook,
 # at the first training step, to k-means centres of that batch's audio and video features
 # (`hdcid.model.quantizer.kmeans_codes`). The run below uses:
 
@@ -307,7 +315,7 @@ display(
             + ("k-means centres of the first batch" if train_configs(v, QUICK)[1].data_init else "U(-1/M, 1/M)")
             for v in ("dcid", "hdcid")
         )
-        + " (why H-DCID keeps the uniform start: docs/unified-codes.md, third round)."
+        + " (the runs behind it: docs/unified-codes.md, third and fourth rounds)."
     )
 )
 

@@ -100,10 +100,14 @@ def test_retired_fields_of_old_checkpoints_still_load():
 
 
 def test_codebook_start_switches():
-    """issue 8: DCID's tiny preset starts its codebook from the data; H-DCID and the published
-    settings from U(-1/M, 1/M); warm-up decays are off unless asked for and checked."""
-    assert TrainConfig.tiny("dcid").data_init is True and TrainConfig.tiny("hdcid").data_init is False
-    assert TrainConfig.tiny("dcid").faithful().data_init is False and TrainConfig.paper("dcid").data_init is False
+    """issue 8: the tiny presets start their codebooks from the data, the published settings from
+    U(-1/M, 1/M); H-DCID's tiny preset weighs the co-located partner 0.5 in the MM-EMA mass (DCID
+    and the published settings 0.25); warm-up decays are off unless asked for and checked."""
+    for v in ("dcid", "hdcid"):
+        assert TrainConfig.tiny(v).data_init is True
+        assert TrainConfig.tiny(v).faithful().data_init is False and TrainConfig.paper(v).data_init is False
+        assert ModelConfig.paper(v).ema_partner_share == 0.25 == ModelConfig.tiny(v).faithful().ema_partner_share
+    assert ModelConfig.tiny("hdcid").ema_partner_share == 0.5 and ModelConfig.tiny("dcid").ema_partner_share == 0.25
     assert TrainConfig.tiny("dcid").warmup_decay is None and TrainConfig.tiny("hdcid").level2_warmup_decay is None
     for field in ("warmup_decay", "level2_warmup_decay"):
         with pytest.raises(ValueError, match=f"TrainConfig.{field} must be None or in"):

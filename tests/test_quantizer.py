@@ -94,6 +94,23 @@ def test_text_partner_off_hand_case():
     assert float(out.commitment["text"]) == pytest.approx(0.02, abs=1e-15)
 
 
+def test_partner_share_hand_case():
+    # partner_share=0.5 without text partner: a: .5*.1+.5*.9=.5; v: .5*.9+.5*.1=.5; t: .2
+    # W: [0,1] -> [.25,.5] -> [.125,.5] -> [.1625,.25]; c as in the original: E = [.26, 1.0]
+    q = UnifiedCodebook(
+        n_codes=2, dim=1, decay=0.5, eps=0.0, reset_after=10**6, text_partner=False, partner_share=0.5
+    ).double()
+    _set_codebook(q, [[0.0], [1.0]])
+    q(_t([[[0.1]]]), _t([[[0.9]]]), _t([[[0.2]]]))
+    np.testing.assert_allclose(q.ema_weight.numpy().ravel(), [0.1625, 0.25], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(q.embedding.numpy().ravel(), [0.26, 1.0], rtol=0, atol=1e-14)
+    # with text a partner the largest share is 1/3; the published 0.25 gives the original's masses
+    with pytest.raises(ValueError, match=r"partner_share must lie in \[0, 0.3333\].*got 0.5"):
+        UnifiedCodebook(n_codes=2, dim=1, partner_share=0.5)
+    with pytest.raises(ValueError, match=r"partner_share must lie in \[0, 0.5\].*got -0.1"):
+        UnifiedCodebook(n_codes=2, dim=1, text_partner=False, partner_share=-0.1)
+
+
 def test_cross_commitment_weight_hand_case():
     # cross_commitment=2 (x beta = .5 per other modality): Lc_a = .5*.1^2 + .5*.9^2 + .5*.1^2 = .415
     q = UnifiedCodebook(n_codes=2, dim=1, decay=0.5, eps=0.0, reset_after=10**6, cross_commitment=2.0).double()
@@ -359,8 +376,9 @@ def test_from_config_reads_every_switch():
     f = UnifiedCodebook.from_config(cfg.faithful())
     assert not f.reset_updates_ema and f.reset_in_eval
     assert f.text_partner and f.cross_commitment == 0.5  # the original's partners and weights
-    o = UnifiedCodebook.from_config(cfg.replace(text_partner=False, cross_commitment=1.5))
-    assert not o.text_partner and o.cross_commitment == 1.5
+    assert f.partner_share == 0.25
+    o = UnifiedCodebook.from_config(cfg.replace(text_partner=False, cross_commitment=1.5, ema_partner_share=0.4))
+    assert not o.text_partner and o.cross_commitment == 1.5 and o.partner_share == 0.4
     h = UnifiedCodebook.from_config(cfg.replace(variant="hdcid"))
     assert h.embedding.shape == (2, 64, 64) and not h.use_cmcm
     with pytest.raises(TypeError):

@@ -262,9 +262,8 @@ def agreement_claims(per_epoch: Mapping[str, pd.DataFrame]) -> list[dict]:
                 )
                 if worst == 0 and later is not None and later < COLLAPSE_AT:
                     tail += (
-                        " A codebook started from the data (`TrainConfig.data_init`, DCID's preset) or with a "
-                        "faster first-epoch EMA separates them sooner, but for H-DCID it broke AVVP V→A on the "
-                        "demo (docs/unified-codes.md)."
+                        " A codebook started from the data (`TrainConfig.data_init`, on in the tiny presets) "
+                        "separates them within the first epoch on the demo (docs/unified-codes.md)."
                     )
             else:
                 tail = f"{where}."

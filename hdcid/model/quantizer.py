@@ -234,6 +234,7 @@ class UnifiedCodebook(nn.Module):
         reset_in_eval: bool = False,
         cross_commitment: float = 0.5,
         text_partner: bool = True,
+        partner_share: float = 0.25,
     ) -> None:
         super().__init__()
         if n_codes < 1 or dim < 1:
@@ -249,6 +250,14 @@ class UnifiedCodebook(nn.Module):
         # cross-modal commitment); False: only audio and video partner each other, text's share of
         # the MM-EMA mass goes to the modality's own features (text positions are words, not seconds)
         self.text_partner = text_partner
+        n_partners = 2 if text_partner else 1
+        if not 0.0 <= partner_share <= 1.0 / (n_partners + 1):
+            raise ValueError(
+                f"partner_share must lie in [0, {1.0 / (n_partners + 1):.4g}] with {n_partners} partner(s) per "
+                f"modality (text_partner={text_partner}), so no partner outweighs the modality's own feature; "
+                f"got {partner_share}"
+            )
+        self.partner_share = partner_share  # each partner's share of the MM-EMA mass (original 0.25)
         # per-level EMA decay overrides set by the training loop (TrainConfig.warmup_decay /
         # level2_warmup_decay); not state: empty = `decay` at every level
         self.decay_override: dict[int, float] = {}
@@ -284,6 +293,7 @@ class UnifiedCodebook(nn.Module):
             reset_in_eval=cfg.reset_in_eval,
             cross_commitment=cfg.cross_commitment,
             text_partner=cfg.text_partner,
+            partner_share=cfg.ema_partner_share,
         )
 
     def extra_repr(self) -> str:
@@ -435,11 +445,12 @@ class UnifiedCodebook(nn.Module):
         counts, dws = [], []
         for m in MODALITIES:
             counts.append(_code_counts(k[m], M, c.dtype))  # (M,) = colsum(H_m)
-            if self.text_partner:  # the original: 0.5 own + 0.25 each co-located partner
+            s = self.partner_share
+            if self.text_partner:  # the original (s = 0.25): 0.5 own + 0.25 each co-located partner
                 o1, o2 = PARTNERS[m]
-                mass = 0.5 * zw[m] + 0.25 * zw[o1] + 0.25 * zw[o2]  # (N, D)
-            else:  # text is nobody's partner: its 0.25 goes to the modality's own features
-                mass = (1.0 - 0.25 * len(self.partners[m])) * zw[m] + sum(0.25 * zw[o] for o in self.partners[m])
+                mass = (1.0 - 2.0 * s) * zw[m] + s * zw[o1] + s * zw[o2]  # (N, D)
+            else:  # text is nobody's partner: its share goes to the modality's own features
+                mass = (1.0 - s * len(self.partners[m])) * zw[m] + sum(s * zw[o] for o in self.partners[m])
             if W.is_cuda:  # deterministic dense one-hot product (index_add_ uses atomics on CUDA)
                 dws.append(F.one_hot(k[m], M).to(W.dtype).t() @ mass)  # (M, D) = H_m^T mass
             else:
