@@ -15,13 +15,16 @@ call fills the code cache and is not timed):
   notebooks do: the grid's head, not trained again).
 
 Uses only calls whose signature is the same before and after the batched heads, so it runs against an
-older checkout too (``PYTHONPATH=<old tree>``). Prints one line per task and repeat; quote medians.
+older checkout too (``PYTHONPATH=<old tree>``). ``--workers 1 2`` alternates ``TaskOptions.workers``
+(grid cells fitted in that many threads) within each repeat. Prints one line per task, repeat and
+workers; quote medians.
 Target (issue 12): each task's total <= 20 s on a 2-core CPU, 1 torch thread (heads: ``FitConfig.cpu_threads``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import statistics
 import time
@@ -32,13 +35,16 @@ import torch
 NOTEBOOK = {"ave": "05_ave", "avvp": "06_avvp", "ave_avvp": "07_ave_to_avvp", "ucf_vgg": "08_ucf_vggsound"}
 
 
-def workload(task: str, models: dict, data: dict, quick: bool) -> dict:
+def workload(task: str, models: dict, data: dict, quick: bool, workers: int | None = None) -> dict:
     from hdcid import analysis
     from hdcid.downstream import TaskOptions, default_toc_grid, run_grid, run_task
 
     D = models["DCID"].cfg.hidden_dim
     grid = default_toc_grid(D)[:3] if quick else default_toc_grid(D)
-    opts = TaskOptions(protocol="honest", seeds=(0, 1, 2), epochs=None, quick=quick)
+    has_workers = "workers" in {f.name for f in dataclasses.fields(TaskOptions)}  # this tree fits cells in threads
+    opts = TaskOptions(
+        protocol="honest", seeds=(0, 1, 2), epochs=None, quick=quick, **({"workers": workers} if has_workers else {})
+    )
     keeps_fits = "fits" in inspect.signature(run_grid).parameters  # this tree's notebooks reuse the grid's head
     fits = {} if keeps_fits else None
     t = {}
@@ -71,6 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--show-results", action="store_true", help="print the mean cross-modal values")
+    p.add_argument("--workers", nargs="+", type=int, default=[0], help="TaskOptions.workers per repeat (0: default)")
     a = p.parse_args(argv)
     from hdcid.downstream import load_task_data
     from hdcid.notebook import is_cached, pretrained, start
@@ -84,19 +91,24 @@ def main(argv=None) -> int:
     for task in a.tasks:
         data = load_task_data(task, S.data_root)
         workload(task, models, data, quick=True)  # warm-up: fills the code cache (all splits, draws)
-        totals = []
+        totals = {w: [] for w in a.workers}
         for r in range(a.repeats):
-            out = workload(task, models, data, a.quick)
-            totals.append(out["times"]["total"])
+            for w in a.workers:
+                out = workload(task, models, data, a.quick, w or None)
+                totals[w].append(out["times"]["total"])
+                print(
+                    f"{NOTEBOOK[task]} repeat {r}, workers {w or 'default'}: "
+                    + ", ".join(f"{k} {v:.1f} s" for k, v in out["times"].items())
+                    + f" | predictions epoch {out['pred_epoch']}",
+                    flush=True,
+                )
+                if a.show_results:
+                    print(out["cross"].to_string())
+        for w, t in totals.items():
             print(
-                f"{NOTEBOOK[task]} repeat {r}: "
-                + ", ".join(f"{k} {v:.1f} s" for k, v in out["times"].items())
-                + f" | predictions epoch {out['pred_epoch']}",
+                f"{NOTEBOOK[task]}, workers {w or 'default'}: median total {statistics.median(t):.1f} s over {len(t)}",
                 flush=True,
             )
-            if a.show_results:
-                print(out["cross"].to_string())
-        print(f"{NOTEBOOK[task]}: median total {statistics.median(totals):.1f} s over {len(totals)}", flush=True)
     return 0
 
 
