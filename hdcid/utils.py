@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-# Held by code that seeds torch's global RNG and then draws from it (head initialisation, dropout
-# draws of the codes cache), so heads fitted in concurrent threads (``TaskOptions.workers``) get
-# the same numbers as one after another.
-GLOBAL_RNG_LOCK = threading.RLock()
+# Held by code that uses state one process shares: seeding torch's global RNG and drawing from it
+# (head initialisation, the dropout draws of the codes cache), or switching a model between train
+# and eval mode to encode. Heads fitted in concurrent threads (``TaskOptions.workers``) then get the
+# same numbers as one after another.
+GLOBAL_STATE_LOCK = threading.RLock()
 
 
 def seed_everything(seed: int = 43, deterministic: bool = True) -> None:

@@ -255,10 +255,11 @@ def test_subset_splits_read_their_parents_codes(tmp_path):
 
 
 def test_grid_cells_fitted_in_threads_equal_one_after_another(tmp_path):
-    """TaskOptions.workers: the cells of run_grid fit in concurrent threads (each seeded draw holds
-    hdcid.utils.GLOBAL_RNG_LOCK) and give the rows of one-after-another fitting, in the same order,
-    under both protocols (the original draws its dropout codes in the threads); torch's thread count
-    is restored afterwards."""
+    """TaskOptions.workers: the cells of run_grid fit in concurrent threads (seeded draws and
+    encoding hold hdcid.utils.GLOBAL_STATE_LOCK) and give the rows of one-after-another fitting, in
+    the same order, under both protocols (with 3 workers one encoder encodes in two threads at once,
+    under the original protocol once in train mode for its dropout draws); torch's thread count is
+    restored afterwards."""
     from hdcid.downstream.results import grid_workers, run_grid
 
     encs = {"A": fake.learnable_encoder(seed=0), "B": fake.learnable_encoder(seed=1)}

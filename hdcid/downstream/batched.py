@@ -31,7 +31,7 @@ from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import SegmentLoss
 from hdcid.downstream.metrics import video_targets
 from hdcid.downstream.tuples import SegmentTuples, TableMax, clip_tuples, unique_rows
-from hdcid.utils import GLOBAL_RNG_LOCK, seed_everything
+from hdcid.utils import GLOBAL_STATE_LOCK, seed_everything
 
 __all__ = ["Member", "fit_heads"]
 
@@ -58,7 +58,7 @@ def _init_params(kind: str, members, widths, K1: int, d_max: int) -> dict[str, t
     out = {"W1": [], "b1": [], "W2": [], "b2": [], "alpha": []}
     for m in members:
         d = widths[m.cand]
-        with GLOBAL_RNG_LOCK:  # the seeded initialisation, whole, whatever other threads draw
+        with GLOBAL_STATE_LOCK:  # the seeded initialisation, whole, whatever other threads draw
             seed_everything(m.seed)
             head = VideoLevelHead(d, K1 - 1) if kind == "video" else SegmentHead(d, K1)
         out["W1"].append(F.pad(head.proj.weight.detach(), (0, d_max - d, 0, d_max - d)))

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hdcid.utils import GLOBAL_RNG_LOCK, atomic_path
+from hdcid.utils import GLOBAL_STATE_LOCK, atomic_path
 
 __all__ = ["Codes", "encode_cached", "encode_clipset", "model_fingerprint", "dataset_fingerprint"]
 
@@ -119,19 +119,20 @@ def encode_clipset(
     Runs on the model's own device and dtype; the model's train/eval mode is restored afterwards.
     """
     dtype, device = _model_dtype_device(model)
-    was_training = model.training
-    model.train(train_mode)
     q_out, i_out = [], []
-    try:
-        for start in range(0, features.shape[0], batch_size):
-            x = torch.as_tensor(features[start : start + batch_size]).to(device, dtype)
-            enc = model.encode(x, modality)
-            q = torch.stack([lv.float() for lv in enc.quantized], dim=2)  # (B, T, L, D)
-            i = torch.stack([lv.long() for lv in enc.indices], dim=2)  # (B, T, L)
-            q_out.append(q.cpu().numpy())
-            i_out.append(i.cpu().numpy())
-    finally:
-        model.train(was_training)
+    with GLOBAL_STATE_LOCK:  # the model's mode is shared by every thread that encodes with it
+        was_training = model.training
+        model.train(train_mode)
+        try:
+            for start in range(0, features.shape[0], batch_size):
+                x = torch.as_tensor(features[start : start + batch_size]).to(device, dtype)
+                enc = model.encode(x, modality)
+                q = torch.stack([lv.float() for lv in enc.quantized], dim=2)  # (B, T, L, D)
+                i = torch.stack([lv.long() for lv in enc.indices], dim=2)  # (B, T, L)
+                q_out.append(q.cpu().numpy())
+                i_out.append(i.cpu().numpy())
+        finally:
+            model.train(was_training)
     return np.concatenate(q_out).astype(np.float32), np.concatenate(i_out).astype(np.int64)
 
 
@@ -199,7 +200,7 @@ def encode_cached(
     if not dpath.exists():
         cb_before = model.codebooks()  # a copy
         draws = []
-        with GLOBAL_RNG_LOCK:  # seeded dropout masks, whatever other threads draw
+        with GLOBAL_STATE_LOCK:  # seeded dropout masks, whatever other threads draw
             cpu_state = torch.get_rng_state()
             for k in range(n_draws):
                 torch.manual_seed(seed * 1000 + k)

@@ -27,7 +27,7 @@ import torch
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import SegmentLoss, video_loss
 from hdcid.downstream.metrics import reference_avvp_prf, segment_metrics, video_targets, video_top1
-from hdcid.utils import GLOBAL_RNG_LOCK, get_device, seed_everything
+from hdcid.utils import GLOBAL_STATE_LOCK, get_device, seed_everything
 
 __all__ = [
     "PROTOCOLS",
@@ -180,7 +180,7 @@ def _fit(kind, train_x, train_labels, evals, cfg, protocol, select_metric, seed,
     d_in = train_x[0].shape[-1]
     K1 = train_labels.shape[-1]
     xs = [x.to(device, torch.float32) for x in train_x]
-    with GLOBAL_RNG_LOCK:  # the seeded initialisation, whole, whatever other threads draw
+    with GLOBAL_STATE_LOCK:  # the seeded initialisation, whole, whatever other threads draw
         seed_everything(seed)
         head = (VideoLevelHead(d_in, K1 - 1) if kind == "video" else SegmentHead(d_in, K1)).to(device)
         loss_mod = None if kind == "video" else SegmentLoss(K1).to(device)

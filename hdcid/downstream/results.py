@@ -200,8 +200,8 @@ def grid_workers(options: TaskOptions, n_jobs: int) -> int:
 
 def _map(fn, jobs, workers: int, tqdm, progress: bool):
     """``[fn(j) for j in jobs]`` in order, on ``workers`` threads (torch releases the GIL in its
-    kernels; every seeded draw holds ``hdcid.utils.GLOBAL_RNG_LOCK``, so the results do not depend
-    on the number of workers)."""
+    kernels; seeded draws and encoding hold ``hdcid.utils.GLOBAL_STATE_LOCK``, so the results do not
+    depend on the number of workers)."""
     bar = tqdm(total=len(jobs), disable=not progress, desc="downstream")
     if workers == 1:
         out = []
