@@ -32,6 +32,9 @@ Differences from the original (all documented, switchable where they change numb
 * data-parallel steps (hdcid/train_ddp.py): the MM-EMA statistics and the used-code sets are summed
   over ranks and CMCM's soft assignments gathered (hdcid/distributed.py), so every rank holds the
   same codebook; outside such a step these calls change nothing.
+* `text_partner`, `cross_commitment` and `partner_share` (`ModelConfig.text_partner`,
+  `cross_commitment`, `ema_partner_share`; the original: True, 0.5, 0.25) choose the co-located
+  partners, the commitment to their codes and each partner's share of the MM-EMA mass.
 * `init_pending` (set by the training loop for `TrainConfig.data_init`; the original's codebooks
   always start at U(-1/M, 1/M)): a level's first training call first sets its codebook to k-means
   centres of the batch's audio and video features (`kmeans_codes`).
