@@ -189,3 +189,27 @@ def test_pretrain_default_backend_missing_is_clear(synthetic_root, tmp_path, mon
         DataFormatError, match=r"no text_backend given and the default .*text_minilm\.npz does not exist"
     ):
         read_pretrain(synthetic_root)
+
+
+@pytest.mark.parametrize("task", ["avvp", "ave_avvp"])
+def test_both_annotation_sets_read_each_zip_once(synthetic_root, monkeypatch, task):
+    """load_task_data reads the visual and audio annotation sets of AVVP (and of the AVE->AVVP
+    subset) through one memo: each feature zip is read once, and the ClipSets equal separate reads."""
+    import hdcid.data.avvp as avvp
+    from hdcid.downstream.tasks import load_task_data
+
+    alone = {
+        a: (read_avvp(synthetic_root, a) if task == "avvp" else read_ave_avvp_test(synthetic_root, a))
+        for a in ("visual", "audio")
+    }
+    reads = []
+    real = avvp.read_zip_pickle
+    monkeypatch.setattr(avvp, "read_zip_pickle", lambda p: reads.append(p) or real(p))
+    data = load_task_data(task, synthetic_root)
+    assert reads and len(reads) == len(set(reads))  # every zip once
+    assert len(reads) < 2 * sum(len(c) for c in alone.values())  # the two sets share clips: fewer reads
+    for a, ref in alone.items():
+        got = data[a]
+        assert got.ids == ref.ids and np.array_equal(got.labels, ref.labels)
+        assert np.array_equal(got.video, ref.video) and np.array_equal(got.audio, ref.audio)
+        assert not np.shares_memory(got.audio, data["audio" if a == "visual" else "visual"].audio)

@@ -38,9 +38,10 @@ def read_ave_avvp_train(root: str | Path) -> ClipSet:
     return read_ave_clipset(root, "ave_avvp/train", order, classes, labels_path=d / "ave_avvp_labels.h5")
 
 
-def read_ave_avvp_test(root: str | Path, annotations: str = "audio") -> ClipSet:
+def read_ave_avvp_test(root: str | Path, annotations: str = "audio", memo: dict | None = None) -> ClipSet:
     """AVVP videos of the subset with the `annotations` CSV's labels (only the K subset classes;
-    any other label string raises). Features from the AVVP zips. Named "ave_avvp/<annotations>"."""
+    any other label string raises). Features from the AVVP zips (`memo`: shared by the reads of
+    both annotation sets, see `read_avvp`). Named "ave_avvp/<annotations>"."""
     if annotations not in ANNOTATIONS:
         raise ValueError(f"annotations must be one of {ANNOTATIONS}, got {annotations!r}")
     d = Path(root) / SUBSET_DIR
@@ -51,6 +52,7 @@ def read_ave_avvp_test(root: str | Path, annotations: str = "audio") -> ClipSet:
         ave_avvp_classes(root),
         Path(root) / AVVP_DIR / "feature",
         require="video" if annotations == "visual" else "audio",
+        memo=memo,
     )
 
 

@@ -121,57 +121,79 @@ def write_llp_csv(path: str | Path, rows: Iterable[tuple[str, Sequence[Event]]])
 
 
 def read_zip_features(
-    folder: Path, ids: Sequence[str], modality: str, T: int = 10, pad: bool = False, required: bool = True
+    folder: Path,
+    ids: Sequence[str],
+    modality: str,
+    T: int = 10,
+    pad: bool = False,
+    required: bool = True,
+    memo: dict | None = None,
 ) -> np.ndarray | None:
     """Stack `<folder>/<id>.zip` arrays: audio (N,T,A) / video (N,T,G,G,C) float32.
 
     `pad`: pad/truncate to T rows (else the stored T must equal `T`). If `required` is False, the
-    modality is optional: returns None unless a zip exists for every id.
+    modality is optional: returns None unless a zip exists for every id. `memo`: a dict shared by
+    calls that read the same zips with the same `T` and `pad` (the two annotation sets of AVVP name
+    mostly the same clips): each zip is read and checked once.
     """
     paths = [folder / f"{i}.zip" for i in ids]
     if not required and not all(p.exists() for p in paths):
         return None
     out = []
-    ndim = 2 if modality == "audio" else 4
     for p in paths:
-        x = read_zip_pickle(p)
-        if x.ndim != ndim or x.size == 0:
-            want = "(T, A)" if modality == "audio" else "(T, G, G, C)"
-            raise DataFormatError(
-                f"{p}: expected {modality} features {want} with T >= 1 and every size > 0, found shape {x.shape}"
-            )
-        if pad:
-            x = pad_or_truncate(x, T)
-        want = (T, None) if modality == "audio" else (T, None, None, None)
-        check_shape(x, want, f"{p} ({modality} features)")
-        check_finite(x, str(p))
+        x = memo.get(p) if memo is not None else None
+        if x is None:
+            x = _read_one(p, modality, T, pad)
+            if memo is not None:
+                memo[p] = x
         if out and x.shape[1:] != out[0].shape[1:]:  # name the odd file and the reference one
             raise DataFormatError(
                 f"{p}: expected {modality} features of shape {out[0].shape} like {paths[0].name} and the "
                 f"files before it in {folder}, found {x.shape}"
             )
-        out.append(x.astype(np.float32))
+        out.append(x)
     if not out:
         return None
     return np.stack(out)
 
 
-def read_llp_clipset(name: str, csv_path: Path, classes: list[str], feature_root: Path, require: str) -> ClipSet:
+def _read_one(p: Path, modality: str, T: int, pad: bool) -> np.ndarray:
+    """One clip's checked features (T, A) / (T, G, G, C) float32 from `p`."""
+    x = read_zip_pickle(p)
+    if x.ndim != (2 if modality == "audio" else 4) or x.size == 0:
+        want = "(T, A)" if modality == "audio" else "(T, G, G, C)"
+        raise DataFormatError(
+            f"{p}: expected {modality} features {want} with T >= 1 and every size > 0, found shape {x.shape}"
+        )
+    if pad:
+        x = pad_or_truncate(x, T)
+    want = (T, None) if modality == "audio" else (T, None, None, None)
+    check_shape(x, want, f"{p} ({modality} features)")
+    check_finite(x, str(p))
+    return x.astype(np.float32)
+
+
+def read_llp_clipset(
+    name: str, csv_path: Path, classes: list[str], feature_root: Path, require: str, memo: dict | None = None
+) -> ClipSet:
     """Labels from an LLP CSV and both modalities' zips from `feature_root/{video,audio}/zip`
     (the modality named by `require` must exist for every clip; the other is loaded if present for
-    every clip, else None)."""
+    every clip, else None). `memo`: shared by calls on the same zips (`read_zip_features`)."""
     filenames, labels = read_llp_csv(csv_path, classes)
     ytids = [f[:11] for f in filenames]
-    video = read_zip_features(feature_root / "video" / "zip", ytids, "video", required=require == "video")
-    audio = read_zip_features(feature_root / "audio" / "zip", ytids, "audio", pad=True, required=require == "audio")
+    video = read_zip_features(feature_root / "video" / "zip", ytids, "video", required=require == "video", memo=memo)
+    audio = read_zip_features(
+        feature_root / "audio" / "zip", ytids, "audio", pad=True, required=require == "audio", memo=memo
+    )
     return ClipSet(name=name, ids=filenames, classes=classes, labels=labels, video=video, audio=audio)
 
 
-def read_avvp(root: str | Path, annotations: str = "visual") -> ClipSet:
+def read_avvp(root: str | Path, annotations: str = "visual", memo: dict | None = None) -> ClipSet:
     """AVVP with the `annotations` ("visual" | "audio") CSV's labels, named "avvp/<annotations>".
 
     The annotated modality's features must exist; the other modality is loaded if its zip exists
-    for every clip, else None.
+    for every clip, else None. `memo`: a dict shared by the reads of both annotation sets, so each
+    clip's zips are read once (`read_zip_features`).
     """
     if annotations not in ANNOTATIONS:
         raise ValueError(f"annotations must be one of {ANNOTATIONS}, got {annotations!r}")
@@ -179,7 +201,12 @@ def read_avvp(root: str | Path, annotations: str = "visual") -> ClipSet:
     classes = read_lines(d / "data" / "AVVP_Categories.txt")
     csv = d / "data" / f"AVVP_eval_{annotations}_checked_combined.csv"
     return read_llp_clipset(
-        f"avvp/{annotations}", csv, classes, d / "feature", require="video" if annotations == "visual" else "audio"
+        f"avvp/{annotations}",
+        csv,
+        classes,
+        d / "feature",
+        require="video" if annotations == "visual" else "audio",
+        memo=memo,
     )
 
 

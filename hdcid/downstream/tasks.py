@@ -161,12 +161,13 @@ def load_task_data(task: str, data_root) -> dict:
 
     if task == "ave":
         return {s: data.read_ave(data_root, s) for s in ("train", "val", "test")}
+    memo: dict = {}  # the two annotation sets name mostly the same AVVP clips: read each zip once
     if task == "avvp":
-        return {a: data.read_avvp(data_root, a) for a in ("visual", "audio")}
+        return {a: data.read_avvp(data_root, a, memo) for a in ("visual", "audio")}
     if task == "ave_avvp":
         return {
             "train": data.read_ave_avvp_train(data_root),
-            **{a: data.read_ave_avvp_test(data_root, a) for a in ("visual", "audio")},
+            **{a: data.read_ave_avvp_test(data_root, a, memo) for a in ("visual", "audio")},
         }
     if task == "ucf_vgg":
         return {"ucf": data.read_ucf(data_root), "vggsound": data.read_vggsound_ucf(data_root)}
