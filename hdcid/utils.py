@@ -136,14 +136,16 @@ def output_dir(name: str | None = None) -> Path:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
-    A crash mid-write never leaves a half-written file and never destroys the previous one. A
-    process killed mid-write (SIGKILL) leaves its `.<name>.*.tmp`; the next successful write of the
-    same target removes such stale temporaries (those last modified before this write began).
+    A crash mid-write never leaves a half-written file and never destroys the previous one. The
+    temporary is `.<name>.<pid>-<random>.tmp`: a process killed mid-write (SIGKILL) leaves it, and the
+    next successful write of the same target removes it (``remove_stale_temporaries``). Writers of
+    one target in several threads or processes at once each rename their own complete file; the
+    last rename wins.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     began_ns = time.time_ns()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -157,15 +159,26 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def remove_stale_temporaries(path: str | Path, before_ns: int | None = None) -> list[Path]:
-    """Delete `atomic_path` temporaries of `path` (`.<name>.<random>.tmp` beside it) last modified
-    before `before_ns` (default: now); a concurrent writer's newer temporary is left alone.
-    Returns the removed paths."""
+    """Delete the `atomic_path` temporaries of `path` (`.<name>.*.tmp` beside it) that no writer
+    owns any more; returns the removed paths.
+
+    A temporary tagged with a process id (`.<name>.<pid>-<random>.tmp`) is stale when that process
+    no longer runs; the temporaries of running processes, this one's other threads included, are
+    left alone whatever their age (a concurrent writer may have finished writing and not yet
+    renamed). An untagged one is stale when last modified before `before_ns` (default: now).
+    Where no process can be probed safely (not POSIX) only untagged temporaries are removed.
+    """
     path = Path(path)
     cutoff = time.time_ns() if before_ns is None else before_ns
     removed = []
     for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        tag = p.name[len(path.name) + 2 :].split("-", 1)[0]
         try:
-            if p.is_file() and p.stat().st_mtime_ns < cutoff:
+            if tag.isdigit() and "-" in p.name[len(path.name) + 2 :]:
+                stale = _process_gone(int(tag))
+            else:
+                stale = p.stat().st_mtime_ns < cutoff
+            if stale and p.is_file():
                 p.unlink()
                 removed.append(p)
         except FileNotFoundError:  # another writer removed or renamed it meanwhile
@@ -173,9 +186,28 @@ def remove_stale_temporaries(path: str | Path, before_ns: int | None = None) -> 
     return removed
 
 
+def _process_gone(pid: int) -> bool:
+    """True when no process `pid` runs (POSIX signal 0 probe); False where it cannot be told."""
+    if pid == os.getpid() or os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # another user's process / not a pid
+        return False
+    return False
+
+
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+    """The process's umask. Reading it means setting it, so threads take turns (two unguarded
+    readers can leave the process at umask 0)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0)
+        os.umask(mask)
     return mask
 
 

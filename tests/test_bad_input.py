@@ -509,6 +509,56 @@ def test_stale_temporaries_of_the_same_target_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.pt.writing.tmp", ".other.pt.k1ll3d.tmp", "ck.pt"]
 
 
+def test_temporaries_of_running_writers_are_kept_those_of_ended_ones_removed(tmp_path):
+    """A temporary tagged with a process id is stale only when that process has ended, whatever
+    its age: this process's own (another thread's write) and a running child's are kept."""
+    import subprocess
+    import sys
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        old = time.time() - 3600
+        tmps = {
+            who: tmp_path / f".ck.pt.{pid}-abc123.tmp"
+            for who, pid in (("self", os.getpid()), ("running", running.pid), ("ended", ended.pid))
+        }
+        for p in tmps.values():
+            p.write_bytes(b"x")
+            os.utime(p, (old, old))
+        _saved(tmp_path)
+        assert tmps["self"].exists() and tmps["running"].exists() and not tmps["ended"].exists()
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_concurrent_writers_of_one_target_in_threads(tmp_path):
+    """Threads saving one target at once: no write fails (an earlier rule removed a concurrent
+    writer's finished but not yet renamed temporary), the target holds one complete write, no
+    temporary is left and the umask is unchanged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hdcid.utils import atomic_torch_save
+
+    target, mask = tmp_path / "t.pt", os.umask(0o022)
+    try:
+
+        def write(k):
+            for i in range(100):
+                atomic_torch_save(torch.full((2000,), float(k * 100 + i)), target)
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(write, range(4)))
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(mask)
+    t = torch.load(target, weights_only=True)
+    assert t.shape == (2000,) and bool((t == t[0]).all())
+    assert list(tmp_path.glob(".t.pt.*.tmp")) == []
+
+
 @pytest.mark.slow
 def test_a_save_killed_with_sigkill_leaves_no_temporary_after_the_next_save(tmp_path):
     """The real fault: SIGKILL a process in the middle of atomic saves, then save once more."""

@@ -286,3 +286,91 @@ def test_grid_cells_fitted_in_threads_equal_one_after_another(tmp_path):
     assert grid_workers(TaskOptions(device="cpu"), 100) >= 1
     with pytest.raises(ValueError, match="workers must be a positive integer"):
         TaskOptions(workers=0)
+
+
+class _DrawWatch:
+    """Stands in for GLOBAL_STATE_LOCK: an RLock that records the global generators' states when
+    its outermost hold ends and, on the next outermost acquire, records whether they moved since
+    (a draw made outside the lock, which concurrent grid cells would interleave with seeded ones)."""
+
+    def __init__(self):
+        import threading
+
+        self.lock, self.depth, self.left, self.moved = threading.RLock(), 0, None, 0
+
+    @staticmethod
+    def _states():
+        import random
+
+        return torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+
+    def __enter__(self):
+        self.lock.acquire()
+        if self.depth == 0 and self.left is not None:
+            now = self._states()
+            same = torch.equal(now[0], self.left[0]) and np.array_equal(now[1], self.left[1])
+            self.moved += not (same and now[2] == self.left[2])
+        self.depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+        if self.depth == 0:
+            self.left = self._states()
+        self.lock.release()
+
+
+def test_grid_draws_from_the_global_generators_only_under_the_lock(tmp_path, monkeypatch):
+    """Cells fitted in threads give the one-after-another rows only if nothing draws from torch's,
+    NumPy's or Python's global generator outside GLOBAL_STATE_LOCK (a draw in one cell between
+    another's seeding and its head initialisation changes that head). Watched on a one-worker grid
+    of both protocols and both head kinds: the generators never move between two holds of the lock
+    (a head module built with a default initialisation to receive the fitted weights once did)."""
+    import hdcid.downstream.batched as batched
+    import hdcid.downstream.cache as cache
+    import hdcid.downstream.protocol as protocol
+    from hdcid.downstream.results import run_grid
+
+    watch = _DrawWatch()
+    for mod in (batched, cache, protocol):
+        monkeypatch.setattr(mod, "GLOBAL_STATE_LOCK", watch)
+    encs = {"A": fake.learnable_encoder(seed=0)}
+    data = {"ave": _data("ave"), "ave_avvp": _data("ave_avvp")}
+    for proto in ("honest", "original"):
+        opts = TaskOptions(protocol=proto, seeds=(0, 1), epochs=2, cache_dir=tmp_path / proto, workers=1)
+        run_grid(encs, ("ave", "ave_avvp"), toc_settings=TOCS[1:], data=data, options=opts, progress=False)
+    assert watch.left is not None  # the lock was held
+    assert watch.moved == 0, f"a global generator moved outside GLOBAL_STATE_LOCK {watch.moved} times"
+
+
+def test_grid_workers_keep_their_own_thread_counts():
+    """torch's thread count is per thread: every grid worker encodes with the caller's count (as
+    one-after-another fitting does) and fits with FitConfig.cpu_threads, whatever the other workers
+    are doing at that moment (an earlier version set the count once for all and only the first
+    worker to enter got it); the caller's count is unchanged afterwards."""
+    import threading
+
+    from tqdm.auto import tqdm
+
+    from hdcid.downstream.protocol import _threads
+    from hdcid.downstream.results import _map
+
+    inside_both = threading.Barrier(2, timeout=30)
+    cpu = torch.device("cpu")
+
+    def job(_):
+        outside = torch.get_num_threads()
+        with _threads(1, cpu):
+            inside_both.wait()  # both workers are fitting now
+            inside = torch.get_num_threads()
+            inside_both.wait()
+        return outside, inside, torch.get_num_threads()
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        got = _map(job, [0, 1], 2, tqdm, False)
+        assert got == [(3, 1, 3), (3, 1, 3)]
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

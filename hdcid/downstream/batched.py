@@ -192,8 +192,14 @@ def _headline(kind: str, logits: torch.Tensor, labels: torch.Tensor, batch_size:
 
 
 def _member_head(kind: str, p: dict, m: int, d: int, K1: int, device) -> torch.nn.Module:
-    """A plain head module holding member m's (unpadded) parameters, in eval mode."""
-    head = VideoLevelHead(d, K1 - 1) if kind == "video" else SegmentHead(d, K1)
+    """A plain head module holding member m's (unpadded) parameters, in eval mode.
+
+    Built on the meta device and then filled: a default initialisation would draw from torch's
+    global generator, and heads fitted in other threads (``TaskOptions.workers``) seed and draw
+    their initialisations from it."""
+    with torch.device("meta"):
+        head = VideoLevelHead(d, K1 - 1) if kind == "video" else SegmentHead(d, K1)
+    head = head.to_empty(device=p["W1"].device)
     with torch.no_grad():
         head.proj.weight.copy_(p["W1"][m, :d, :d])
         head.proj.bias.copy_(p["b1"][m, :d])

@@ -22,6 +22,7 @@ evaluation always uses eval-mode codes.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,38 +182,23 @@ def encode_cached(
         raise ValueError(f"encode_cached: n_draws must be >= 1, got {n_draws}")
     base = f"{model_fp or model_fingerprint(model)}|{dataset_fingerprint(clipset, modality)}"
     path = _cache_file(base, clipset, modality, cache_dir, False, n_draws, seed)
-    if path.exists():
-        codes = _load(path)
-    else:
-        q, idx = encode_clipset(model, feats, modality, batch_size=batch_size)
-        _save(
-            path,
-            quantized=q,
-            indices=idx,
-            labels=np.asarray(clipset.labels, np.float32),
-            ids=np.asarray([str(i) for i in clipset.ids]),
-        )
-        codes = _load(path)
+    with _file_lock(path):  # grid cells in threads that need the same codes encode them once
+        if not path.exists():
+            q, idx = encode_clipset(model, feats, modality, batch_size=batch_size)
+            _save(
+                path,
+                quantized=q,
+                indices=idx,
+                labels=np.asarray(clipset.labels, np.float32),
+                ids=np.asarray([str(i) for i in clipset.ids]),
+            )
+    codes = _load(path)
     if not train_mode:
         return codes
     # train mode: the dropout draws live in their own file; the eval codes above are shared
     dpath = _cache_file(base, clipset, modality, cache_dir, True, n_draws, seed)
-    if not dpath.exists():
-        cb_before = model.codebooks()  # a copy
-        draws = []
-        with GLOBAL_STATE_LOCK:  # seeded dropout masks, whatever other threads draw
-            cpu_state = torch.get_rng_state()
-            for k in range(n_draws):
-                torch.manual_seed(seed * 1000 + k)
-                draws.append(encode_clipset(model, feats, modality, batch_size=batch_size, train_mode=True))
-            torch.set_rng_state(cpu_state)
-        if not torch.equal(cb_before, model.codebooks()):
-            raise RuntimeError("encode_cached: a train-mode encode changed the codebook buffers")
-        _save(
-            dpath,
-            draws_quantized=np.stack([d[0] for d in draws]),  # (K, N, T, L, D)
-            draws_indices=np.stack([d[1] for d in draws]),
-        )  # (K, N, T, L)
+    with _file_lock(dpath):
+        _draws_to(dpath, model, feats, modality, batch_size, n_draws, seed)
     try:
         with np.load(dpath, allow_pickle=False) as z:
             codes.draws_quantized, codes.draws_indices = z["draws_quantized"], z["draws_indices"]
@@ -221,6 +207,37 @@ def encode_cached(
             f"{dpath}: not a valid dropout-draw cache (expected keys draws_quantized, draws_indices): {err}"
         ) from err
     return codes
+
+
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.Lock:
+    """One lock per cache file, for the threads of this process."""
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(str(Path(path).resolve()), threading.Lock())
+
+
+def _draws_to(dpath: Path, model, feats, modality: str, batch_size: int, n_draws: int, seed: int) -> None:
+    """Write the ``n_draws`` seeded train-mode encodings of ``feats`` to ``dpath`` unless it exists."""
+    if dpath.exists():
+        return
+    cb_before = model.codebooks()  # a copy
+    draws = []
+    with GLOBAL_STATE_LOCK:  # seeded dropout masks, whatever other threads draw
+        cpu_state = torch.get_rng_state()
+        for k in range(n_draws):
+            torch.manual_seed(seed * 1000 + k)
+            draws.append(encode_clipset(model, feats, modality, batch_size=batch_size, train_mode=True))
+        torch.set_rng_state(cpu_state)
+    if not torch.equal(cb_before, model.codebooks()):
+        raise RuntimeError("encode_cached: a train-mode encode changed the codebook buffers")
+    _save(
+        dpath,
+        draws_quantized=np.stack([d[0] for d in draws]),  # (K, N, T, L, D)
+        draws_indices=np.stack([d[1] for d in draws]),
+    )  # (K, N, T, L)
 
 
 def _save(path: Path, **arrays) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,32 +114,24 @@ def evaluate_all(kind: str, head, ev: EvalSet, batch_size: int = 80) -> dict:
     return segment_metrics(logits, ev.labels.cpu(), batch_size)
 
 
-_THREADS_LOCK = threading.Lock()
-_THREADS_HELD = {"depth": 0, "before": None}  # nested / concurrent _threads: the first sets, the last restores
-
-
 @contextlib.contextmanager
 def _threads(n: int | None, device: torch.device):
-    """Temporarily set torch's CPU thread count (restored afterwards); no-op on GPU or n None.
+    """Temporarily set the calling thread's torch CPU thread count (restored afterwards); no-op on
+    GPU or n None.
 
-    torch's thread count is one setting per process: with heads fitting in several threads at once
-    the first to enter sets it and the last to leave restores it (every caller asks for the same n).
+    torch keeps the count per thread (OpenMP's setting, once a thread has run torch code; a new
+    thread starts from the last count set anywhere), so heads fitting in several threads at once
+    (``TaskOptions.workers``) each set and restore their own.
     """
     if n is None or device.type != "cpu":
         yield
         return
-    with _THREADS_LOCK:
-        if _THREADS_HELD["depth"] == 0:
-            _THREADS_HELD["before"] = torch.get_num_threads()
-            torch.set_num_threads(n)
-        _THREADS_HELD["depth"] += 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
     try:
         yield
     finally:
-        with _THREADS_LOCK:
-            _THREADS_HELD["depth"] -= 1
-            if _THREADS_HELD["depth"] == 0:
-                torch.set_num_threads(_THREADS_HELD["before"])
+        torch.set_num_threads(before)
 
 
 def fit_head(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from hdcid.downstream.fitting import TaskOptions, fit_task_groups, result_rows
 from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc
@@ -210,11 +211,15 @@ def _map(fn, jobs, workers: int, tqdm, progress: bool):
             bar.update()
         bar.close()
         return out
-    with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(fn, j) for j in jobs]
-        for f in as_completed(futures):
-            f.result()  # raises the first failure here
-            bar.update()
+    n_threads = torch.get_num_threads()  # every worker encodes with the caller's count, as workers=1 does
+    try:
+        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(n_threads,)) as pool:
+            futures = [pool.submit(fn, j) for j in jobs]
+            for f in as_completed(futures):
+                f.result()  # raises the first failure here
+                bar.update()
+    finally:
+        torch.set_num_threads(n_threads)  # the count threads started later begin from
     bar.close()
     return [f.result() for f in futures]
 
