@@ -203,6 +203,57 @@ def test_unique_rows_equals_torch_unique():
         assert torch.equal(u, u_ref) and torch.equal(inv, inv_ref)
 
 
+def _spans_always(width_spans, widths, M, d, rows, device):
+    spans = width_spans(widths, M, d, 10**9, device)  # a huge saving: always split
+    assert widths is None or len(spans) == len(set(widths))
+    return spans
+
+
+@pytest.mark.parametrize("unfolded", [True, False])
+@pytest.mark.parametrize("by_width", [True, False])
+def test_segment_gradients_written_out_equal_autograd(monkeypatch, unfolded, by_width):
+    """SegmentTuples.loss_and_grads (the training step of segment heads) gives the loss and the
+    gradients autograd takes of SegmentTuples.loss, in float64 to 1e-10, through either product
+    order, with the d x d products over whole padded members or over each width's block, for
+    members of different widths (zero-padded: their padding gets zero gradient) and a partial
+    batch."""
+    import functools
+
+    import hdcid.downstream.tuples as tuples
+    from hdcid.downstream.tuples import SegmentTuples
+
+    g = torch.Generator().manual_seed(3)
+    N, T, L, U, K1, M, d = 40, 5, 2, 9, 6, 5, 8
+    widths = [8, 8, 5, 5, 3]
+    rows = [torch.randint(0, U, (N, T, L), generator=g), torch.randint(0, U, (12, T, L), generator=g)]
+    y = (torch.rand(N, T, K1, generator=g) < 0.3).float()
+    seg = SegmentTuples(rows, y, (torch.rand(12, T, K1, generator=g) < 0.3).float(), 4, torch.device("cpu"))
+    seg.labels = seg.labels.double()
+    keep = torch.stack([(torch.arange(d) < w).double() for w in widths])  # (M, d) each member's columns
+    tab = torch.randn(M, U, d, generator=g, dtype=torch.float64) * keep[:, None, :]
+    p = {
+        "W1": torch.randn(M, d, d, generator=g, dtype=torch.float64) * keep[:, :, None] * keep[:, None, :],
+        "b1": torch.randn(M, d, generator=g, dtype=torch.float64) * keep,
+        "W2": torch.randn(M, K1, d, generator=g, dtype=torch.float64) * keep[:, None, :],
+        "b2": torch.randn(M, K1, generator=g, dtype=torch.float64),
+        "alpha": 0.3 * torch.randn(M, K1, generator=g, dtype=torch.float64),
+    }
+    p = {k: v.requires_grad_(True) for k, v in p.items()}
+    b = torch.stack([torch.randperm(N, generator=g)[:7] for _ in range(M)])  # (M, 7): a partial batch
+    want = seg.loss(p, tab, 0, b)
+    want.sum().backward()
+    if by_width:  # split by width whatever the cost estimate says
+        monkeypatch.setattr(tuples, "_width_spans", functools.partial(_spans_always, tuples._width_spans))
+    got, grads = seg.loss_and_grads(p, tab, 0, b, widths if by_width else None, unfolded=unfolded)
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12, atol=0)
+    for k, v in p.items():
+        assert grads[k].shape == v.shape
+        np.testing.assert_allclose(grads[k].numpy(), v.grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=k)
+        assert float(v.grad.abs().max()) > 1e-4  # the gradient is not trivially zero
+    pad = (1 - keep[:, :, None] * keep[:, None, :]).bool()
+    assert float(grads["W1"][pad].abs().max()) == 0.0
+
+
 @pytest.mark.parametrize("task", ["ave", "ave_avvp"])
 def test_one_batched_fit_of_several_toc_groups_equals_separate_fits(tmp_path, task):
     """run_grid trains the rows without and with TOC as one batched model (fit_task_groups): the same
@@ -257,12 +308,12 @@ def test_subset_splits_read_their_parents_codes(tmp_path):
 def test_grid_cells_fitted_in_threads_equal_one_after_another(tmp_path):
     """TaskOptions.workers: the cells of run_grid fit in concurrent threads (seeded draws and
     encoding hold hdcid.utils.GLOBAL_STATE_LOCK) and give the rows of one-after-another fitting, in
-    the same order, under both protocols (with 3 workers one encoder encodes in two threads at once,
-    under the original protocol once in train mode for its dropout draws); torch's thread count is
-    restored afterwards."""
+    the order of the cells (the wider encoder's cells start first), under both protocols (with 3
+    workers one encoder encodes in two threads at once, under the original protocol once in train
+    mode for its dropout draws); torch's thread count is restored afterwards."""
     from hdcid.downstream.results import grid_workers, run_grid
 
-    encs = {"A": fake.learnable_encoder(seed=0), "B": fake.learnable_encoder(seed=1)}
+    encs = {"A": fake.learnable_encoder(seed=0), "B": fake.learnable_encoder(seed=1, levels=2)}  # B fits first
     data = {"ave": _data("ave"), "ave_avvp": _data("ave_avvp")}
     before = torch.get_num_threads()
     for protocol in ("honest", "original"):
@@ -277,6 +328,8 @@ def test_grid_cells_fitted_in_threads_equal_one_after_another(tmp_path):
                 workers=workers,
             )
             grid = run_grid(encs, ("ave", "ave_avvp"), toc_settings=TOCS[1:], data=data, options=opts, progress=False)
+            cells = list(dict.fromkeys(zip(grid["task"], grid["direction"], grid["encoder"])))
+            assert cells == [(t, d, n) for t in ("ave", "ave_avvp") for d in ("v2a", "a2v") for n in encs]
             frames.append(grid.drop(columns=list(METRIC_COLUMNS)))
             frames.append(grid[list(METRIC_COLUMNS)].to_numpy(float))
         pd.testing.assert_frame_equal(frames[0], frames[2])

@@ -345,6 +345,7 @@ def fit_heads(
         else None
     )
     gens = [torch.Generator().manual_seed(m.seed) for m in members]
+    member_widths = [widths[m.cand] for m in members]
     best_val = torch.full((M,), -np.inf, dtype=torch.float64)
     best_epoch = torch.zeros(M, dtype=torch.int64)
     best = {k: p[k].detach().clone() for k in head_keys}
@@ -355,12 +356,14 @@ def fit_heads(
         total = torch.zeros(M, device=device)
         for s in range(0, N, cfg.batch_size):
             b = perm[:, s : s + cfg.batch_size]  # (M, B)
-            if seg is not None:  # per-tuple counts instead of (M, B, T, K+1) logits (hdcid.downstream.tuples)
-                loss = seg.loss(p, inp.tab, k, b)  # (M,)
+            if seg is not None:  # per-tuple counts and written-out gradients (hdcid.downstream.tuples)
+                loss, grads = seg.loss_and_grads(p, inp.tab, k, b, member_widths)  # (M,), name -> (M, ...)
+                for name, q in zip(head_keys + ["alpha"], params):
+                    q.grad = grads[name]
             else:
                 loss = _loss(kind, p, _forward(kind, p, inp.batch(k, b)), target[b])  # (M,)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()  # members share no parameter: each gets its own gradient
+                opt.zero_grad(set_to_none=True)
+                loss.sum().backward()  # members share no parameter: each gets its own gradient
             with torch.no_grad():
                 _clip_(clip_params, cfg.clip)
             opt.step()

@@ -180,13 +180,26 @@ def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progr
         fits = fit_task_groups(task, direction, model, loaded[task], tocs, options=options)  # one batched fit
         return [(toc, tf) for toc, tf in zip(tocs, fits)]
 
+    # the widest codes first (their heads cost the most), so that with several workers the last
+    # cells to start are the cheap ones; the rows keep the order of ``jobs``
+    order = sorted(range(len(jobs)), key=lambda i: -_code_width(models[jobs[i][0]]))
+    done_in_order = _map(cell, [jobs[i] for i in order], grid_workers(options, len(jobs)), tqdm, progress)
+    results = [None] * len(jobs)
+    for i, done in zip(order, done_in_order):
+        results[i] = done
     frames = []
-    for (name, task, direction), done in zip(jobs, _map(cell, jobs, grid_workers(options, len(jobs)), tqdm, progress)):
+    for (name, task, direction), done in zip(jobs, results):
         for toc, tf in done:
             frames.append(result_rows(tf, name))
             if keep is not None:
                 keep[(name, task, direction, "none" if toc is None else "toc")] = tf
     return pd.concat(frames, ignore_index=True)
+
+
+def _code_width(model) -> int:
+    """A model's code width (levels x dims), the size of its heads' inputs."""
+    cb = model.codebooks()
+    return int(cb.shape[0] * cb.shape[-1])
 
 
 def grid_workers(options: TaskOptions, n_jobs: int) -> int:

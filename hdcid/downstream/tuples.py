@@ -18,7 +18,8 @@ them are labelled c and w_mc = exp(-alpha_mc). The counts come from one ``bincou
 (tuple, label row) pair ids, so a step works on (M, G, K+1) instead of (M, B, T, K+1): the same
 loss up to float32 rounding (the sums are re-associated). The selection split's reference P/R/F1
 (``protocol._headline``) counts predictions per evaluation batch, which are the same products of
-per-tuple predictions and fixed per-batch counts (exact: integer counts in float64).
+per-tuple predictions and fixed per-batch counts (exact: integer counts in float64). Training takes
+the loss's gradients in closed form (``SegmentTuples.loss_and_grads``), not through autograd.
 
 Shapes: M members, G tuples, L levels, U table rows, K1 = K+1 classes (background last).
 """
@@ -64,6 +65,7 @@ class SegmentTuples:
         self.sel_label = self.sel_label.reshape(J, G * K1)  # (J, G*K1)
         self.sel_pos = [float(y_sel[s : s + batch_size].sum()) for s in range(0, Nv, batch_size)]  # (J,)
         self.sel_weight = [T * min(batch_size, Nv - s) for s in range(0, Nv, batch_size)]
+        self._bufs: dict = {}  # loss_and_grads' zero-padded outputs, reused from step to step
 
     def logits(self, p: dict, tab: torch.Tensor) -> torch.Tensor:
         """Logits of every member on every tuple: (M, G, K1). tab (M, U, d) the members' tables.
@@ -77,7 +79,8 @@ class SegmentTuples:
         return z + bc[:, None, :]
 
     def loss(self, p: dict, tab: torch.Tensor, k: int, b: torch.Tensor) -> torch.Tensor:
-        """Per-member mean loss (M,) of training set k at clips b (M, B): BCE + ExpLog (module doc)."""
+        """Per-member mean loss (M,) of training set k at clips b (M, B): BCE + ExpLog (module doc),
+        differentiable (the reference of ``loss_and_grads``, which training uses)."""
         M, B = b.shape
         T = self.pairs[k].shape[1]
         z = self.logits(p, tab)  # (M, G, K1)
@@ -96,6 +99,90 @@ class SegmentTuples:
         return bce + exp_log
 
     @torch.no_grad()
+    def loss_and_grads(
+        self,
+        p: dict,
+        tab: torch.Tensor,
+        k: int,
+        b: torch.Tensor,
+        widths: list[int] | None = None,
+        unfolded: bool | None = None,
+    ) -> tuple[torch.Tensor, dict]:
+        """``loss`` (M,) and its gradients with respect to W1, b1, W2, b2 and alpha, written out
+        instead of taken by autograd (the same values up to float rounding; a step has ~10 small
+        products, so the engine's bookkeeping cost more than the arithmetic).
+
+        With g the logits' gradient dz (M, G, K1), gathered back onto the U table rows (dproj), and
+        the head ``z = (x W1^T + b1) W2^T + b2``: dW1 = W2^T dproj^T tab, dW2 = dproj^T (tab W1^T) +
+        dbc b1^T, db1 = W2^T dbc, db2 = dbc with dbc = sum_g dz; d alpha_c = sum_g w_c S_gc (z_gc -
+        lse_g) / (B T). The products run through ``tab W1^T`` (U x d x d per member) when the table
+        has fewer rows than 1.5 (K+1), else through the folded ``W2 W1`` (K1 x d x d); ``unfolded``
+        True / False forces one. ``widths``: each member's input width (TOC candidates are narrower
+        than d and zero-padded): the d x d products of a run of members of one width w use only
+        their leading w x w block, the padding's gradient being zero anyway."""
+        M, B = b.shape
+        T = self.pairs[k].shape[1]
+        W1, b1, W2, b2 = p["W1"], p["b1"], p["W2"], p["b2"]
+        K1, U = W2.shape[1], tab.shape[1]
+        unfolded = (2 * U < 3 * K1) if unfolded is None else unfolded
+        spans = _width_spans(widths, M, W1.shape[-1], U if unfolded else K1, tab.device)
+
+        def buf(name: str, like: torch.Tensor) -> torch.Tensor | None:  # zero padding, allocated once
+            if len(spans) == 1 and spans[0][2] == like.shape[-1]:
+                return None
+            key = (name, tuple(like.shape), like.dtype, tuple(spans))
+            if key not in self._bufs:
+                self._bufs[key] = like.new_zeros(like.shape)
+            return self._bufs[key]
+
+        bc = torch.baddbmm(b2.unsqueeze(-1), W2, b1.unsqueeze(-1)).squeeze(-1)  # (M, K1)
+        if unfolded:
+            h = _blockwise(
+                lambda s, e, w: torch.bmm(tab[s:e, :, :w], W1[s:e, :w, :w].transpose(1, 2)), spans, buf("h", tab)
+            )
+            proj = torch.bmm(h, W2.transpose(1, 2))  # (M, U, K1)
+        else:
+            Wc = _blockwise(lambda s, e, w: torch.bmm(W2[s:e, :, :w], W1[s:e, :w, :w]), spans, buf("Wc", W2))
+            proj = torch.bmm(tab, Wc.transpose(1, 2))  # (M, U, K1)
+        z = sum(proj[:, self.tuples[:, lv]] for lv in range(self.tuples.shape[1])) + bc[:, None, :]  # (M, G, K1)
+        off = (torch.arange(M, device=b.device) * (self.G * self.Ly)).reshape(M, 1, 1)
+        cnt = torch.bincount((self.pairs[k][b] + off).reshape(-1), minlength=M * self.G * self.Ly)
+        cnt = cnt.reshape(M, self.G, self.Ly).to(z.dtype)
+        n = cnt.sum(-1)  # (M, G)
+        S = cnt @ self.labels  # (M, G, K1)
+        rows = B * T
+        softplus = z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))
+        bce = ((n[..., None] * softplus).sum((1, 2)) - (S * z).sum((1, 2))) / (rows * K1)
+        Sw = S * torch.exp(-p["alpha"])[:, None, :]  # (M, G, K1)
+        lse = torch.logsumexp(z, -1, keepdim=True)  # (M, G, 1)
+        sw_sum = Sw.sum(-1, keepdim=True)  # (M, G, 1)
+        exp_log = -((Sw * z).sum((1, 2)) - (sw_sum * lse).sum((1, 2))) / rows
+        dz = (n[..., None] * torch.sigmoid(z) - S) / (rows * K1) - (Sw - sw_sum * torch.exp(z - lse)) / rows
+        d_alpha = (Sw * (z - lse)).sum(1) / rows  # (M, K1)
+        dbc = dz.sum(1)  # (M, K1)
+        dproj = torch.zeros_like(proj)
+        for lv in range(self.tuples.shape[1]):
+            dproj.index_add_(1, self.tuples[:, lv], dz)
+        if unfolded:
+            dW2 = torch.bmm(dproj.transpose(1, 2), h)  # (M, K1, d)
+            dh = torch.bmm(dproj, W2)  # (M, U, d)
+            dW1 = _blockwise(
+                lambda s, e, w: torch.bmm(dh[s:e, :, :w].transpose(1, 2), tab[s:e, :, :w]), spans, buf("dW1", W1)
+            )
+        else:
+            dWc = torch.bmm(dproj.transpose(1, 2), tab)  # (M, K1, d)
+            dW2 = _blockwise(
+                lambda s, e, w: torch.bmm(dWc[s:e, :, :w], W1[s:e, :w, :w].transpose(1, 2)), spans, buf("dW2", W2)
+            )
+            dW1 = _blockwise(
+                lambda s, e, w: torch.bmm(W2[s:e, :, :w].transpose(1, 2), dWc[s:e, :, :w]), spans, buf("dW1", W1)
+            )
+        dW2 = dW2 + dbc[:, :, None] * b1[:, None, :]
+        db1 = torch.bmm(dbc.unsqueeze(1), W2).squeeze(1)  # (M, d)
+        grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": dbc, "alpha": d_alpha}
+        return bce + exp_log, grads
+
+    @torch.no_grad()
     def headline(self, p: dict, tab: torch.Tensor) -> dict:
         """The selection split's reference P/R/F1 % per member, as ``batched._headline`` (float64, (M,))."""
         pred = (self.logits(p, tab) > 0.0).double().cpu()  # (M, G, K1)
@@ -112,6 +199,36 @@ class SegmentTuples:
         P, R = P / W, R / W
         F1 = torch.where(P + R > 0, 2 * P * R / (P + R).clamp(min=1e-300), 0.0)
         return {"ref_precision": 100 * P, "ref_recall": 100 * R, "ref_f1": 100 * F1}
+
+
+def _width_spans(widths, M: int, d: int, rows: int, device: torch.device) -> list[tuple[int, int, int]]:
+    """Runs (start, end, width) of consecutive members of one input width, or one run of every
+    member at width d when splitting does not pay: on a GPU, or where the multiply-adds saved by
+    the narrower blocks of the two (rows x d x d) products, at ~40 GFLOP/s on one CPU core, take
+    less time than the extra product calls (~20 us each)."""
+    whole = [(0, M, d)]
+    if widths is None or device.type != "cpu":
+        return whole
+    spans = []
+    for i, w in enumerate(widths):
+        if spans and spans[-1][2] == w:
+            spans[-1] = (spans[-1][0], i + 1, w)
+        else:
+            spans.append((i, i + 1, w))
+    saved_flops = 4 * rows * (M * d * d - sum((e - s) * w * w for s, e, w in spans))
+    return spans if saved_flops > 2 * (len(spans) - 1) * 0.8e6 else whole
+
+
+def _blockwise(product, spans, out: torch.Tensor | None) -> torch.Tensor:
+    """A (M, ...) tensor whose members' leading blocks are ``product(start, end, width)``, zero
+    elsewhere: written into ``out`` (zero outside those blocks, kept from step to step), or the
+    product itself when one span covers every member at full width (``out`` None)."""
+    if out is None:
+        return product(*spans[0])
+    for s, e, w in spans:
+        blk = product(s, e, w)
+        out[s:e, : blk.shape[1], : blk.shape[2]] = blk
+    return out
 
 
 def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
