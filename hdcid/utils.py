@@ -172,9 +172,9 @@ def remove_stale_temporaries(path: str | Path, before_ns: int | None = None) -> 
     cutoff = time.time_ns() if before_ns is None else before_ns
     removed = []
     for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        tag = p.name[len(path.name) + 2 :].split("-", 1)[0]
+        tag, dash, _ = p.name[len(path.name) + 2 :].partition("-")  # "<pid>-<random>.tmp" or "<random>.tmp"
         try:
-            if tag.isdigit() and "-" in p.name[len(path.name) + 2 :]:
+            if dash and tag.isdigit():
                 stale = _process_gone(int(tag))
             else:
                 stale = p.stat().st_mtime_ns < cutoff

@@ -81,9 +81,14 @@ class SegmentTuples:
     def loss(self, p: dict, tab: torch.Tensor, k: int, b: torch.Tensor) -> torch.Tensor:
         """Per-member mean loss (M,) of training set k at clips b (M, B): BCE + ExpLog (module doc),
         differentiable (the reference of ``loss_and_grads``, which training uses)."""
+        return self._loss_terms(self.logits(p, tab), p["alpha"], k, b)[0]
+
+    def _loss_terms(self, z: torch.Tensor, alpha: torch.Tensor, k: int, b: torch.Tensor):
+        """The loss (M,) from the logits z (M, G, K1), and the terms its gradient reuses: the
+        batch's seconds per tuple n (M, G) and per tuple and class S (M, G, K1), the ExpLog weights
+        Sw (M, G, K1) and their sum (M, G, 1), logsumexp (M, G, 1) and the row count B T."""
         M, B = b.shape
         T = self.pairs[k].shape[1]
-        z = self.logits(p, tab)  # (M, G, K1)
         K1 = z.shape[-1]
         off = (torch.arange(M, device=b.device) * (self.G * self.Ly)).reshape(M, 1, 1)
         cnt = torch.bincount((self.pairs[k][b] + off).reshape(-1), minlength=M * self.G * self.Ly)
@@ -93,10 +98,11 @@ class SegmentTuples:
         rows = B * T
         softplus = z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))  # BCE: softplus(z) - y z
         bce = ((n[..., None] * softplus).sum((1, 2)) - (S * z).sum((1, 2))) / (rows * K1)
-        Sw = S * torch.exp(-p["alpha"])[:, None, :]  # (M, G, K1)
-        lse = torch.logsumexp(z, -1)  # (M, G)
-        exp_log = -((Sw * z).sum((1, 2)) - (Sw.sum(-1) * lse).sum(1)) / rows
-        return bce + exp_log
+        Sw = S * torch.exp(-alpha)[:, None, :]  # (M, G, K1)
+        lse = torch.logsumexp(z, -1, keepdim=True)  # (M, G, 1)
+        sw_sum = Sw.sum(-1, keepdim=True)  # (M, G, 1)
+        exp_log = -((Sw * z).sum((1, 2)) - (sw_sum * lse).sum((1, 2))) / rows
+        return bce + exp_log, (n, S, Sw, sw_sum, lse, rows)
 
     @torch.no_grad()
     def loss_and_grads(
@@ -120,8 +126,7 @@ class SegmentTuples:
         True / False forces one. ``widths``: each member's input width (TOC candidates are narrower
         than d and zero-padded): the d x d products of a run of members of one width w use only
         their leading w x w block, the padding's gradient being zero anyway."""
-        M, B = b.shape
-        T = self.pairs[k].shape[1]
+        M = b.shape[0]
         W1, b1, W2, b2 = p["W1"], p["b1"], p["W2"], p["b2"]
         K1, U = W2.shape[1], tab.shape[1]
         unfolded = (2 * U < 3 * K1) if unfolded is None else unfolded
@@ -145,18 +150,7 @@ class SegmentTuples:
             Wc = _blockwise(lambda s, e, w: torch.bmm(W2[s:e, :, :w], W1[s:e, :w, :w]), spans, buf("Wc", W2))
             proj = torch.bmm(tab, Wc.transpose(1, 2))  # (M, U, K1)
         z = sum(proj[:, self.tuples[:, lv]] for lv in range(self.tuples.shape[1])) + bc[:, None, :]  # (M, G, K1)
-        off = (torch.arange(M, device=b.device) * (self.G * self.Ly)).reshape(M, 1, 1)
-        cnt = torch.bincount((self.pairs[k][b] + off).reshape(-1), minlength=M * self.G * self.Ly)
-        cnt = cnt.reshape(M, self.G, self.Ly).to(z.dtype)
-        n = cnt.sum(-1)  # (M, G)
-        S = cnt @ self.labels  # (M, G, K1)
-        rows = B * T
-        softplus = z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))
-        bce = ((n[..., None] * softplus).sum((1, 2)) - (S * z).sum((1, 2))) / (rows * K1)
-        Sw = S * torch.exp(-p["alpha"])[:, None, :]  # (M, G, K1)
-        lse = torch.logsumexp(z, -1, keepdim=True)  # (M, G, 1)
-        sw_sum = Sw.sum(-1, keepdim=True)  # (M, G, 1)
-        exp_log = -((Sw * z).sum((1, 2)) - (sw_sum * lse).sum((1, 2))) / rows
+        loss, (n, S, Sw, sw_sum, lse, rows) = self._loss_terms(z, p["alpha"], k, b)
         dz = (n[..., None] * torch.sigmoid(z) - S) / (rows * K1) - (Sw - sw_sum * torch.exp(z - lse)) / rows
         d_alpha = (Sw * (z - lse)).sum(1) / rows  # (M, K1)
         dbc = dz.sum(1)  # (M, K1)
@@ -180,7 +174,7 @@ class SegmentTuples:
         dW2 = dW2 + dbc[:, :, None] * b1[:, None, :]
         db1 = torch.bmm(dbc.unsqueeze(1), W2).squeeze(1)  # (M, d)
         grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": dbc, "alpha": d_alpha}
-        return bce + exp_log, grads
+        return loss, grads
 
     @torch.no_grad()
     def headline(self, p: dict, tab: torch.Tensor) -> dict:
