@@ -95,6 +95,28 @@ def _llp_case():
     return pred, true  # v2: nothing at all -> 1.0 (both)
 
 
+def test_top1_and_micro_prf_equal_scikit_learn():
+    """The NumPy counts equal scikit-learn's accuracy_score and precision_recall_fscore_support
+    (micro, zero_division=0), including batches with no prediction, no target, or neither."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        logits, y = rng.normal(size=(37, 6)), rng.integers(0, 6, 37)
+        assert video_top1(logits, y) == pytest.approx(100 * accuracy_score(y, logits.argmax(-1)), abs=1e-12)
+    shape = (9, 4, 6)
+    cases = [(rng.random(shape) < q, rng.random(shape) < t) for q, t in ((0.3, 0.3), (0.05, 0.5), (0.6, 0.02))]
+    cases += [(np.zeros(shape, bool), rng.random(shape) < 0.3), (rng.random(shape) < 0.3, np.zeros(shape, bool))]
+    cases += [(np.zeros(shape, bool), np.zeros(shape, bool))]
+    for pred, Y in cases:
+        got = micro_prf(pred, Y)
+        P, R, F, _ = precision_recall_fscore_support(
+            Y[..., :-1].reshape(-1, 5), pred[..., :-1].reshape(-1, 5), average="micro", zero_division=0
+        )
+        want = [100 * P, 100 * R, 100 * F]
+        assert [got["micro_precision"], got["micro_recall"], got["micro_f1"]] == pytest.approx(want, abs=1e-12)
+
+
 def test_llp_segment_f1_hand_case():
     pred, true = _llp_case()
     assert llp_segment_f1(pred, true) == pytest.approx(100 * (0.8 + 0.5 + 1.0) / 3)

@@ -8,7 +8,9 @@ Reference (what the published numbers mean, docs/method.md §5.5):
   the batch predicts nothing; epoch P and R = batch values averaged with weights ``T * bs``;
   ``F1 = 2PR / (P + R)`` from the averaged P and R. In %.
 
-Standard (reported beside them, never mixed up; accuracy and micro P/R/F1 from scikit-learn):
+Standard (reported beside them, never mixed up; accuracy and micro P/R/F1 as scikit-learn's
+``accuracy_score`` and ``precision_recall_fscore_support(average="micro", zero_division=0)`` define
+them, counted with NumPy: importing scikit-learn costs a notebook about a second; a test compares):
 
 * ``micro_prf``: global micro P/R/F1 over all segments x foreground classes (background excluded).
 * ``llp_segment_f1``: LLP segment-level F1: per video and class, F over the T segments for classes that
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 __all__ = [
     "video_targets",
@@ -53,11 +54,11 @@ def video_targets(labels) -> np.ndarray:
 
 
 def video_top1(logits, y) -> float:
-    """Top-1 accuracy in % of logits (N, K) against classes y (N,) (``sklearn.metrics.accuracy_score``)."""
+    """Top-1 accuracy in % of logits (N, K) against classes y (N,) (as ``sklearn.metrics.accuracy_score``)."""
     logits, y = _np(logits), _np(y)
     if logits.shape[0] != y.shape[0]:
         raise ValueError(f"video_top1: {logits.shape[0]} logits rows for {y.shape[0]} targets")
-    return float(100.0 * accuracy_score(y, logits.argmax(-1)))
+    return float(100.0 * np.mean(logits.argmax(-1) == y))
 
 
 def reference_batch_pr(pred, Y) -> tuple[float, float]:
@@ -89,15 +90,16 @@ def reference_avvp_prf(logits, Y, batch_size: int = 80) -> dict:
 
 def micro_prf(pred, Y, exclude_background: bool = True) -> dict:
     """Global micro P/R/F1 in % over all entries of pred / Y (N, T, K+1); background column dropped
-    (``sklearn.metrics.precision_recall_fscore_support(average="micro")``, 0 where undefined)."""
+    (as ``sklearn.metrics.precision_recall_fscore_support(average="micro")``, 0 where undefined)."""
     pred, Y = _np(pred).astype(bool), _np(Y).astype(bool)
     if exclude_background:
         pred, Y = pred[..., :-1], Y[..., :-1]
-    K = Y.shape[-1]
-    p, r, f, _ = precision_recall_fscore_support(
-        Y.reshape(-1, K), pred.reshape(-1, K), average="micro", zero_division=0
-    )
-    return {"micro_precision": 100 * float(p), "micro_recall": 100 * float(r), "micro_f1": 100 * float(f)}
+    tp = int((pred & Y).sum())
+    n_pred, n_true = int(pred.sum()), int(Y.sum())
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_true if n_true else 0.0
+    f = 2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0  # 2 TP / (2 TP + FP + FN)
+    return {"micro_precision": 100 * p, "micro_recall": 100 * r, "micro_f1": 100 * f}
 
 
 def _per_video_f(tp, fp, fn) -> np.ndarray:
