@@ -345,7 +345,7 @@ def fit_heads(
         else None
     )
     gens = [torch.Generator().manual_seed(m.seed) for m in members]
-    member_widths = [widths[m.cand] for m in members]
+    member_widths = tuple(widths[m.cand] for m in members)
     best_val = torch.full((M,), -np.inf, dtype=torch.float64)
     best_epoch = torch.zeros(M, dtype=torch.int64)
     best = {k: p[k].detach().clone() for k in head_keys}

@@ -66,6 +66,7 @@ class SegmentTuples:
         self.sel_pos = [float(y_sel[s : s + batch_size].sum()) for s in range(0, Nv, batch_size)]  # (J,)
         self.sel_weight = [T * min(batch_size, Nv - s) for s in range(0, Nv, batch_size)]
         self._bufs: dict = {}  # loss_and_grads' zero-padded outputs, reused from step to step
+        self._spans: dict = {}  # loss_and_grads' width runs per (widths, M, d, rows, device)
 
     def logits(self, p: dict, tab: torch.Tensor) -> torch.Tensor:
         """Logits of every member on every tuple: (M, G, K1). tab (M, U, d) the members' tables.
@@ -130,12 +131,15 @@ class SegmentTuples:
         W1, b1, W2, b2 = p["W1"], p["b1"], p["W2"], p["b2"]
         K1, U = W2.shape[1], tab.shape[1]
         unfolded = (2 * U < 3 * K1) if unfolded is None else unfolded
-        spans = _width_spans(widths, M, W1.shape[-1], U if unfolded else K1, tab.device)
+        plan = (None if widths is None else tuple(widths), M, W1.shape[-1], U if unfolded else K1, tab.device)
+        if plan not in self._spans:  # the same every step of a fit: worked out once
+            self._spans[plan] = _width_spans(widths, *plan[1:])
+        spans = self._spans[plan]
 
         def buf(name: str, like: torch.Tensor) -> torch.Tensor | None:  # zero padding, allocated once
             if len(spans) == 1 and spans[0][2] == like.shape[-1]:
                 return None
-            key = (name, tuple(like.shape), like.dtype, tuple(spans))
+            key = (name, plan, tuple(like.shape), like.dtype)
             if key not in self._bufs:
                 self._bufs[key] = like.new_zeros(like.shape)
             return self._bufs[key]
