@@ -18,9 +18,20 @@ import torch
 
 # Held by code that uses state one process shares: seeding torch's global RNG and drawing from it
 # (head initialisation, the dropout draws of the codes cache), or switching a model between train
-# and eval mode to encode. Heads fitted in concurrent threads (``TaskOptions.workers``) then get the
-# same numbers as one after another.
+# and eval mode to encode. Heads fitted in concurrent threads (``TaskOptions.workers``,
+# ``pool="threads"``) then get the same numbers as one after another.
 GLOBAL_STATE_LOCK = threading.RLock()
+
+
+def _free_locks_in_forked_child() -> None:
+    """A forked child runs only the thread that forked: a lock held by another thread of the parent
+    at the fork would never be released there, so the child starts with its locks free."""
+    GLOBAL_STATE_LOCK._at_fork_reinit()
+    _UMASK_LOCK._at_fork_reinit()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_free_locks_in_forked_child)
 
 
 def seed_everything(seed: int = 43, deterministic: bool = True) -> None:

@@ -13,6 +13,7 @@ import torch
 
 from hdcid.downstream.fitting import METRIC_COLUMNS, TaskOptions, fit_task, run_task
 from hdcid.toc import TOCSettings
+from hdcid.workers import can_fork
 
 _spec = importlib.util.spec_from_file_location("_fake_enc", Path(__file__).with_name("test_downstream_cache.py"))
 fake = importlib.util.module_from_spec(_spec)
@@ -44,6 +45,7 @@ def _record(self, *a, calls, **k):
 
 # candidates of three widths (16 = all dims, 6, 4): the batched fit pads them to one width
 TOCS = [None, TOCSettings(6, 1, 0), TOCSettings(4, 1, 1)]
+FORKS = pytest.mark.skipif(not can_fork(), reason="forked worker processes need Linux")
 
 
 @pytest.mark.parametrize(
@@ -305,12 +307,13 @@ def test_subset_splits_read_their_parents_codes(tmp_path):
     assert len(list((tmp_path / "a").glob("*.npz"))) == 1  # one file: the parent's codes
 
 
-def test_grid_cells_fitted_in_threads_equal_one_after_another(tmp_path):
-    """TaskOptions.workers: the cells of run_grid fit in concurrent threads (seeded draws and
-    encoding hold hdcid.utils.GLOBAL_STATE_LOCK) and give the rows of one-after-another fitting, in
-    the order of the cells (the wider encoder's cells start first), under both protocols (with 3
-    workers one encoder encodes in two threads at once, under the original protocol once in train
-    mode for its dropout draws); torch's thread count is restored afterwards."""
+@pytest.mark.parametrize("pool", ["threads", pytest.param("processes", marks=FORKS)])
+def test_grid_cells_fitted_at_once_equal_one_after_another(tmp_path, pool):
+    """TaskOptions.workers / pool: the cells of run_grid fit at once, in threads (seeded draws
+    hold hdcid.utils.GLOBAL_STATE_LOCK) or in forked worker processes, and give the rows of
+    one-after-another fitting, in the order of the cells (the wider encoder's cells start first),
+    under both protocols (under the original one from the codes' dropout draws); torch's thread
+    count is restored afterwards."""
     from hdcid.downstream.results import grid_workers, run_grid
 
     encs = {"A": fake.learnable_encoder(seed=0), "B": fake.learnable_encoder(seed=1, levels=2)}  # B fits first
@@ -326,6 +329,7 @@ def test_grid_cells_fitted_in_threads_equal_one_after_another(tmp_path):
                 cache_dir=tmp_path / f"{protocol}{workers}",
                 fit={"batch_size": 16},
                 workers=workers,
+                pool=pool,
             )
             grid = run_grid(encs, ("ave", "ave_avvp"), toc_settings=TOCS[1:], data=data, options=opts, progress=False)
             cells = list(dict.fromkeys(zip(grid["task"], grid["direction"], grid["encoder"])))
@@ -339,6 +343,8 @@ def test_grid_cells_fitted_in_threads_equal_one_after_another(tmp_path):
     assert grid_workers(TaskOptions(device="cpu"), 100) >= 1
     with pytest.raises(ValueError, match="workers must be a positive integer"):
         TaskOptions(workers=0)
+    with pytest.raises(ValueError, match="pool must be one of"):
+        TaskOptions(pool="fibers")
 
 
 class _DrawWatch:
@@ -403,10 +409,8 @@ def test_grid_workers_keep_their_own_thread_counts():
     worker to enter got it); the caller's count is unchanged afterwards."""
     import threading
 
-    from tqdm.auto import tqdm
-
     from hdcid.downstream.protocol import _threads
-    from hdcid.downstream.results import _map
+    from hdcid.workers import map_jobs
 
     inside_both = threading.Barrier(2, timeout=30)
     cpu = torch.device("cpu")
@@ -422,8 +426,38 @@ def test_grid_workers_keep_their_own_thread_counts():
     before = torch.get_num_threads()
     torch.set_num_threads(3)
     try:
-        got = _map(job, [0, 1], 2, tqdm, False)
+        got = map_jobs(job, [0, 1], 2, "threads")
         assert got == [(3, 1, 3), (3, 1, 3)]
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_stacked_adam_equals_torch_adam_with_multistep_lr(fused, monkeypatch):
+    """batched._StackedAdam calls torch's fused Adam kernel directly (and keeps MultiStepLR's lr):
+    the parameters after 7 epochs x 3 steps (milestones 2, 4, 4 and 6) equal those of
+    torch.optim.Adam(fused=True) with MultiStepLR bit for bit; without a fused kernel it is that
+    optimizer itself."""
+    import hdcid.downstream.batched as batched
+
+    monkeypatch.setattr(batched, "_fused", lambda device: fused)
+    gen = torch.Generator().manual_seed(0)
+    init = [torch.randn(4, 5, 3, generator=gen), torch.randn(4, 7, generator=gen)]
+    grads = [[torch.randn(q.shape, generator=gen) for q in init] for _ in range(21)]
+    ours = [q.clone().requires_grad_(True) for q in init]
+    ref = [q.clone().requires_grad_(True) for q in init]
+    opt = batched._StackedAdam(ours, 4e-4, (2, 4, 4, 6), 0.3)
+    ref_opt = torch.optim.Adam(ref, lr=4e-4, fused=True)
+    sched = torch.optim.lr_scheduler.MultiStepLR(ref_opt, [2, 4, 4, 6], 0.3)
+    for epoch in range(7):
+        for step in range(3):
+            for q, r, g in zip(ours, ref, grads[3 * epoch + step]):
+                q.grad, r.grad = g.clone(), g.clone()
+            opt.step()
+            ref_opt.step()
+        opt.end_epoch()
+        sched.step()
+    for q, r in zip(ours, ref):
+        assert torch.equal(q, r) if fused else torch.allclose(q, r, rtol=0, atol=1e-6)
+    assert not torch.equal(ours[0], init[0])

@@ -22,6 +22,7 @@ evaluation always uses eval-mode codes.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,17 @@ def encode_cached(
 
 _FILE_LOCKS: dict[str, threading.Lock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _new_file_locks() -> None:
+    """Fresh file locks in a forked child (a lock another thread of the parent held at the fork
+    would never be released there; ``hdcid.workers``)."""
+    global _FILE_LOCKS, _FILE_LOCKS_GUARD
+    _FILE_LOCKS, _FILE_LOCKS_GUARD = {}, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_file_locks)
 
 
 def _file_lock(path: Path) -> threading.Lock:

@@ -27,12 +27,15 @@ from hdcid.downstream.tasks import TASKS, TaskSpec, _check, build_splits
 from hdcid.toc import apply_toc, select_or_all
 from hdcid.utils import cache_dir as default_cache_dir
 from hdcid.utils import get_device
+from hdcid.workers import POOLS
 
 __all__ = [
     "TaskOptions",
     "TaskFit",
     "fit_task",
     "fit_task_groups",
+    "plan_task_groups",
+    "GroupPlan",
     "result_rows",
     "run_task",
     "encoder_name",
@@ -75,8 +78,10 @@ class TaskOptions:
     ``fit_head`` (the reference path).
     cache_dir: the codes cache (None: ``hdcid.utils.cache_dir() / "codes"``).
     device: where the heads train (None: CUDA when available, else the CPU).
-    workers: how many cells of ``run_grid`` / ``run_paper_grid`` fit at once, in threads (None: one
-    per CPU core on the CPU, 1 on a GPU); the results do not depend on it.
+    workers: how many cells of ``run_grid`` / ``run_paper_grid`` fit at once (None: one per CPU
+    core on the CPU, 1 on a GPU); the results do not depend on it.
+    pool: where those cells fit, "processes" (forked workers, CPU only) or "threads"; None:
+    processes on the CPU where the platform forks (Linux), else threads (``hdcid.workers``).
     """
 
     protocol: str = "honest"
@@ -90,6 +95,7 @@ class TaskOptions:
     cache_dir: str | Path | None = None
     device: str | torch.device | None = None
     workers: int | None = None
+    pool: str | None = None
 
     def __post_init__(self) -> None:
         selection_split(self.protocol)  # raises on an unknown protocol
@@ -102,6 +108,8 @@ class TaskOptions:
         w = self.workers
         if w is not None and (isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1):
             raise ValueError(f"workers must be a positive integer (or None: one per CPU core), got {w!r}")
+        if self.pool is not None and self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS} or None (chosen by the device), got {self.pool!r}")
         unknown = sorted(set(self.fit) - set(_FIT_FIELDS))
         if unknown:
             hint = " (the head epochs are TaskOptions(epochs=...))" if "epochs" in unknown else ""
@@ -208,6 +216,18 @@ def fit_task_groups(
     so the heads equal separate calls up to float rounding (the groups share one zero padding, see
     ``hdcid.downstream.batched``); ``run_grid`` uses it for the rows without and with TOC.
     """
+    plan = plan_task_groups(task, direction, model, data, tocs, options=options)
+    return plan.assemble(plan.fit())
+
+
+def plan_task_groups(
+    task: str, direction: str, model, data: dict, tocs: list, *, options: TaskOptions = TaskOptions()
+) -> GroupPlan:
+    """The first half of ``fit_task_groups``: check the arguments and read (or encode) the codes.
+
+    Returns a ``GroupPlan`` whose ``fit()`` trains the heads (touching neither the model nor the
+    code cache, so ``run_grid`` can run it in a worker process) and whose ``assemble(fits)`` turns
+    the trained heads into one ``TaskFit`` per group."""
     protocol = options.protocol
     _check(task, direction, protocol)
     spec = TASKS[task]
@@ -219,88 +239,134 @@ def fit_task_groups(
     if not groups or not all(groups):
         raise ValueError("toc: an empty list of candidates; pass None for no TOC")
     candidates = [t for g in groups for t in g]  # every group's candidates, in order
-    group_of = [i for i, g in enumerate(groups) for _ in g]  # candidate -> group
     codebooks = model.codebooks().detach().cpu()
-    idx_lists = [select_or_all(t, codebooks) for t in candidates]
     fp = model_fingerprint(model)  # hashed once for every split
     read: dict = {}  # parents read once
     train_codes = _split_codes(model, splits["train"], cdir, dropout, fp, read)
     ev_codes = {k: _split_codes(model, s, cdir, model_fp=fp, read=read) for k, s in splits.items() if k != "train"}
-    labels = {k: torch.from_numpy(c.labels) for k, c in ev_codes.items()}
-    draws = [train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes]
-    cfg = FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit})
-    sel_metric = options.select_metric or (spec.honest_select if protocol == "honest" else None) or spec.metric
-    train_y = torch.from_numpy(train_codes.labels)
-    evals: dict = {}  # candidate -> {split: EvalSet}, built when a head is evaluated on it
+    return GroupPlan(
+        task=task,
+        direction=direction,
+        options=options,
+        splits=splits,
+        groups=groups,
+        seeds=seeds,
+        dropout=dropout,
+        cfg=FitConfig(**{"epochs": _epochs(spec, options, model), "clip_alphas": spec.clip_alphas, **options.fit}),
+        select_metric=options.select_metric or (spec.honest_select if protocol == "honest" else None) or spec.metric,
+        codebooks=codebooks,
+        idx_lists=[select_or_all(t, codebooks) for t in candidates],
+        draws=[train_codes.draw(e) for e in range(train_codes.n_draws)] if dropout else [train_codes],
+        ev_codes=ev_codes,
+    )
 
-    def evals_of(c: int) -> dict:
-        if c not in evals:
-            evals[c] = {k: EvalSet(_select(v, idx_lists[c]), labels[k]) for k, v in ev_codes.items()}
-        return evals[c]
 
-    members = [Member(c, s) for c in range(len(candidates)) for s in seeds]  # candidate-major
-    device = get_device(options.device)
-    if options.batched:
-        split = selection_split(protocol)
-        with _threads(cfg.cpu_threads, device):
-            fits = fit_heads(
-                spec.kind,
-                [_code_rows(c, codebooks) for c in draws],
-                train_y,
-                _code_rows(ev_codes[split], codebooks),
-                labels[split],
-                idx_lists,
-                members,
-                cfg=cfg,
-                select_split=split,
-                select_metric=sel_metric,
-                device=device,
-            )
-    else:
-        xs = [[_select(c, idx) for c in draws] for idx in idx_lists]  # candidate -> draws
-        fits = [
+@dataclass
+class GroupPlan:
+    """A cell's heads ready to train: its splits, codes and schedule (``plan_task_groups``)."""
+
+    task: str
+    direction: str
+    options: TaskOptions
+    splits: dict  # name -> Split
+    groups: list  # per group its TOC candidates (TOCSettings | None)
+    seeds: tuple
+    dropout: bool
+    cfg: FitConfig
+    select_metric: str
+    codebooks: torch.Tensor  # (L, n_codes, D)
+    idx_lists: list  # per candidate (every group's, in order) its kept dims per level, or None
+    draws: list  # the training codes of each draw (Codes)
+    ev_codes: dict  # evaluation split -> Codes
+
+    @property
+    def candidates(self) -> list:
+        return [t for g in self.groups for t in g]
+
+    @property
+    def members(self) -> list[Member]:
+        return [Member(c, s) for c in range(len(self.idx_lists)) for s in self.seeds]  # candidate-major
+
+    def fit(self) -> list:
+        """One ``FitResult`` per member (``members``), batched (``fit_heads``) or one by one
+        (``fit_head``, ``TaskOptions.batched=False``)."""
+        spec, cfg, protocol = TASKS[self.task], self.cfg, self.options.protocol
+        train_y = torch.from_numpy(self.draws[0].labels)
+        if self.options.batched:
+            device = get_device(self.options.device)
+            split = selection_split(protocol)
+            with _threads(cfg.cpu_threads, device):
+                return fit_heads(
+                    spec.kind,
+                    [_code_rows(c, self.codebooks) for c in self.draws],
+                    train_y,
+                    _code_rows(self.ev_codes[split], self.codebooks),
+                    torch.from_numpy(self.ev_codes[split].labels),
+                    self.idx_lists,
+                    self.members,
+                    cfg=cfg,
+                    select_split=split,
+                    select_metric=self.select_metric,
+                    device=device,
+                )
+        xs = [[_select(c, idx) for c in self.draws] for idx in self.idx_lists]  # candidate -> draws
+        return [
             fit_head(
                 spec.kind,
                 xs[m.cand],
                 train_y,
-                evals_of(m.cand),
+                self._evals(m.cand),
                 cfg=cfg,
                 protocol=protocol,
-                select_metric=sel_metric,
+                select_metric=self.select_metric,
                 seed=m.seed,
-                device=options.device,
+                device=self.options.device,
             )
-            for m in members
+            for m in self.members
         ]
-    out = []
-    for gi, group in enumerate(groups):
-        best, histories = {}, {}
-        for m, res in zip(members, fits):  # first candidate wins ties, per seed
-            if group_of[m.cand] != gi:
-                continue
-            t = candidates[m.cand]
-            histories[(m.seed, None if t is None else t.label)] = res.history
-            if m.seed not in best or res.select_value > best[m.seed][0].select_value:
-                best[m.seed] = (res, t, m.cand)
-        best = {s: (res, t, evals_of(c)) for s, (res, t, c) in best.items()}
-        out.append(
-            TaskFit(
-                task,
-                direction,
-                options,
-                splits,
-                group,
-                seeds,
-                cfg.epochs,
-                dropout,
-                sel_metric,
-                cfg,
-                len(train_codes),
-                best,
-                histories,
+
+    def _evals(self, c: int) -> dict:
+        """Candidate c's evaluation splits: {split: EvalSet}."""
+        return {k: EvalSet(_select(v, self.idx_lists[c]), torch.from_numpy(v.labels)) for k, v in self.ev_codes.items()}
+
+    def assemble(self, fits: list) -> list[TaskFit]:
+        """One ``TaskFit`` per group from ``fit()``'s results: per seed the candidate whose selection
+        value is highest (the first one on ties)."""
+        candidates, members = self.candidates, self.members
+        group_of = [i for i, g in enumerate(self.groups) for _ in g]  # candidate -> group
+        evals: dict = {}  # candidate -> {split: EvalSet}, built for the chosen candidates only
+        out = []
+        for gi, group in enumerate(self.groups):
+            best, histories = {}, {}
+            for m, res in zip(members, fits):
+                if group_of[m.cand] != gi:
+                    continue
+                t = candidates[m.cand]
+                histories[(m.seed, None if t is None else t.label)] = res.history
+                if m.seed not in best or res.select_value > best[m.seed][0].select_value:
+                    best[m.seed] = (res, t, m.cand)
+            for _, _, c in best.values():
+                if c not in evals:
+                    evals[c] = self._evals(c)
+            best = {s: (res, t, evals[c]) for s, (res, t, c) in best.items()}
+            out.append(
+                TaskFit(
+                    self.task,
+                    self.direction,
+                    self.options,
+                    self.splits,
+                    group,
+                    self.seeds,
+                    self.cfg.epochs,
+                    self.dropout,
+                    self.select_metric,
+                    self.cfg,
+                    len(self.draws[0]),
+                    best,
+                    histories,
+                )
             )
-        )
-    return out
+        return out
 
 
 def result_rows(tf: TaskFit, encoder: str) -> pd.DataFrame:

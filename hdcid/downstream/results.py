@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from hdcid.downstream.fitting import TaskOptions, fit_task_groups, result_rows
+from hdcid.downstream.fitting import TaskOptions, plan_task_groups, result_rows
 from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc
 from hdcid.published import PUBLISHED, PUBLISHED_SOURCE
 from hdcid.toc import TOCSettings
 from hdcid.utils import atomic_path, get_device
+from hdcid.workers import map_jobs, resolve_pool
 
 __all__ = ["row_label", "summarize", "markdown_table", "write_results", "run_grid", "run_paper_grid", "main"]
 
@@ -171,28 +170,26 @@ def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progr
     for task in tasks:
         if task not in loaded:
             loaded[task] = load_task_data(task, data_root)
-
-    def cell(job):
-        name, task, direction = job
-        model = models[name]
-        cands = tocs_of(task, direction, model)
-        tocs = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
-        fits = fit_task_groups(task, direction, model, loaded[task], tocs, options=options)  # one batched fit
-        return [(toc, tf) for toc, tf in zip(tocs, fits)]
-
     # the widest codes first (their heads cost the most), so that with several workers the last
     # cells to start are the cheap ones; the rows keep the order of ``jobs``
     order = sorted(range(len(jobs)), key=lambda i: -_code_width(models[jobs[i][0]]))
-    done_in_order = _map(cell, [jobs[i] for i in order], grid_workers(options, len(jobs)), tqdm, progress)
-    results = [None] * len(jobs)
-    for i, done in zip(order, done_in_order):
-        results[i] = done
+    plans = {}
+    for i in order:  # codes read (or encoded) here, once; the workers only fit
+        name, task, direction = jobs[i]
+        cands = tocs_of(task, direction, models[name])
+        tocs = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
+        plans[i] = plan_task_groups(task, direction, models[name], loaded[task], tocs, options=options)
+    bar = tqdm(total=len(jobs), disable=not progress, desc="downstream")
+    pool = resolve_pool(options.pool, get_device(options.device))
+    fitted = map_jobs(lambda i: plans[i].fit(), order, grid_workers(options, len(jobs)), pool, bar.update)
+    bar.close()
+    results = dict(zip(order, fitted))
     frames = []
-    for (name, task, direction), done in zip(jobs, results):
-        for toc, tf in done:
+    for i, (name, task, direction) in enumerate(jobs):
+        for toc, tf in zip(("none", "toc"), plans[i].assemble(results[i])):  # the groups of ``tocs``
             frames.append(result_rows(tf, name))
             if keep is not None:
-                keep[(name, task, direction, "none" if toc is None else "toc")] = tf
+                keep[(name, task, direction, toc)] = tf
     return pd.concat(frames, ignore_index=True)
 
 
@@ -210,31 +207,6 @@ def grid_workers(options: TaskOptions, n_jobs: int) -> int:
     if n is None:
         n = 1 if get_device(options.device).type != "cpu" else (os.cpu_count() or 1)
     return max(1, min(n, n_jobs))
-
-
-def _map(fn, jobs, workers: int, tqdm, progress: bool):
-    """``[fn(j) for j in jobs]`` in order, on ``workers`` threads (torch releases the GIL in its
-    kernels; seeded draws and encoding hold ``hdcid.utils.GLOBAL_STATE_LOCK``, so the results do not
-    depend on the number of workers)."""
-    bar = tqdm(total=len(jobs), disable=not progress, desc="downstream")
-    if workers == 1:
-        out = []
-        for j in jobs:
-            out.append(fn(j))
-            bar.update()
-        bar.close()
-        return out
-    n_threads = torch.get_num_threads()  # every worker encodes with the caller's count, as workers=1 does
-    try:
-        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(n_threads,)) as pool:
-            futures = [pool.submit(fn, j) for j in jobs]
-            for f in as_completed(futures):
-                f.result()  # raises the first failure here
-                bar.update()
-    finally:
-        torch.set_num_threads(n_threads)  # the count threads started later begin from
-    bar.close()
-    return [f.result() for f in futures]
 
 
 def main(argv=None) -> int:
