@@ -461,3 +461,34 @@ def test_stacked_adam_equals_torch_adam_with_multistep_lr(fused, monkeypatch):
     for q, r in zip(ours, ref):
         assert torch.equal(q, r) if fused else torch.allclose(q, r, rtol=0, atol=1e-6)
     assert not torch.equal(ours[0], init[0])
+
+
+def test_a_grid_fingerprints_each_model_and_clipset_once(tmp_path, monkeypatch):
+    """run_grid's plans share one memo: each model is hashed once and each ClipSet's features once
+    per modality (not once per cell), and the rows equal those of cells planned apart."""
+    import hdcid.downstream.fitting as fitting
+    from hdcid.downstream.results import run_grid
+
+    calls = {"model": 0, "dataset": 0}
+    real_model, real_data = fitting.model_fingerprint, fitting.dataset_fingerprint
+
+    def count(kind, real):
+        def wrapped(*a):
+            calls[kind] += 1
+            return real(*a)
+
+        return wrapped
+
+    monkeypatch.setattr(fitting, "model_fingerprint", count("model", real_model))
+    monkeypatch.setattr(fitting, "dataset_fingerprint", count("dataset", real_data))
+    encs = {"A": fake.learnable_encoder(seed=0), "B": fake.learnable_encoder(seed=1, levels=2)}
+    data = {"ave_avvp": _data("ave_avvp")}
+    opts = TaskOptions(seeds=(0,), epochs=2, cache_dir=tmp_path, workers=1)
+    grid = run_grid(encs, ("ave_avvp",), data=data, options=opts, progress=False)
+    n_sets = {(id(cs), m) for cs in data["ave_avvp"].values() for m in ("video", "audio")}
+    assert calls["model"] == len(encs) and 0 < calls["dataset"] <= len(n_sets)
+    cells = [(d, n) for d in ("v2a", "a2v") for n in encs]
+    alone = pd.concat(
+        [run_task("ave_avvp", d, encs[n], data["ave_avvp"], options=opts, name=n) for d, n in cells], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(grid, alone)

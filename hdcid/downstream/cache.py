@@ -168,20 +168,22 @@ def encode_cached(
     n_draws: int = 5,
     seed: int = 0,
     model_fp: str | None = None,
+    dataset_fp: str | None = None,
 ) -> Codes:
     """Codes of ``clipset`` in ``modality``, read from ``cache_dir`` or computed and stored.
 
     model: has ``encode(x, modality) -> Encoded`` (lists per level of (B,T,D) / (B,T)).
     train_mode=False (default, honest): encoder in eval mode, deterministic codes.
     train_mode=True (original protocol): also ``n_draws`` dropout draws, ``Codes.draw(epoch)``.
-    model_fp: ``model_fingerprint(model)`` when the caller already has it (hashing the weights once
-    for several ClipSets).
+    model_fp / dataset_fp: ``model_fingerprint(model)`` / ``dataset_fingerprint(clipset, modality)``
+    when the caller already has them (hashing the weights once for several ClipSets, a ClipSet's
+    features once for several models).
     Returns Codes with quantized (N, T, L, D) float32, indices (N, T, L), labels (N, T, K+1).
     """
     feats = clipset.features(modality)
     if n_draws < 1:
         raise ValueError(f"encode_cached: n_draws must be >= 1, got {n_draws}")
-    base = f"{model_fp or model_fingerprint(model)}|{dataset_fingerprint(clipset, modality)}"
+    base = f"{model_fp or model_fingerprint(model)}|{dataset_fp or dataset_fingerprint(clipset, modality)}"
     path = _cache_file(base, clipset, modality, cache_dir, False, n_draws, seed)
     with _file_lock(path):  # grid cells in threads that need the same codes encode them once
         if not path.exists():

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from hdcid.downstream.batched import Member, fit_heads
-from hdcid.downstream.cache import Codes, encode_cached, model_fingerprint
+from hdcid.downstream.cache import Codes, dataset_fingerprint, encode_cached, model_fingerprint
 from hdcid.downstream.protocol import EvalSet, FitConfig, _threads, evaluate_all, fit_head, selection_split
 from hdcid.downstream.tasks import TASKS, TaskSpec, _check, build_splits
 from hdcid.toc import apply_toc, select_or_all
@@ -150,17 +150,33 @@ def _code_rows(codes: Codes, codebooks: torch.Tensor) -> torch.Tensor:
     return rows
 
 
-def _split_codes(model, split, cdir, train_mode: bool = False, model_fp: str | None = None, read=None) -> Codes:
+def _split_codes(model, split, cdir, train_mode: bool = False, model_fp: str | None = None, memo=None) -> Codes:
     """The codes of a split: its parent ClipSet's cached codes at its rows (eval mode), else its own.
 
-    read: a dict of the parents' codes already read in this call, keyed by (id(parent), modality),
-    so a parent shared by several splits is fingerprinted and loaded once."""
+    memo: a dict shared by the calls of one plan or grid, whose ClipSets do not change meanwhile:
+    each ClipSet's fingerprint (per modality), and each parent's codes (per model), are computed
+    once (``_memo``)."""
+    memo = {} if memo is None else memo
+    mod = split.modality
     if split.parent is not None and not train_mode:
-        key, read = (id(split.parent), split.modality), {} if read is None else read
-        if key not in read:
-            read[key] = encode_cached(model, split.parent, split.modality, cdir, model_fp=model_fp)
-        return read[key].subset(split.rows)
-    return encode_cached(model, split.clipset, split.modality, cdir, train_mode=train_mode, model_fp=model_fp)
+        dfp = _memo(memo, ("dataset", mod), split.parent, lambda: dataset_fingerprint(split.parent, mod))
+        return _memo(
+            memo,
+            ("codes", model_fp, str(cdir), mod),
+            split.parent,
+            lambda: encode_cached(model, split.parent, mod, cdir, model_fp=model_fp, dataset_fp=dfp),
+        ).subset(split.rows)
+    dfp = _memo(memo, ("dataset", mod), split.clipset, lambda: dataset_fingerprint(split.clipset, mod))
+    return encode_cached(model, split.clipset, mod, cdir, train_mode=train_mode, model_fp=model_fp, dataset_fp=dfp)
+
+
+def _memo(memo: dict, key: tuple, obj, compute):
+    """``memo``'s value for (key, obj), computed once; kept with obj itself, so that another object
+    that later takes the id of a freed one is not taken for it."""
+    k = (*key, id(obj))
+    if k not in memo or memo[k][0] is not obj:
+        memo[k] = (obj, compute())
+    return memo[k][1]
 
 
 @dataclass
@@ -221,13 +237,22 @@ def fit_task_groups(
 
 
 def plan_task_groups(
-    task: str, direction: str, model, data: dict, tocs: list, *, options: TaskOptions = TaskOptions()
+    task: str,
+    direction: str,
+    model,
+    data: dict,
+    tocs: list,
+    *,
+    options: TaskOptions = TaskOptions(),
+    memo: dict | None = None,
 ) -> GroupPlan:
     """The first half of ``fit_task_groups``: check the arguments and read (or encode) the codes.
 
     Returns a ``GroupPlan`` whose ``fit()`` trains the heads (touching neither the model nor the
     code cache, so ``run_grid`` can run it in a worker process) and whose ``assemble(fits)`` turns
-    the trained heads into one ``TaskFit`` per group."""
+    the trained heads into one ``TaskFit`` per group. memo: a dict shared by the plans of one grid,
+    whose models and data do not change meanwhile: each model is fingerprinted, and each ClipSet's
+    codes are read, once for all of them."""
     protocol = options.protocol
     _check(task, direction, protocol)
     spec = TASKS[task]
@@ -240,10 +265,10 @@ def plan_task_groups(
         raise ValueError("toc: an empty list of candidates; pass None for no TOC")
     candidates = [t for g in groups for t in g]  # every group's candidates, in order
     codebooks = model.codebooks().detach().cpu()
-    fp = model_fingerprint(model)  # hashed once for every split
-    read: dict = {}  # parents read once
-    train_codes = _split_codes(model, splits["train"], cdir, dropout, fp, read)
-    ev_codes = {k: _split_codes(model, s, cdir, model_fp=fp, read=read) for k, s in splits.items() if k != "train"}
+    memo = {} if memo is None else memo
+    fp = _memo(memo, ("model",), model, lambda: model_fingerprint(model))  # hashed once for every split
+    train_codes = _split_codes(model, splits["train"], cdir, dropout, fp, memo)
+    ev_codes = {k: _split_codes(model, s, cdir, model_fp=fp, memo=memo) for k, s in splits.items() if k != "train"}
     return GroupPlan(
         task=task,
         direction=direction,

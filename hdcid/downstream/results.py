@@ -173,12 +173,12 @@ def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progr
     # the widest codes first (their heads cost the most), so that with several workers the last
     # cells to start are the cheap ones; the rows keep the order of ``jobs``
     order = sorted(range(len(jobs)), key=lambda i: -_code_width(models[jobs[i][0]]))
-    plans = {}
+    plans, memo = {}, {}
     for i in order:  # codes read (or encoded) here, once; the workers only fit
         name, task, direction = jobs[i]
         cands = tocs_of(task, direction, models[name])
         tocs = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
-        plans[i] = plan_task_groups(task, direction, models[name], loaded[task], tocs, options=options)
+        plans[i] = plan_task_groups(task, direction, models[name], loaded[task], tocs, options=options, memo=memo)
     bar = tqdm(total=len(jobs), disable=not progress, desc="downstream")
     pool = resolve_pool(options.pool, get_device(options.device))
     fitted = map_jobs(lambda i: plans[i].fit(), order, grid_workers(options, len(jobs)), pool, bar.update)
