@@ -11,7 +11,7 @@ Layout under `data_root`::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,7 @@ def events_to_labels(events: Sequence[Event], classes: Sequence[str], T: int = 1
     return lab
 
 
-def _whole_second(value: str, what: str, row: pd.Series, where: str) -> int:
+def _whole_second(value: str, what: str, row: Mapping, where: str) -> int:
     """An onset/offset string as an int; '3' and '3.0' are fine, '2.5' or 'abc' raise."""
     try:
         v = float(value)
@@ -71,7 +71,7 @@ def _whole_second(value: str, what: str, row: pd.Series, where: str) -> int:
     return int(v)
 
 
-def parse_llp_row(row: pd.Series, where: str, T: int | None = None) -> list[Event]:
+def parse_llp_row(row: Mapping, where: str, T: int | None = None) -> list[Event]:
     """Split one combined LLP row into events; raises on mismatched list lengths, onsets/offsets that
     are not whole seconds, offset <= onset, or (given T) a span outside 0..T."""
     ons, offs, labs = (str(row[c]).split(",") for c in ("onset", "offset", "event_labels"))
@@ -101,7 +101,7 @@ def read_llp_csv(path: str | Path, classes: Sequence[str], T: int = 10) -> tuple
     """Filenames (N,) and labels (N, T, K+1) of a tab-separated combined LLP CSV (read as str)."""
     df = read_csv(path, LLP_COLUMNS, sep="\t")
     labels = np.zeros((len(df), T, len(classes) + 1), dtype=np.float32)
-    for i, (_, row) in enumerate(df.iterrows()):
+    for i, row in enumerate(df.to_dict("records")):  # plain dicts: 10x faster than iterrows' Series
         labels[i] = events_to_labels(parse_llp_row(row, str(path), T), classes, T, where=str(path))
     return df["filename"].tolist(), labels
 

@@ -94,7 +94,7 @@ def read_zip_pickle(path: str | Path) -> np.ndarray:
 
     The pickle is read with `RestrictedUnpickler`: only numpy arrays and plain containers, never
     code (a pickle naming any other global raises `DataFormatError` before anything runs)."""
-    path = _require_file(path, "feature zip")
+    path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
             members = [n for n in zf.namelist() if ".pkl" in n]
@@ -103,6 +103,8 @@ def read_zip_pickle(path: str | Path) -> np.ndarray:
                     f"{path}: expected a member whose name contains '.pkl', found members {zf.namelist()}"
                 )
             raw = zf.read(members[-1])
+    except (FileNotFoundError, IsADirectoryError) as e:  # one open instead of a stat and an open
+        raise DataFormatError(f"feature zip not found: {path} (expected an existing file)") from e
     except zipfile.BadZipFile as e:
         raise DataFormatError(f"{path}: not a valid zip file ({e})") from e
     try:
