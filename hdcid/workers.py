@@ -15,6 +15,8 @@ independent and seeded, so the results do not depend on the pool or the number o
   keeps it per thread) and seeded work holds ``hdcid.utils.GLOBAL_STATE_LOCK``.
 
 ``resolve_pool(None, device)`` picks processes on the CPU where the platform forks, else threads.
+``background(fn, *args, pool=...)`` starts one job in a worker and returns at once; its
+``result()`` waits for it (a notebook trains one cell while the next cells run).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_compl
 
 import torch
 
-from hdcid.utils import GLOBAL_STATE_LOCK
+from hdcid.utils import GLOBAL_STATE_LOCK, get_device
 
-__all__ = ["POOLS", "can_fork", "resolve_pool", "map_jobs"]
+__all__ = ["POOLS", "can_fork", "resolve_pool", "map_jobs", "background", "Pending"]
 
 POOLS = ("processes", "threads")
 
@@ -70,6 +72,37 @@ def map_jobs(fn: Callable, jobs: Sequence, workers: int, pool: str = "threads", 
     return run(fn, list(jobs), min(workers, len(jobs)), done)
 
 
+class Pending:
+    """A job started by ``background``: ``result()`` waits for it and returns its value (or raises
+    its error) and frees its worker; ``done()`` says whether it has finished."""
+
+    def __init__(self, future, executor, pickled: bool):
+        self._future, self._executor, self._pickled = future, executor, pickled
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: float | None = None):
+        try:
+            value = self._future.result(timeout)
+        finally:
+            if self._future.done():
+                self._executor.shutdown(wait=False)
+        return pickle.loads(value) if self._pickled else value
+
+
+def background(fn: Callable, *args, pool: str | None = None, **kwargs) -> Pending:
+    """Start ``fn(*args, **kwargs)`` in one worker of ``pool`` and return at once: "processes", a
+    forked process, which sees the caller's memory as it is at this call, or "threads"; None:
+    ``resolve_pool`` for the default device (processes on the CPU where the platform forks)."""
+    pool = resolve_pool(pool, get_device())
+    if pool == "threads":
+        ex = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),))
+        return Pending(ex.submit(fn, *args, **kwargs), ex, pickled=False)
+    ex, first = _forked_pool(lambda _: fn(*args, **kwargs), 1)
+    return Pending(first, ex, pickled=True)
+
+
 def _in_threads(fn, jobs, workers, done) -> list:
     n_threads = torch.get_num_threads()  # every worker starts from the caller's count
     try:
@@ -96,17 +129,23 @@ def _run_job(i: int) -> bytes:
     return pickle.dumps(_JOB(i), protocol=pickle.HIGHEST_PROTOCOL)  # by value, no shared memory
 
 
-def _in_processes(fn, jobs, workers, done) -> list:
+def _forked_pool(job: Callable[[int], object], workers: int):
+    """A pool of ``workers`` forked processes that run ``job(i)`` for the indices submitted as
+    ``_run_job`` (results pickled), and the future of job 0, whose submission forks them."""
     global _JOB
-    ctx = multiprocessing.get_context("fork")
     with _FORK_LOCK:
-        _JOB = lambda i: fn(jobs[i])  # noqa: E731 - the children call it by index
-        ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker)
+        _JOB = job  # the children call it by index
+        ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker)
         try:
             with GLOBAL_STATE_LOCK:  # the workers fork in the first submit: not in a seeded draw
-                futures = [ex.submit(_run_job, 0)]
+                return ex, ex.submit(_run_job, 0)
         finally:
             _JOB = None
+
+
+def _in_processes(fn, jobs, workers, done) -> list:
+    ex, first = _forked_pool(lambda i: fn(jobs[i]), workers)
+    futures = [first]
     try:
         futures += [ex.submit(_run_job, i) for i in range(1, len(jobs))]
         for f in as_completed(futures):

@@ -492,3 +492,26 @@ def test_a_grid_fingerprints_each_model_and_clipset_once(tmp_path, monkeypatch):
         [run_task("ave_avvp", d, encs[n], data["ave_avvp"], options=opts, name=n) for d, n in cells], ignore_index=True
     )
     pd.testing.assert_frame_equal(grid, alone)
+
+
+@FORKS
+def test_a_cell_trained_in_the_background_equals_one_trained_here(tmp_path):
+    """The notebooks train the protocol switch's cell in a forked worker (hdcid.workers.background)
+    while the grid trains: the same rows as run_task here, codes encoded in the worker included
+    (an empty cache each), under both protocols (the original one from dropout draws)."""
+    from hdcid.workers import background
+
+    enc, data = fake.learnable_encoder(seed=0), _data("ave_avvp")
+    for proto in ("honest", "original"):
+        opts = TaskOptions(protocol=proto, seeds=(0, 1), epochs=3, fit={"batch_size": 16})
+        here = run_task("ave_avvp", "v2a", enc, data, options=replace(opts, cache_dir=tmp_path / f"{proto}-here"))
+        pending = background(
+            run_task,
+            "ave_avvp",
+            "v2a",
+            enc,
+            data,
+            options=replace(opts, cache_dir=tmp_path / f"{proto}-bg"),
+            pool="processes",
+        )
+        pd.testing.assert_frame_equal(here, pending.result(timeout=120))

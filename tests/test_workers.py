@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hdcid.utils import GLOBAL_STATE_LOCK
-from hdcid.workers import can_fork, map_jobs, resolve_pool
+from hdcid.workers import background, can_fork, map_jobs, resolve_pool
 
 FORKS = pytest.mark.skipif(not can_fork(), reason="forked worker processes need Linux")
 POOLS = ["threads", pytest.param("processes", marks=FORKS)]
@@ -106,3 +106,28 @@ def test_the_pool_is_checked_against_the_device():
         resolve_pool("fibers", cpu)
     with pytest.raises(ValueError, match="pool must be one of"):
         map_jobs(_square, [1, 2], 2, "fibers")
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_a_background_job_returns_what_the_call_returns(pool):
+    """background(fn, ...) returns at once; result() gives fn's value (a forked worker's comes back
+    pickled) or raises fn's error."""
+    ran = threading.Event()
+
+    def job(n, scale=1.0):
+        ran.set()  # seen only by a thread: a forked child has its own copy
+        time.sleep(0.2)
+        return {"pid": os.getpid(), "t": torch.arange(n) * scale}
+
+    start = time.perf_counter()
+    pending = background(job, 4, scale=0.5, pool=pool)
+    assert time.perf_counter() - start < 0.2 and not pending.done()
+    got = pending.result(timeout=30)
+    assert torch.equal(got["t"], torch.arange(4) * 0.5) and pending.done()
+    assert (got["pid"] != os.getpid()) if pool == "processes" else ran.is_set()
+
+    def fails():
+        raise KeyError("the clip 'x' has no audio features")
+
+    with pytest.raises(KeyError, match="has no audio features"):
+        background(fails, pool=pool).result(timeout=30)
