@@ -6,8 +6,9 @@ independent and seeded, so the results do not depend on the pool or the number o
 
 * ``"processes"``: forked worker processes (Linux). A job is mostly many small tensor operators,
   and Python holds the GIL between them, so two threads on two cores reach ~1.4x; two processes
-  ~1.9x. A forked worker inherits the caller's memory (models, codes), so only the job's index
-  goes to it and only its (pickled) result comes back. Forking is safe here because the workers
+  ~1.9x. A forked worker inherits the caller's memory and ``fn``; each job goes to it pickled
+  (``run_grid``'s jobs carry a cell's codes, not its data or models) and its result comes back
+  pickled. Forking is safe here because the workers
   never use CUDA or the parent's other threads: the pool refuses a non-CPU device, the workers
   start with one torch thread (as ``torch.utils.data`` workers do), and hdcid's own locks are
   re-created in every forked child (``hdcid.utils``, ``hdcid.downstream.cache``).
@@ -25,8 +26,8 @@ import multiprocessing
 import pickle
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 
 import torch
 
@@ -55,21 +56,26 @@ def resolve_pool(pool: str | None, device: torch.device) -> str:
     return pool
 
 
-def map_jobs(fn: Callable, jobs: Sequence, workers: int, pool: str = "threads", on_done=None) -> list:
+def map_jobs(fn: Callable, jobs: Iterable, workers: int, pool: str = "threads", on_done=None) -> list:
     """``[fn(j) for j in jobs]``, up to ``workers`` at once in a pool of ``pool`` ("threads" or
     "processes"; one worker runs them here, one after another). ``on_done()`` is called in this
-    thread after each job (a progress bar). The first failing job's error is raised here."""
+    thread after each job (a progress bar). The first failing job's error is raised here.
+
+    ``jobs`` may be a generator: each job is made here and handed to the pool at once, so making the
+    next job overlaps with the workers running the earlier ones. Forked workers inherit ``fn`` and
+    get each job pickled (they fork when the first job is handed over)."""
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
     done = on_done or (lambda: None)
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1:
         out = []
         for j in jobs:
             out.append(fn(j))
             done()
         return out
-    run = _in_processes if pool == "processes" else _in_threads
-    return run(fn, list(jobs), min(workers, len(jobs)), done)
+    if pool == "threads":
+        return _in_threads(fn, jobs, workers, done)
+    return _in_processes(fn, jobs, workers, done)
 
 
 class Pending:
@@ -99,8 +105,8 @@ def background(fn: Callable, *args, pool: str | None = None, **kwargs) -> Pendin
     if pool == "threads":
         ex = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),))
         return Pending(ex.submit(fn, *args, **kwargs), ex, pickled=False)
-    ex, first = _forked_pool(lambda _: fn(*args, **kwargs), 1)
-    return Pending(first, ex, pickled=True)
+    ex, future = _forked_pool(lambda _: fn(*args, **kwargs), 1, None)
+    return Pending(future, ex, pickled=True)
 
 
 def _in_threads(fn, jobs, workers, done) -> list:
@@ -125,29 +131,33 @@ def _start_worker() -> None:
     torch.set_num_threads(1)  # no OpenMP team in a forked child (libgomp's is not fork-safe)
 
 
-def _run_job(i: int) -> bytes:
-    return pickle.dumps(_JOB(i), protocol=pickle.HIGHEST_PROTOCOL)  # by value, no shared memory
+def _run_job(arg) -> bytes:
+    return pickle.dumps(_JOB(arg), protocol=pickle.HIGHEST_PROTOCOL)  # by value, no shared memory
 
 
-def _forked_pool(job: Callable[[int], object], workers: int):
-    """A pool of ``workers`` forked processes that run ``job(i)`` for the indices submitted as
-    ``_run_job`` (results pickled), and the future of job 0, whose submission forks them."""
+def _forked_pool(job: Callable, workers: int, first) -> tuple[ProcessPoolExecutor, Future]:
+    """A pool of ``workers`` forked processes that run ``job(arg)`` for each ``arg`` submitted to
+    ``_run_job`` (results pickled), and the future of ``job(first)``, whose submission forks them."""
     global _JOB
     with _FORK_LOCK:
-        _JOB = job  # the children call it by index
+        _JOB = job  # inherited by the children
         ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker)
         try:
             with GLOBAL_STATE_LOCK:  # the workers fork in the first submit: not in a seeded draw
-                return ex, ex.submit(_run_job, 0)
+                return ex, ex.submit(_run_job, first)
         finally:
             _JOB = None
 
 
 def _in_processes(fn, jobs, workers, done) -> list:
-    ex, first = _forked_pool(lambda i: fn(jobs[i]), workers)
-    futures = [first]
+    jobs = iter(jobs)
+    first = next(jobs, _NONE)
+    if first is _NONE:
+        return []
+    ex, future = _forked_pool(fn, workers, first)
+    futures = [future]
     try:
-        futures += [ex.submit(_run_job, i) for i in range(1, len(jobs))]
+        futures += [ex.submit(_run_job, j) for j in jobs]  # each job pickled to a worker
         for f in as_completed(futures):
             f.result()  # raises the first failure here
             done()
@@ -157,6 +167,9 @@ def _in_processes(fn, jobs, workers, done) -> list:
         raise
     ex.shutdown()
     return [pickle.loads(f.result()) for f in futures]
+
+
+_NONE = object()
 
 
 def _terminate(ex: ProcessPoolExecutor) -> None:

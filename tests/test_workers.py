@@ -34,8 +34,19 @@ def test_results_come_back_in_the_order_of_the_jobs(pool):
     assert all(torch.equal(g["t"], torch.full((2,), float(g["x"]))) for g in got)
     pids = {g["pid"] for g in got}
     assert (os.getpid() not in pids) if pool == "processes" else (pids == {os.getpid()})
-    assert map_jobs(_square, [3], 4, pool) == [9]  # one job: run here
-    assert map_jobs(_square, [1, 2, 3], 1, pool) == [1, 4, 9]
+    assert map_jobs(_square, [3], 4, pool) == [9]
+    assert map_jobs(_square, [1, 2, 3], 1, pool) == [1, 4, 9]  # one worker: run here
+    assert map_jobs(_square, [], 2, pool) == []
+
+    made = []
+
+    def jobs():  # made here while the workers run the ones before
+        for x in (3, 1, 2):
+            made.append((x, time.perf_counter()))
+            time.sleep(0.1)
+            yield x
+
+    assert map_jobs(_square, jobs(), 2, pool) == [9, 1, 4] and [x for x, _ in made] == [3, 1, 2]
 
 
 @pytest.mark.parametrize("pool", POOLS)

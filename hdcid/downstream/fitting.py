@@ -288,7 +288,10 @@ def plan_task_groups(
 
 @dataclass
 class GroupPlan:
-    """A cell's heads ready to train: its splits, codes and schedule (``plan_task_groups``)."""
+    """A cell's heads ready to train: its splits, codes and schedule (``plan_task_groups``).
+
+    Pickled (to a worker process of ``run_grid``), a plan leaves its splits behind (their ClipSets
+    hold every clip's features): ``fit()`` needs only the codes; ``assemble`` runs where it was made."""
 
     task: str
     direction: str
@@ -303,6 +306,9 @@ class GroupPlan:
     idx_lists: list  # per candidate (every group's, in order) its kept dims per level, or None
     draws: list  # the training codes of each draw (Codes)
     ev_codes: dict  # evaluation split -> Codes
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "splits": None}
 
     @property
     def candidates(self) -> list:

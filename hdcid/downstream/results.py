@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hdcid.downstream.fitting import TaskOptions, plan_task_groups, result_rows
+from hdcid.downstream.fitting import GroupPlan, TaskOptions, plan_task_groups, result_rows
 from hdcid.downstream.tasks import DIRECTIONS, TASKS, default_toc_grid, load_task_data, paper_toc
 from hdcid.published import PUBLISHED, PUBLISHED_SOURCE
 from hdcid.toc import TOCSettings
@@ -174,14 +174,18 @@ def _grid(models, tasks, directions, tocs_of, *, data_root, data, options, progr
     # cells to start are the cheap ones; the rows keep the order of ``jobs``
     order = sorted(range(len(jobs)), key=lambda i: -_code_width(models[jobs[i][0]]))
     plans, memo = {}, {}
-    for i in order:  # codes read (or encoded) here, once; the workers only fit
-        name, task, direction = jobs[i]
-        cands = tocs_of(task, direction, models[name])
-        tocs = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
-        plans[i] = plan_task_groups(task, direction, models[name], loaded[task], tocs, options=options, memo=memo)
+
+    def planned():  # codes read (or encoded) here, once, while the workers fit the cells before
+        for i in order:
+            name, task, direction = jobs[i]
+            cands = tocs_of(task, direction, models[name])
+            tocs = [None] + ([] if cands is None else [list(cands)])  # the rows without TOC, then with it
+            plans[i] = plan_task_groups(task, direction, models[name], loaded[task], tocs, options=options, memo=memo)
+            yield plans[i]
+
     bar = tqdm(total=len(jobs), disable=not progress, desc="downstream")
     pool = resolve_pool(options.pool, get_device(options.device))
-    fitted = map_jobs(lambda i: plans[i].fit(), order, grid_workers(options, len(jobs)), pool, bar.update)
+    fitted = map_jobs(GroupPlan.fit, planned(), grid_workers(options, len(jobs)), pool, bar.update)
     bar.close()
     results = dict(zip(order, fitted))
     frames = []
