@@ -51,8 +51,7 @@ class SegmentTuples:
         gids = [g.reshape(r.shape[:2]) for g, r in zip(inv.split([r.shape[0] * r.shape[1] for r in rows]), rows)]
         K1 = train_labels.shape[-1]
         ylab, lid = unique_rows(train_labels.reshape(-1, K1).float())
-        self.labels = ylab.to(device)  # (Ly, K1) distinct label rows of the training seconds
-        self.labels_t = self.labels.t().contiguous()  # (K1, Ly)
+        self.labels_t = ylab.t().contiguous().to(device)  # (K1, Ly) distinct label rows of the training seconds
         self.Ly = ylab.shape[0]
         lid = lid.reshape(train_labels.shape[:2])
         self.pairs = [(g * self.Ly + lid).to(device) for g in gids[:-1]]  # per training set (N, T)
