@@ -341,12 +341,13 @@ class GroupPlan:
                     device=device,
                 )
         xs = [[_select(c, idx) for c in self.draws] for idx in self.idx_lists]  # candidate -> draws
+        evals = [self._evals(c) for c in range(len(self.idx_lists))]  # candidate -> splits, once
         return [
             fit_head(
                 spec.kind,
                 xs[m.cand],
                 train_y,
-                self._evals(m.cand),
+                evals[m.cand],
                 cfg=cfg,
                 protocol=protocol,
                 select_metric=self.select_metric,
