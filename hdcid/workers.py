@@ -6,9 +6,9 @@ independent and seeded, so the results do not depend on the pool or the number o
 
 * ``"processes"``: forked worker processes (Linux). A job is mostly many small tensor operators,
   and Python holds the GIL between them, so two threads on two cores reach ~1.4x; two processes
-  ~1.9x. A forked worker inherits the caller's memory and ``fn``; each job goes to it pickled
-  (``run_grid``'s jobs carry a cell's codes, not its data or models) and its result comes back
-  pickled. Forking is safe here because the workers
+  ~1.9x. A forked worker inherits the caller's memory and ``fn``; each job is pickled in the caller
+  and goes to it by value (``run_grid``'s jobs carry a cell's codes, not its data or models), and
+  its result comes back pickled. Forking is safe here because the workers
   never use CUDA or the parent's other threads: the pool refuses a non-CPU device, the workers
   start with one torch thread (as ``torch.utils.data`` workers do), and hdcid's own locks are
   re-created in every forked child (``hdcid.utils``, ``hdcid.downstream.cache``).
@@ -131,8 +131,16 @@ def _start_worker() -> None:
     torch.set_num_threads(1)  # no OpenMP team in a forked child (libgomp's is not fork-safe)
 
 
-def _run_job(arg) -> bytes:
-    return pickle.dumps(_JOB(arg), protocol=pickle.HIGHEST_PROTOCOL)  # by value, no shared memory
+def _dumps(obj) -> bytes:
+    """``obj`` pickled by value, here. A job handed to the pool as an object would be pickled by the
+    pool's feeder thread with multiprocessing's pickler, which moves every tensor's storage into
+    shared memory, in place: in the caller, while the caller may be reading it (a model's codebook
+    buffer shared with a job gave wrong codes to the caller's encoding)."""
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _run_job(arg: bytes) -> bytes:
+    return _dumps(_JOB(pickle.loads(arg)))  # both ways by value, no shared memory
 
 
 def _forked_pool(job: Callable, workers: int, first) -> tuple[ProcessPoolExecutor, Future]:
@@ -144,7 +152,7 @@ def _forked_pool(job: Callable, workers: int, first) -> tuple[ProcessPoolExecuto
         ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker)
         try:
             with GLOBAL_STATE_LOCK:  # the workers fork in the first submit: not in a seeded draw
-                return ex, ex.submit(_run_job, first)
+                return ex, ex.submit(_run_job, _dumps(first))
         finally:
             _JOB = None
 
@@ -157,12 +165,11 @@ def _in_processes(fn, jobs, workers, done) -> list:
     ex, future = _forked_pool(fn, workers, first)
     futures = [future]
     try:
-        futures += [ex.submit(_run_job, j) for j in jobs]  # each job pickled to a worker
+        futures += [ex.submit(_run_job, _dumps(j)) for j in jobs]  # each job pickled here, to a worker
         for f in as_completed(futures):
             f.result()  # raises the first failure here
             done()
     except BaseException:  # a failure or an interrupt: stop the other jobs now, not at their end
-        ex.shutdown(wait=False, cancel_futures=True)
         _terminate(ex)
         raise
     ex.shutdown()
@@ -173,9 +180,16 @@ _NONE = object()
 
 
 def _terminate(ex: ProcessPoolExecutor) -> None:
-    """Stop the workers of ``ex`` (``terminate_workers`` from Python 3.14 on)."""
+    """Cancel the jobs of ``ex`` not yet started, stop its workers and wait for them to exit
+    (``terminate_workers`` from Python 3.14 on). The worker processes are taken before ``shutdown``,
+    which forgets them: stopped after it, the busy ones would run their jobs to the end and the
+    interpreter would wait for them at exit."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
     if hasattr(ex, "terminate_workers"):
         ex.terminate_workers()
-        return
-    for p in list((getattr(ex, "_processes", None) or {}).values()):
-        p.terminate()
+    else:
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            p.terminate()
+    for p in procs:
+        p.join(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -50,20 +51,52 @@ def test_results_come_back_in_the_order_of_the_jobs(pool):
 
 
 @pytest.mark.parametrize("pool", POOLS)
-def test_a_failing_job_raises_here_and_stops_the_others(pool):
-    """The first failure is raised in the caller, naming the job's error; the workers still busy
-    are stopped (processes) instead of being waited for to the end."""
+def test_a_failing_job_raises_here_and_stops_the_others(pool, tmp_path):
+    """The first failure is raised in the caller, naming the job's error; the worker processes still
+    busy are stopped and gone when it is raised, not left to run their jobs to the end (where the
+    interpreter would wait for them at exit)."""
 
     def job(x):
         if x == 0:
+            deadline = time.perf_counter() + 10
+            while not list(tmp_path.glob("*.pid")) and time.perf_counter() < deadline:
+                time.sleep(0.01)  # fails once another job is under way
             raise ValueError("job 0 found a bad shape (3, 4)")
+        (tmp_path / f"{x}.tmp").write_text(str(os.getpid()))
+        (tmp_path / f"{x}.tmp").rename(tmp_path / f"{x}.pid")  # whole when seen
         time.sleep(30 if pool == "processes" else 0.2)
         return x
 
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"job 0 found a bad shape \(3, 4\)"):
-        map_jobs(job, [0, 1, 2, 3], 2, pool)
+        map_jobs(job, [1, 0, 2, 3], 2, pool)
     assert time.perf_counter() - start < 20
+    if pool == "processes":
+        pids = {int(f.read_text()) for f in tmp_path.glob("*.pid")}
+        assert pids and os.getpid() not in pids
+        assert not [pid for pid in pids if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@FORKS
+def test_jobs_go_to_forked_workers_by_value_and_leave_the_callers_tensors_alone():
+    """A job is pickled in the caller: the pool's own pickler would move the storage of every tensor
+    in it into shared memory, in place, while the caller may be reading it (seen as wrong codes)."""
+    t = torch.arange(6.0)
+    ptr = t.data_ptr()
+    assert map_jobs(lambda job: float(job["t"].sum()), [{"t": t}, {"t": t}, {"t": 2 * t}], 2, "processes") == [
+        15.0,
+        15.0,
+        30.0,
+    ]
+    assert not t.is_shared() and t.data_ptr() == ptr
 
 
 @FORKS
@@ -124,15 +157,16 @@ def test_a_background_job_returns_what_the_call_returns(pool):
     """background(fn, ...) returns at once; result() gives fn's value (a forked worker's comes back
     pickled) or raises fn's error."""
     ran = threading.Event()
+    gate = multiprocessing.get_context("fork" if pool == "processes" else None).Event()  # shared with a forked child
 
     def job(n, scale=1.0):
         ran.set()  # seen only by a thread: a forked child has its own copy
-        time.sleep(0.2)
+        assert gate.wait(30), "the caller never opened the gate"
         return {"pid": os.getpid(), "t": torch.arange(n) * scale}
 
-    start = time.perf_counter()
     pending = background(job, 4, scale=0.5, pool=pool)
-    assert time.perf_counter() - start < 0.2 and not pending.done()
+    assert not pending.done()  # returned while the job waits for the gate
+    gate.set()
     got = pending.result(timeout=30)
     assert torch.equal(got["t"], torch.arange(4) * 0.5) and pending.done()
     assert (got["pid"] != os.getpid()) if pool == "processes" else ran.is_set()
