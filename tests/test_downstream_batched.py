@@ -230,7 +230,6 @@ def test_segment_gradients_written_out_equal_autograd(monkeypatch, unfolded, by_
     rows = [torch.randint(0, U, (N, T, L), generator=g), torch.randint(0, U, (12, T, L), generator=g)]
     y = (torch.rand(N, T, K1, generator=g) < 0.3).float()
     seg = SegmentTuples(rows, y, (torch.rand(12, T, K1, generator=g) < 0.3).float(), 4, torch.device("cpu"))
-    seg.labels_t = seg.labels_t.double()
     keep = torch.stack([(torch.arange(d) < w).double() for w in widths])  # (M, d) each member's columns
     tab = torch.randn(M, U, d, generator=g, dtype=torch.float64) * keep[:, None, :]
     p = {

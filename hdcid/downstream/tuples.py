@@ -51,10 +51,12 @@ class SegmentTuples:
         gids = [g.reshape(r.shape[:2]) for g, r in zip(inv.split([r.shape[0] * r.shape[1] for r in rows]), rows)]
         K1 = train_labels.shape[-1]
         ylab, lid = unique_rows(train_labels.reshape(-1, K1).float())
-        self.labels_t = ylab.t().contiguous().to(device)  # (K1, Ly) distinct label rows of the training seconds
+        self.label_rows = ylab.to(device)  # (Ly, K1) distinct label rows of the training seconds
         self.Ly = ylab.shape[0]
+        # (K1 + 1, Ly): the label rows, class-major, and a row of ones (a pair's seconds whatever the label)
+        self._label_sums = {torch.float32: torch.cat([ylab.t(), torch.ones(1, self.Ly)]).contiguous().to(device)}
         lid = lid.reshape(train_labels.shape[:2])
-        self.pairs = [(g * self.Ly + lid).to(device) for g in gids[:-1]]  # per training set (N, T)
+        self.pairs = [(lid * G + g).to(device) for g in gids[:-1]]  # per training set (N, T): label row, tuple
         # selection split: per evaluation batch j, tuple counts (J, G), label counts (J, G, K1)
         g_sel, y_sel = gids[-1], select_labels.cpu().double()
         Nv, T = g_sel.shape
@@ -68,6 +70,8 @@ class SegmentTuples:
         self.sel_weight = [T * min(batch_size, Nv - s) for s in range(0, Nv, batch_size)]
         self._bufs: dict = {}  # loss_and_grads' zero-padded outputs, reused from step to step
         self._spans: dict = {}  # loss_and_grads' width runs per (widths, M, d, rows, device)
+        self._offsets: dict = {}  # (M, device) -> (M, 1) each member's first pair id
+        self._views: dict = {}  # loss_and_grads' per-width-run views of its operands and buffers
 
     def logits(self, p: dict, tab: torch.Tensor) -> torch.Tensor:
         """Logits of every member on every tuple: (M, G, K1). tab (M, U, d) the members' tables.
@@ -77,36 +81,51 @@ class SegmentTuples:
         Wc = torch.bmm(p["W2"], p["W1"])  # (M, K1, d)
         bc = torch.baddbmm(p["b2"].unsqueeze(-1), p["W2"], p["b1"].unsqueeze(-1)).squeeze(-1)  # (M, K1)
         proj = torch.bmm(tab, Wc.transpose(1, 2))  # (M, U, K1)
-        z = sum(proj.index_select(1, ix) for ix in self.levels)  # (M, G, K1)
-        return z + bc[:, None, :]
+        z = proj.index_select(1, self.levels[0])
+        for ix in self.levels[1:]:
+            z = z + proj.index_select(1, ix)
+        return z + bc[:, None, :]  # (M, G, K1)
 
     def loss(self, p: dict, tab: torch.Tensor, k: int, b: torch.Tensor) -> torch.Tensor:
-        """Per-member mean loss (M,) of training set k at clips b (M, B): BCE + ExpLog (module doc),
-        differentiable (the reference of ``loss_and_grads``, which training uses)."""
-        return self._loss_terms(self.logits(p, tab), p["alpha"], k, b)[0]
+        """Per-member mean loss (M,) of training set k at clips b (M, B): BCE + ExpLog over the
+        batch's seconds one by one (``losses.SegmentLoss`` per member), differentiable: the reference
+        of ``loss_and_grads``, which works on per-tuple counts instead."""
+        M = b.shape[0]
+        pairs = self.pairs[k].index_select(0, b.reshape(-1)).reshape(M, -1)  # (M, B T)
+        z = self.logits(p, tab)  # (M, G, K1)
+        zs = torch.gather(z, 1, (pairs % self.G).unsqueeze(-1).expand(-1, -1, z.shape[-1]))  # (M, B T, K1)
+        y = self.label_rows.to(z.dtype)[pairs // self.G]  # (M, B T, K1)
+        bce = F.binary_cross_entropy_with_logits(zs, y, reduction="none").mean((1, 2))
+        w = torch.exp(-p["alpha"])[:, None, :]  # (M, 1, K1)
+        return bce - (y * w * F.log_softmax(zs, -1)).sum(-1).mean(1)
 
-    def _loss_terms(self, z: torch.Tensor, alpha: torch.Tensor, k: int, b: torch.Tensor):
-        """The loss (M,) from the logits z (M, G, K1), and the terms its gradient reuses: the
-        batch's seconds per tuple n (M, G) and per tuple and class S (M, G, K1), the ExpLog weights
-        Sw (M, G, K1) and their sum (M, G, 1), logsumexp (M, G, 1) and the row count B T."""
-        M, B = b.shape
-        T = self.pairs[k].shape[1]
-        K1 = z.shape[-1]
-        off = torch.arange(M, device=b.device).unsqueeze(1) * (self.G * self.Ly)  # (M, 1)
-        ids = self.pairs[k].index_select(0, b.reshape(-1)).reshape(M, B * T) + off  # (M, B T) member's pair ids
-        cnt = torch.bincount(ids.reshape(-1), minlength=M * self.G * self.Ly).to(z.dtype)
-        n = cnt.reshape(M, self.G, self.Ly).sum(-1)  # (M, G) seconds per tuple
-        # (M, G, K1) seconds of tuple g labelled c: counts (exact in any order), the product taken
-        # as (K1, Ly) x (Ly, M G), ~5x faster than (M G, Ly) x (Ly, K1) with these thin shapes
-        S = (self.labels_t @ cnt.reshape(M * self.G, self.Ly).t()).t().contiguous().reshape(M, self.G, K1)
-        rows = B * T
-        softplus = z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))  # BCE: softplus(z) - y z
-        bce = ((n[..., None] * softplus).sum((1, 2)) - (S * z).sum((1, 2))) / (rows * K1)
-        Sw = S * torch.exp(-alpha)[:, None, :]  # (M, G, K1)
-        lse = torch.logsumexp(z, -1, keepdim=True)  # (M, G, 1)
-        sw_sum = Sw.sum(-1, keepdim=True)  # (M, G, 1)
-        exp_log = -((Sw * z).sum((1, 2)) - (sw_sum * lse).sum((1, 2))) / rows
-        return bce + exp_log, (n, S, Sw, sw_sum, lse, rows)
+    def _selection(self, U: int, dtype: torch.dtype, device) -> torch.Tensor:
+        """(U, G) in {0, 1, ..}: how many of tuple g's levels use table row u, so that ``proj @ sel``
+        sums each tuple's rows (exact: the same two or three terms added) and ``dz @ sel^T`` adds
+        each tuple's gradient back onto its rows, each one matrix product instead of a gather per
+        level (gathers along the last dim are slow)."""
+        key = ("sel", U, dtype, device)
+        if key not in self._bufs:
+            sel = torch.zeros(U, self.G, dtype=dtype, device=device)
+            for ix in self.levels:
+                sel.index_put_((ix, torch.arange(self.G, device=device)), torch.ones((), dtype=dtype), accumulate=True)
+            self._bufs[key] = sel
+        return self._bufs[key]
+
+    def _counts(self, k: int, b: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's seconds per tuple and class S (M, K1, G) and per tuple n (M, 1, G), class-major:
+        one ``bincount`` of the members' (label row, tuple) pair ids, then the label rows' sums
+        (counts, exact in any order)."""
+        M = b.shape[0]
+        key = (M, b.device)
+        if key not in self._offsets:
+            self._offsets[key] = torch.arange(M, device=b.device).unsqueeze(1) * (self.Ly * self.G)
+        ids = self.pairs[k].index_select(0, b.reshape(-1)).reshape(M, -1) + self._offsets[key]  # (M, B T)
+        cnt = torch.bincount(ids.reshape(-1), minlength=M * self.Ly * self.G).reshape(M, self.Ly, self.G)
+        if dtype not in self._label_sums:
+            self._label_sums[dtype] = self._label_sums[torch.float32].to(dtype)
+        Sn = torch.matmul(self._label_sums[dtype], cnt.to(dtype))  # (M, K1 + 1, G)
+        return Sn[:, :-1], Sn[:, -1:]
 
     @torch.no_grad()
     def loss_and_grads(
@@ -122,16 +141,26 @@ class SegmentTuples:
         instead of taken by autograd (the same values up to float rounding; a step has ~10 small
         products, so the engine's bookkeeping cost more than the arithmetic).
 
-        With g the logits' gradient dz (M, G, K1), gathered back onto the U table rows (dproj), and
-        the head ``z = (x W1^T + b1) W2^T + b2``: dW1 = W2^T dproj^T tab, dW2 = dproj^T (tab W1^T) +
-        dbc b1^T, db1 = W2^T dbc, db2 = dbc with dbc = sum_g dz; d alpha_c = sum_g w_c S_gc (z_gc -
-        lse_g) / (B T). The products run through ``tab W1^T`` (U x d x d per member) when the table
-        has fewer rows than 1.5 (K+1), else through the folded ``W2 W1`` (K1 x d x d); ``unfolded``
-        True / False forces one. ``widths``: each member's input width (TOC candidates are narrower
-        than d and zero-padded): the d x d products of a run of members of one width w use only
-        their leading w x w block, the padding's gradient being zero anyway."""
+        Per member, with z (K1, G) the logits of the tuples (class-major, so the sums over classes
+        run across rows), n_g and S_cg the batch's seconds per tuple and per tuple and class, R = B T
+        the batch's seconds and w_c = exp(-alpha_c):
+
+            loss    = sum_cg (n_g softplus(z_cg) - S_cg z_cg) / (R K1) - sum_c w_c D_c / R,
+                      D_c = sum_g S_cg (z_cg - lse_g),  lse_g = logsumexp_c z_cg
+            dz_cg   = (n_g sigmoid(z_cg) - S_cg) / (R K1) - (w_c S_cg - sw_g softmax_c(z_g)) / R,
+                      sw_g = sum_c w_c S_cg
+            d alpha = w D / R
+
+        dz is gathered back onto the U table rows (dproj) and, with the head
+        ``z = (x W1^T + b1) W2^T + b2``: dW1 = W2^T dproj tab, dW2 = dproj (tab W1^T) + dbc b1^T,
+        db1 = W2^T dbc, db2 = dbc with dbc = sum_g dz. The products run through ``tab W1^T``
+        (U x d x d per member) when the table has fewer rows than 1.5 (K+1), else through the
+        folded ``W2 W1`` (K1 x d x d); ``unfolded`` True / False forces one. ``widths``: each
+        member's input width (TOC candidates are narrower than d and zero-padded): the d x d
+        products of a run of members of one width w use only their leading w x w block, the
+        padding's gradient being zero anyway."""
         M = b.shape[0]
-        W1, b1, W2, b2 = p["W1"], p["b1"], p["W2"], p["b2"]
+        W1, b1, W2, b2, alpha = p["W1"], p["b1"], p["W2"], p["b2"], p["alpha"]
         K1, U = W2.shape[1], tab.shape[1]
         unfolded = (2 * U < 3 * K1) if unfolded is None else unfolded
         plan = (None if widths is None else tuple(widths), M, W1.shape[-1], U if unfolded else K1, tab.device)
@@ -139,45 +168,71 @@ class SegmentTuples:
             self._spans[plan] = _width_spans(widths, *plan[1:])
         spans = self._spans[plan]
 
-        def buf(name: str, like: torch.Tensor) -> torch.Tensor | None:  # zero padding, allocated once
-            if len(spans) == 1 and spans[0][2] == like.shape[-1]:
-                return None
+        def buf(name: str, like: torch.Tensor) -> torch.Tensor:  # zero padding, allocated once per fit
             key = (name, plan, tuple(like.shape), like.dtype)
             if key not in self._bufs:
                 self._bufs[key] = like.new_zeros(like.shape)
             return self._bufs[key]
 
-        bc = torch.baddbmm(b2.unsqueeze(-1), W2, b1.unsqueeze(-1)).squeeze(-1)  # (M, K1)
+        # the d x d products, per width run, written into the leading blocks of buffers kept from step
+        # to step (zero elsewhere); their operands' blocks are views made once per fit (W1, W2 and
+        # the table are the same tensors at every step: Adam updates them in place)
+        names = ("h", "dh", "dW1") if unfolded else ("Wc", "dWc", "dW2", "dW1")
+        out = {n: buf(n, tab if n in ("h", "dh") else W1 if n == "dW1" else W2) for n in names}
+        vkey = (plan, W1.data_ptr(), W2.data_ptr(), tab.data_ptr())  # a view keeps its storage alive
+        if vkey not in self._views:
+            self._views[vkey] = [
+                {
+                    "W1": W1[s:e, :w, :w],
+                    "W2": W2[s:e, :, :w],
+                    "tab": tab[s:e, :, :w],
+                    **{n: t[s:e, :, :w] if n != "dW1" else t[s:e, :w, :w] for n, t in out.items()},
+                }
+                for s, e, w in spans
+            ]
+        views = self._views[vkey]
+        bc = (W2 * b1.unsqueeze(1)).sum(2, keepdim=True).add_(b2.unsqueeze(-1))  # (M, K1, 1) = W2 b1 + b2
         if unfolded:
-            h = _blockwise(
-                lambda s, e, w: torch.bmm(tab[s:e, :, :w], W1[s:e, :w, :w].transpose(1, 2)), spans, buf("h", tab)
-            )
-            proj = torch.bmm(h, W2.transpose(1, 2))  # (M, U, K1)
+            for v in views:
+                torch.bmm(v["tab"], v["W1"].transpose(1, 2), out=v["h"])
+            h = out["h"]  # (M, U, d)
+            proj = torch.bmm(W2, h.transpose(1, 2))  # (M, K1, U)
         else:
-            Wc = _blockwise(lambda s, e, w: torch.bmm(W2[s:e, :, :w], W1[s:e, :w, :w]), spans, buf("Wc", W2))
-            proj = torch.bmm(tab, Wc.transpose(1, 2))  # (M, U, K1)
-        z = sum(proj.index_select(1, ix) for ix in self.levels) + bc[:, None, :]  # (M, G, K1)
-        loss, (n, S, Sw, sw_sum, lse, rows) = self._loss_terms(z, p["alpha"], k, b)
-        dz = (n[..., None] * torch.sigmoid(z) - S) / (rows * K1) - (Sw - sw_sum * torch.exp(z - lse)) / rows
-        d_alpha = (Sw * (z - lse)).sum(1) / rows  # (M, K1)
-        dbc = dz.sum(1)  # (M, K1)
-        dproj = torch.zeros_like(proj)
-        for ix in self.levels:
-            dproj.index_add_(1, ix, dz)
+            for v in views:
+                torch.bmm(v["W2"], v["W1"], out=v["Wc"])
+            proj = torch.bmm(out["Wc"], tab.transpose(1, 2))  # (M, K1, U)
+        sel = self._selection(U, proj.dtype, proj.device)  # (U, G)
+        z = torch.matmul(proj, sel).add_(bc)  # (M, K1, G): each tuple's rows summed, one product
+        S, n = self._counts(k, b, z.dtype)  # (M, K1, G), (M, 1, G)
+        R = b.shape[1] * self.pairs[k].shape[1]  # the batch's seconds
+        w = torch.exp(-alpha)  # (M, K1)
+        mx = z.amax(1, keepdim=True)  # (M, 1, G)
+        e = (z - mx).exp_()
+        se = e.sum(1, keepdim=True)
+        lse = se.log().add_(mx)  # (M, 1, G)
+        sw = torch.bmm(w.unsqueeze(1), S)  # (M, 1, G)
+        Sz = (S * z).sum(2)  # (M, K1)
+        D = Sz - torch.bmm(S, lse.transpose(1, 2)).squeeze(-1)  # (M, K1)
+        d_alpha = w * D / R
+        bce = ((F.softplus(z).sum(1, keepdim=True) * n).sum((1, 2)) - Sz.sum(1)) / (R * K1)
+        loss = bce - d_alpha.sum(1)
+        dz = torch.sigmoid(z).mul_(n / (R * K1))
+        dz -= S * w.unsqueeze(-1).div(R).add_(1.0 / (R * K1))
+        dz.addcmul_(e, sw.div_(se).div_(R))  # softmax_c sw_g / R
+        dbc = dz.sum(2)  # (M, K1)
+        dproj = torch.matmul(dz, sel.t())  # (M, K1, U): dz gathered back onto the table rows
         if unfolded:
-            dW2 = torch.bmm(dproj.transpose(1, 2), h)  # (M, K1, d)
-            dh = torch.bmm(dproj, W2)  # (M, U, d)
-            dW1 = _blockwise(
-                lambda s, e, w: torch.bmm(dh[s:e, :, :w].transpose(1, 2), tab[s:e, :, :w]), spans, buf("dW1", W1)
-            )
+            dW2 = torch.bmm(dproj, h)  # (M, K1, d)
+            torch.bmm(dproj.transpose(1, 2), W2, out=out["dh"])  # (M, U, d)
+            for v in views:
+                torch.bmm(v["dh"].transpose(1, 2), v["tab"], out=v["dW1"])
         else:
-            dWc = torch.bmm(dproj.transpose(1, 2), tab)  # (M, K1, d)
-            dW2 = _blockwise(
-                lambda s, e, w: torch.bmm(dWc[s:e, :, :w], W1[s:e, :w, :w].transpose(1, 2)), spans, buf("dW2", W2)
-            )
-            dW1 = _blockwise(
-                lambda s, e, w: torch.bmm(W2[s:e, :, :w].transpose(1, 2), dWc[s:e, :, :w]), spans, buf("dW1", W1)
-            )
+            torch.bmm(dproj, tab, out=out["dWc"])  # (M, K1, d)
+            for v in views:
+                torch.bmm(v["dWc"], v["W1"].transpose(1, 2), out=v["dW2"])
+                torch.bmm(v["W2"].transpose(1, 2), v["dWc"], out=v["dW1"])
+            dW2 = out["dW2"]
+        dW1 = out["dW1"]
         dW2 = dW2 + dbc[:, :, None] * b1[:, None, :]
         db1 = torch.bmm(dbc.unsqueeze(1), W2).squeeze(1)  # (M, d)
         grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": dbc, "alpha": d_alpha}
@@ -218,18 +273,6 @@ def _width_spans(widths, M: int, d: int, rows: int, device: torch.device) -> lis
             spans.append((i, i + 1, w))
     saved_flops = 4 * rows * (M * d * d - sum((e - s) * w * w for s, e, w in spans))
     return spans if saved_flops > 2 * (len(spans) - 1) * 0.8e6 else whole
-
-
-def _blockwise(product, spans, out: torch.Tensor | None) -> torch.Tensor:
-    """A (M, ...) tensor whose members' leading blocks are ``product(start, end, width)``, zero
-    elsewhere: written into ``out`` (zero outside those blocks, kept from step to step), or the
-    product itself when one span covers every member at full width (``out`` None)."""
-    if out is None:
-        return product(*spans[0])
-    for s, e, w in spans:
-        blk = product(s, e, w)
-        out[s:e, : blk.shape[1], : blk.shape[2]] = blk
-    return out
 
 
 def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
