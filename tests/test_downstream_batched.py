@@ -255,6 +255,53 @@ def test_segment_gradients_written_out_equal_autograd(monkeypatch, unfolded, by_
     assert float(grads["W1"][pad].abs().max()) == 0.0
 
 
+@pytest.mark.parametrize("by_width", [True, False])
+@pytest.mark.parametrize("levels", [1, 2])
+def test_video_gradients_written_out_equal_autograd(monkeypatch, levels, by_width):
+    """ClipTuples.loss_and_grads (the training step of video heads) gives the cross-entropy and the
+    gradients autograd takes through batched._forward (TableMax) and batched._loss, in float64 to
+    1e-10, for zero-padded members of different widths (their padding gets zero gradient), with the
+    d x d products over whole padded members or over each width's block, tuples with equal inputs
+    (ties in the max) and a partial batch."""
+    from hdcid.downstream.batched import _forward, _loss
+    from hdcid.downstream.tuples import ClipTuples, clip_tuples
+
+    g = torch.Generator().manual_seed(5)
+    N, T, U, K, M, d = 30, 6, 7, 4, 5, 8
+    widths = [8, 8, 5, 5, 3]
+    rows = [torch.randint(0, U, (N, T, levels), generator=g) + torch.arange(levels) * U]  # level l: rows l U ..
+    tuples, clips = clip_tuples(rows)
+    keep = torch.stack([(torch.arange(d) < w).double() for w in widths])  # (M, d)
+    tab = torch.randn(M, levels * U, d, generator=g, dtype=torch.float64) * keep[:, None, :]
+    tab[:, 1] = tab[:, 0]  # two table rows with one input: tuples that tie in every hidden unit
+    p = {
+        "W1": torch.randn(M, d, d, generator=g, dtype=torch.float64) * keep[:, :, None] * keep[:, None, :],
+        "b1": torch.randn(M, d, generator=g, dtype=torch.float64) * keep,
+        "W2": torch.randn(M, K, d, generator=g, dtype=torch.float64) * keep[:, None, :],
+        "b2": torch.randn(M, K, generator=g, dtype=torch.float64),
+    }
+    p = {k: v.requires_grad_(True) for k, v in p.items()}
+    y = torch.randint(0, K, (N,), generator=g)
+    b = torch.stack([torch.randperm(N, generator=g)[:7] for _ in range(M)])  # (M, 7): a partial batch
+    want = _loss("video", p, _forward("video", p, ("tuples", tab, tuples, clips[0][b])), y[b])
+    want.sum().backward()
+    if by_width:  # split by width whatever the cost estimate says
+        import functools
+
+        import hdcid.downstream.tuples as tuples_mod
+
+        monkeypatch.setattr(tuples_mod, "_width_spans", functools.partial(_spans_always, tuples_mod._width_spans))
+    vid = ClipTuples(tuples, clips, y, torch.device("cpu"))
+    got, grads = vid.loss_and_grads(p, tab, 0, b, widths if by_width else None)
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12, atol=0)
+    for k, v in p.items():
+        assert grads[k].shape == v.shape
+        np.testing.assert_allclose(grads[k].numpy(), v.grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=k)
+        assert float(v.grad.abs().max()) > 1e-4  # the gradient is not trivially zero
+    pad = (1 - keep[:, :, None] * keep[:, None, :]).bool()
+    assert float(grads["W1"][pad].abs().max()) == 0.0
+
+
 @pytest.mark.parametrize("task", ["ave", "ave_avvp"])
 def test_one_batched_fit_of_several_toc_groups_equals_separate_fits(tmp_path, task):
     """run_grid trains the rows without and with TOC as one batched model (fit_task_groups): the same

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from hdcid.downstream.heads import SegmentHead, VideoLevelHead
 from hdcid.downstream.losses import SegmentLoss
 from hdcid.downstream.metrics import video_targets
-from hdcid.downstream.tuples import SegmentTuples, TableMax, clip_tuples, unique_rows
+from hdcid.downstream.tuples import ClipTuples, SegmentTuples, TableMax, clip_tuples, unique_rows
 from hdcid.utils import GLOBAL_STATE_LOCK, seed_everything
 
 __all__ = ["Member", "fit_heads"]
@@ -84,7 +84,10 @@ def _project(p: dict, x, max_over_t: bool = False) -> torch.Tensor:
         M, U, d = table.shape
         # W1 untransposed (its gradient comes out contiguous; no copy in the backward)
         proj = torch.bmm(p["W1"], table.transpose(1, 2)).transpose(1, 2)  # (M, U, d)
-        projT = sum(proj[:, tup[:, lv]] for lv in range(tup.shape[1])).reshape(-1, d)  # (M*G, d)
+        projT = proj.index_select(1, tup[:, 0])  # (M, G, d): each tuple's rows summed, level by level
+        for lv in range(1, tup.shape[1]):
+            projT = projT + proj.index_select(1, tup[:, lv])
+        projT = projT.reshape(-1, d)  # (M*G, d)
         flat = (clips + tup.shape[0] * torch.arange(M, device=clips.device).reshape(M, 1, 1)).reshape(
             -1, clips.shape[2], 1
         )
@@ -396,6 +399,7 @@ def fit_heads(
         if kind == "segment" and inp.table
         else None
     )
+    vid = ClipTuples(inp.tuples, inp.clips[:-1], target, device) if kind == "video" and inp.table else None
     gens = [torch.Generator().manual_seed(m.seed) for m in members]
     member_widths = tuple(widths[m.cand] for m in members)
     best_val = torch.full((M,), -np.inf, dtype=torch.float64)
@@ -412,6 +416,10 @@ def fit_heads(
                 loss, grads = seg.loss_and_grads(p, inp.tab, k, b, member_widths)  # (M,), name -> (M, ...)
                 for name, q in zip(head_keys + ["alpha"], params):
                     q.grad = grads[name]
+            elif vid is not None:  # each clip's distinct tuples and written-out gradients
+                loss, grads = vid.loss_and_grads(p, inp.tab, k, b, member_widths)
+                for name in head_keys:
+                    p[name].grad = grads[name]
             else:
                 loss = _loss(kind, p, _forward(kind, p, inp.batch(k, b)), target[b])  # (M,)
                 for q in params:
