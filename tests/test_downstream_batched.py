@@ -211,6 +211,44 @@ def _spans_always(width_spans, widths, M, d, rows, device):
     return spans
 
 
+def _split_by_width(monkeypatch):
+    """Make loss_and_grads split the d x d products by width whatever the cost estimate says."""
+    import functools
+
+    import hdcid.downstream.tuples as tuples
+
+    monkeypatch.setattr(tuples, "_width_spans", functools.partial(_spans_always, tuples._width_spans))
+
+
+def _padded_head(g, widths, d, K, U, alpha=False):
+    """Random float64 head parameters of members of the given input widths, zero-padded to d, and
+    a table of U rows each: (keep (M, d), tab (M, U, d), p) with p requiring grad."""
+    M = len(widths)
+    keep = torch.stack([(torch.arange(d) < w).double() for w in widths])  # (M, d) each member's columns
+    tab = torch.randn(M, U, d, generator=g, dtype=torch.float64) * keep[:, None, :]
+    p = {
+        "W1": torch.randn(M, d, d, generator=g, dtype=torch.float64) * keep[:, :, None] * keep[:, None, :],
+        "b1": torch.randn(M, d, generator=g, dtype=torch.float64) * keep,
+        "W2": torch.randn(M, K, d, generator=g, dtype=torch.float64) * keep[:, None, :],
+        "b2": torch.randn(M, K, generator=g, dtype=torch.float64),
+    }
+    if alpha:
+        p["alpha"] = 0.3 * torch.randn(M, K, generator=g, dtype=torch.float64)
+    return keep, tab, {k: v.requires_grad_(True) for k, v in p.items()}
+
+
+def _assert_written_out_equals_autograd(got, grads, want, p, keep):
+    """The loss (M,) and gradients written out equal autograd's (p[k].grad after want.sum().backward())
+    in float64, none trivially zero, and the zero padding of W1 gets none."""
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12, atol=0)
+    for k, v in p.items():
+        assert grads[k].shape == v.shape
+        np.testing.assert_allclose(grads[k].numpy(), v.grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=k)
+        assert float(v.grad.abs().max()) > 1e-4  # the gradient is not trivially zero
+    pad = (1 - keep[:, :, None] * keep[:, None, :]).bool()
+    assert float(grads["W1"][pad].abs().max()) == 0.0
+
+
 @pytest.mark.parametrize("unfolded", [True, False])
 @pytest.mark.parametrize("by_width", [True, False])
 def test_segment_gradients_written_out_equal_autograd(monkeypatch, unfolded, by_width):
@@ -219,40 +257,22 @@ def test_segment_gradients_written_out_equal_autograd(monkeypatch, unfolded, by_
     order, with the d x d products over whole padded members or over each width's block, for
     members of different widths (zero-padded: their padding gets zero gradient) and a partial
     batch."""
-    import functools
-
-    import hdcid.downstream.tuples as tuples
     from hdcid.downstream.tuples import SegmentTuples
 
     g = torch.Generator().manual_seed(3)
-    N, T, L, U, K1, M, d = 40, 5, 2, 9, 6, 5, 8
+    N, T, L, U, K1, d = 40, 5, 2, 9, 6, 8
     widths = [8, 8, 5, 5, 3]
     rows = [torch.randint(0, U, (N, T, L), generator=g), torch.randint(0, U, (12, T, L), generator=g)]
     y = (torch.rand(N, T, K1, generator=g) < 0.3).float()
     seg = SegmentTuples(rows, y, (torch.rand(12, T, K1, generator=g) < 0.3).float(), 4, torch.device("cpu"))
-    keep = torch.stack([(torch.arange(d) < w).double() for w in widths])  # (M, d) each member's columns
-    tab = torch.randn(M, U, d, generator=g, dtype=torch.float64) * keep[:, None, :]
-    p = {
-        "W1": torch.randn(M, d, d, generator=g, dtype=torch.float64) * keep[:, :, None] * keep[:, None, :],
-        "b1": torch.randn(M, d, generator=g, dtype=torch.float64) * keep,
-        "W2": torch.randn(M, K1, d, generator=g, dtype=torch.float64) * keep[:, None, :],
-        "b2": torch.randn(M, K1, generator=g, dtype=torch.float64),
-        "alpha": 0.3 * torch.randn(M, K1, generator=g, dtype=torch.float64),
-    }
-    p = {k: v.requires_grad_(True) for k, v in p.items()}
-    b = torch.stack([torch.randperm(N, generator=g)[:7] for _ in range(M)])  # (M, 7): a partial batch
+    keep, tab, p = _padded_head(g, widths, d, K1, U, alpha=True)
+    b = torch.stack([torch.randperm(N, generator=g)[:7] for _ in widths])  # (M, 7): a partial batch
     want = seg.loss(p, tab, 0, b)
     want.sum().backward()
-    if by_width:  # split by width whatever the cost estimate says
-        monkeypatch.setattr(tuples, "_width_spans", functools.partial(_spans_always, tuples._width_spans))
+    if by_width:
+        _split_by_width(monkeypatch)
     got, grads = seg.loss_and_grads(p, tab, 0, b, widths if by_width else None, unfolded=unfolded)
-    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12, atol=0)
-    for k, v in p.items():
-        assert grads[k].shape == v.shape
-        np.testing.assert_allclose(grads[k].numpy(), v.grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=k)
-        assert float(v.grad.abs().max()) > 1e-4  # the gradient is not trivially zero
-    pad = (1 - keep[:, :, None] * keep[:, None, :]).bool()
-    assert float(grads["W1"][pad].abs().max()) == 0.0
+    _assert_written_out_equals_autograd(got, grads, want, p, keep)
 
 
 @pytest.mark.parametrize("by_width", [True, False])
@@ -267,39 +287,22 @@ def test_video_gradients_written_out_equal_autograd(monkeypatch, levels, by_widt
     from hdcid.downstream.tuples import ClipTuples, clip_tuples
 
     g = torch.Generator().manual_seed(5)
-    N, T, U, K, M, d = 30, 6, 7, 4, 5, 8
+    N, T, U, K, d = 30, 6, 7, 4, 8
     widths = [8, 8, 5, 5, 3]
     rows = [torch.randint(0, U, (N, T, levels), generator=g) + torch.arange(levels) * U]  # level l: rows l U ..
     tuples, clips = clip_tuples(rows)
-    keep = torch.stack([(torch.arange(d) < w).double() for w in widths])  # (M, d)
-    tab = torch.randn(M, levels * U, d, generator=g, dtype=torch.float64) * keep[:, None, :]
+    keep, tab, p = _padded_head(g, widths, d, K, levels * U)
     tab[:, 1] = tab[:, 0]  # two table rows with one input: tuples that tie in every hidden unit
-    p = {
-        "W1": torch.randn(M, d, d, generator=g, dtype=torch.float64) * keep[:, :, None] * keep[:, None, :],
-        "b1": torch.randn(M, d, generator=g, dtype=torch.float64) * keep,
-        "W2": torch.randn(M, K, d, generator=g, dtype=torch.float64) * keep[:, None, :],
-        "b2": torch.randn(M, K, generator=g, dtype=torch.float64),
-    }
-    p = {k: v.requires_grad_(True) for k, v in p.items()}
     y = torch.randint(0, K, (N,), generator=g)
-    b = torch.stack([torch.randperm(N, generator=g)[:7] for _ in range(M)])  # (M, 7): a partial batch
+    b = torch.stack([torch.randperm(N, generator=g)[:7] for _ in widths])  # (M, 7): a partial batch
     want = _loss("video", p, _forward("video", p, ("tuples", tab, tuples, clips[0][b])), y[b])
     want.sum().backward()
-    if by_width:  # split by width whatever the cost estimate says
-        import functools
-
-        import hdcid.downstream.tuples as tuples_mod
-
-        monkeypatch.setattr(tuples_mod, "_width_spans", functools.partial(_spans_always, tuples_mod._width_spans))
-    vid = ClipTuples(tuples, clips, y, torch.device("cpu"))
-    got, grads = vid.loss_and_grads(p, tab, 0, b, widths if by_width else None)
-    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12, atol=0)
-    for k, v in p.items():
-        assert grads[k].shape == v.shape
-        np.testing.assert_allclose(grads[k].numpy(), v.grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=k)
-        assert float(v.grad.abs().max()) > 1e-4  # the gradient is not trivially zero
-    pad = (1 - keep[:, :, None] * keep[:, None, :]).bool()
-    assert float(grads["W1"][pad].abs().max()) == 0.0
+    if by_width:
+        _split_by_width(monkeypatch)
+    got, grads = ClipTuples(tuples, clips, y, torch.device("cpu")).loss_and_grads(
+        p, tab, 0, b, widths if by_width else None
+    )
+    _assert_written_out_equals_autograd(got, grads, want, p, keep)
 
 
 @pytest.mark.parametrize("task", ["ave", "ave_avvp"])
