@@ -20,7 +20,7 @@
 # written by notebooks 05-08; missing ones are computed here), next to the published numbers with a
 # list of what differs between the two.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~5 s; full: ~4 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~4 s; full: ~4 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
