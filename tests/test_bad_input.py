@@ -23,6 +23,7 @@ from hdcid.config import ModelConfig, TrainConfig
 from hdcid.data import DataFormatError, read_ave, read_llp_csv, read_pretrain, write_ave, write_zip_pickle
 from hdcid.data.ave import AVE_DIR
 from hdcid.data.pretrain import CSV_NAME, PRETRAIN_DIR
+from hdcid.model import network
 from hdcid.model.checkpoint import load_checkpoint, save_checkpoint
 from hdcid.model.integrity import CheckpointError
 from hdcid.model.network import CrossModalModel
@@ -143,6 +144,10 @@ def test_encode_refuses_nan_input():
     audio[1, 3, 0] = float("nan")
     with pytest.raises(ValueError, match=r"audio features hold NaN/inf in 1 segment\(s\) \(first: clip 1, segment 3\)"):
         model.encode(audio, "audio")
+    audio[1, 3, 0], audio[0, 5, 1], audio[1, 3, 1] = float("inf"), float("-inf"), float("inf")  # the sum is NaN
+    with pytest.raises(ValueError, match=r"NaN/inf in 2 segment\(s\) \(first: clip 0, segment 5\)"):
+        model.encode(audio, "audio")
+    network._check_finite_input(torch.full((2, 10, 128), 3e38), "audio")  # finite values whose sum overflows: no error
 
 
 def _rehash(obj: dict) -> dict:
