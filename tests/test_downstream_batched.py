@@ -249,9 +249,10 @@ def _assert_written_out_equals_autograd(got, grads, want, p, keep):
     assert float(grads["W1"][pad].abs().max()) == 0.0
 
 
+@pytest.mark.parametrize("levels", [1, 2])
 @pytest.mark.parametrize("unfolded", [True, False])
 @pytest.mark.parametrize("by_width", [True, False])
-def test_segment_gradients_written_out_equal_autograd(monkeypatch, unfolded, by_width):
+def test_segment_gradients_written_out_equal_autograd(monkeypatch, unfolded, by_width, levels):
     """SegmentTuples.loss_and_grads (the training step of segment heads) gives the loss and the
     gradients autograd takes of SegmentTuples.loss, in float64 to 1e-10, through either product
     order, with the d x d products over whole padded members or over each width's block, for
@@ -260,7 +261,7 @@ def test_segment_gradients_written_out_equal_autograd(monkeypatch, unfolded, by_
     from hdcid.downstream.tuples import SegmentTuples
 
     g = torch.Generator().manual_seed(3)
-    N, T, L, U, K1, d = 40, 5, 2, 9, 6, 8
+    N, T, L, U, K1, d = 40, 5, levels, 9, 6, 8  # one level: every table row is a tuple (no selection product)
     widths = [8, 8, 5, 5, 3]
     rows = [torch.randint(0, U, (N, T, L), generator=g), torch.randint(0, U, (12, T, L), generator=g)]
     y = (torch.rand(N, T, K1, generator=g) < 0.3).float()

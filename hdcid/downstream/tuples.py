@@ -103,17 +103,19 @@ class SegmentTuples:
         w = torch.exp(-p["alpha"])[:, None, :]  # (M, 1, K1)
         return bce - (y * w * F.log_softmax(zs, -1)).sum(-1).mean(1)
 
-    def _selection(self, U: int, dtype: torch.dtype, device) -> torch.Tensor:
+    def _selection(self, U: int, dtype: torch.dtype, device) -> torch.Tensor | None:
         """(U, G) in {0, 1, ..}: how many of tuple g's levels use table row u, so that ``proj @ sel``
         sums each tuple's rows (exact: the same two or three terms added) and ``dz @ sel^T`` adds
         each tuple's gradient back onto its rows, each one matrix product instead of a gather per
-        level (gathers along the last dim are slow)."""
+        level (gathers along the last dim are slow). None where that matrix is the identity (one
+        level whose every table row is a tuple: DCID)."""
         key = ("sel", U, dtype, device)
         if key not in self._bufs:
             sel = torch.zeros(U, self.G, dtype=dtype, device=device)
             for ix in self.levels:
                 sel.index_put_((ix, torch.arange(self.G, device=device)), torch.ones((), dtype=dtype), accumulate=True)
-            self._bufs[key] = sel
+            identity = U == self.G and bool((sel == torch.eye(U, dtype=dtype, device=device)).all())
+            self._bufs[key] = None if identity else sel
         return self._bufs[key]
 
     def _counts(self, k: int, b: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,8 +207,8 @@ class SegmentTuples:
             for v in views:
                 torch.bmm(v["W2"], v["W1"], out=v["Wc"])
             proj = torch.bmm(out["Wc"], tab.transpose(1, 2))  # (M, K1, U)
-        sel = self._selection(U, proj.dtype, proj.device)  # (U, G)
-        z = torch.matmul(proj, sel).add_(bc)  # (M, K1, G): each tuple's rows summed, one product
+        sel = self._selection(U, proj.dtype, proj.device)  # (U, G), None: the tuples are the rows
+        z = (proj if sel is None else torch.matmul(proj, sel)).add_(bc)  # (M, K1, G): each tuple's rows summed
         S, n = self._counts(k, b, z.dtype)  # (M, K1, G), (M, 1, G)
         R = b.shape[1] * self.pairs[k].shape[1]  # the batch's seconds
         w = torch.exp(-alpha)  # (M, K1)
@@ -224,7 +226,7 @@ class SegmentTuples:
         dz -= S * w.unsqueeze(-1).div(R).add_(1.0 / (R * K1))
         dz.addcmul_(e, sw.div_(se).div_(R))  # softmax_c sw_g / R
         dbc = dz.sum(2)  # (M, K1)
-        dproj = torch.matmul(dz, sel.t())  # (M, K1, U): dz gathered back onto the table rows
+        dproj = dz if sel is None else torch.matmul(dz, sel.t())  # (M, K1, U): dz back onto the table rows
         if unfolded:
             dW2 = torch.bmm(dproj, h)  # (M, K1, d)
             torch.bmm(dproj.transpose(1, 2), W2, out=out["dh"])  # (M, U, d)
