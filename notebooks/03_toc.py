@@ -23,7 +23,7 @@
 # explorer with sliders for `choose_channel`, `toc_max_num`, `toc_min_num` and the similarity/variance
 # weight (with a live cross-modal probe accuracy), and a sweep of accuracy against kept dimensions.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~6 s; full: ~9 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~6 s; full: ~7 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
