@@ -37,7 +37,48 @@ import torch.nn.functional as F
 __all__ = ["SegmentTuples", "ClipTuples", "TableMax", "unique_rows", "clip_tuples"]
 
 
-class SegmentTuples:
+class _KeptBlocks:
+    """What a written-out training step keeps from step to step of one fit: the runs of members of
+    one input width (``_width_spans``), zero buffers the d x d products write into (zero outside
+    each run's leading block), per-run views of those buffers and of the operands (W1, W2 and the
+    table are the same tensors at every step: Adam updates them in place), and each member's
+    offset into flat ids."""
+
+    def __init__(self):
+        self._spans: dict = {}
+        self._bufs: dict = {}
+        self._views: dict = {}
+        self._offsets: dict = {}
+
+    def _blocks(self, widths, M: int, d: int, rows: int, operands: dict, buffers: dict, square=("W1", "dW1")):
+        """(buffers, per-run views) for the members' ``widths`` (None: one run at width d).
+        operands: name -> (M, ., d) tensor; buffers: name -> the tensor whose shape a kept zero
+        buffer takes. Each run's view of a tensor is [s:e, :w, :w] for the names in ``square``
+        ((M, d, d) weights and their gradients), else [s:e, :, :w]. ``rows``: the rows of the
+        products, which the cost estimate of splitting weighs."""
+        like = next(iter(buffers.values()))
+        plan = (None if widths is None else tuple(widths), M, d, rows, like.device, like.dtype, tuple(buffers))
+        if plan not in self._spans:  # the same every step of a fit: worked out once
+            self._spans[plan] = _width_spans(widths, M, d, rows, like.device)
+            self._bufs[plan] = {n: t.new_zeros(t.shape) for n, t in buffers.items()}
+        out = self._bufs[plan]
+        key = (plan, *(t.data_ptr() for t in operands.values()))  # a view keeps its storage alive
+        if key not in self._views:
+            self._views[key] = [
+                {n: t[s:e, :w, :w] if n in square else t[s:e, :, :w] for n, t in (*operands.items(), *out.items())}
+                for s, e, w in self._spans[plan]
+            ]
+        return out, self._views[key]
+
+    def _member_offsets(self, M: int, stride: int, device) -> torch.Tensor:
+        """(M, 1): member m's first flat id, m * stride."""
+        key = (M, stride, device)
+        if key not in self._offsets:
+            self._offsets[key] = torch.arange(M, device=device).unsqueeze(1) * stride
+        return self._offsets[key]
+
+
+class SegmentTuples(_KeptBlocks):
     """The tuples of every set's seconds, the training pairs and the selection split's batch counts.
 
     rows: per set (training draws first, the selection split last) the table row of each level,
@@ -46,11 +87,11 @@ class SegmentTuples:
     """
 
     def __init__(self, rows: list, train_labels: torch.Tensor, select_labels: torch.Tensor, batch_size: int, device):
+        super().__init__()
         L = rows[0].shape[-1]
         flat = torch.cat([r.reshape(-1, L).cpu() for r in rows])
         tuples, inv = unique_rows(flat)  # (G, L), (rows,)
-        self.tuples = tuples.to(device)  # (G, L) table rows of each tuple
-        self.levels = [self.tuples[:, lv].contiguous() for lv in range(L)]  # per level (G,): index_select's
+        self.levels = [tuples[:, lv].contiguous().to(device) for lv in range(L)]  # per level the tuples' table rows
         self.G = G = tuples.shape[0]
         gids = [g.reshape(r.shape[:2]) for g, r in zip(inv.split([r.shape[0] * r.shape[1] for r in rows]), rows)]
         K1 = train_labels.shape[-1]
@@ -72,10 +113,7 @@ class SegmentTuples:
         self.sel_label = self.sel_label.reshape(J, G * K1)  # (J, G*K1)
         self.sel_pos = [float(y_sel[s : s + batch_size].sum()) for s in range(0, Nv, batch_size)]  # (J,)
         self.sel_weight = [T * min(batch_size, Nv - s) for s in range(0, Nv, batch_size)]
-        self._bufs: dict = {}  # loss_and_grads' zero-padded outputs, reused from step to step
-        self._spans: dict = {}  # loss_and_grads' width runs per (widths, M, d, rows, device)
-        self._offsets: dict = {}  # (M, device) -> (M, 1) each member's first pair id
-        self._views: dict = {}  # loss_and_grads' per-width-run views of its operands and buffers
+        self._selections: dict = {}  # (U, dtype, device) -> ``_selection``
 
     def logits(self, p: dict, tab: torch.Tensor) -> torch.Tensor:
         """Logits of every member on every tuple: (M, G, K1). tab (M, U, d) the members' tables.
@@ -109,24 +147,22 @@ class SegmentTuples:
         each tuple's gradient back onto its rows, each one matrix product instead of a gather per
         level (gathers along the last dim are slow). None where that matrix is the identity (one
         level whose every table row is a tuple: DCID)."""
-        key = ("sel", U, dtype, device)
-        if key not in self._bufs:
+        key = (U, dtype, device)
+        if key not in self._selections:
             sel = torch.zeros(U, self.G, dtype=dtype, device=device)
             for ix in self.levels:
                 sel.index_put_((ix, torch.arange(self.G, device=device)), torch.ones((), dtype=dtype), accumulate=True)
             identity = U == self.G and bool((sel == torch.eye(U, dtype=dtype, device=device)).all())
-            self._bufs[key] = None if identity else sel
-        return self._bufs[key]
+            self._selections[key] = None if identity else sel
+        return self._selections[key]
 
     def _counts(self, k: int, b: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's seconds per tuple and class S (M, K1, G) and per tuple n (M, 1, G), class-major:
         one ``bincount`` of the members' (label row, tuple) pair ids, then the label rows' sums
         (counts, exact in any order)."""
         M = b.shape[0]
-        key = (M, b.device)
-        if key not in self._offsets:
-            self._offsets[key] = torch.arange(M, device=b.device).unsqueeze(1) * (self.Ly * self.G)
-        ids = self.pairs[k].index_select(0, b.reshape(-1)).reshape(M, -1) + self._offsets[key]  # (M, B T)
+        off = self._member_offsets(M, self.Ly * self.G, b.device)  # (M, 1)
+        ids = self.pairs[k].index_select(0, b.reshape(-1)).reshape(M, -1) + off  # (M, B T)
         cnt = torch.bincount(ids.reshape(-1), minlength=M * self.Ly * self.G).reshape(M, self.Ly, self.G)
         if dtype not in self._label_sums:
             self._label_sums[dtype] = self._label_sums[torch.float32].to(dtype)
@@ -169,34 +205,10 @@ class SegmentTuples:
         W1, b1, W2, b2, alpha = p["W1"], p["b1"], p["W2"], p["b2"], p["alpha"]
         K1, U = W2.shape[1], tab.shape[1]
         unfolded = (2 * U < 3 * K1) if unfolded is None else unfolded
-        plan = (None if widths is None else tuple(widths), M, W1.shape[-1], U if unfolded else K1, tab.device)
-        if plan not in self._spans:  # the same every step of a fit: worked out once
-            self._spans[plan] = _width_spans(widths, *plan[1:])
-        spans = self._spans[plan]
-
-        def buf(name: str, like: torch.Tensor) -> torch.Tensor:  # zero padding, allocated once per fit
-            key = (name, plan, tuple(like.shape), like.dtype)
-            if key not in self._bufs:
-                self._bufs[key] = like.new_zeros(like.shape)
-            return self._bufs[key]
-
-        # the d x d products, per width run, written into the leading blocks of buffers kept from step
-        # to step (zero elsewhere); their operands' blocks are views made once per fit (W1, W2 and
-        # the table are the same tensors at every step: Adam updates them in place)
-        names = ("h", "dh", "dW1") if unfolded else ("Wc", "dWc", "dW2", "dW1")
-        out = {n: buf(n, tab if n in ("h", "dh") else W1 if n == "dW1" else W2) for n in names}
-        vkey = (plan, W1.data_ptr(), W2.data_ptr(), tab.data_ptr())  # a view keeps its storage alive
-        if vkey not in self._views:
-            self._views[vkey] = [
-                {
-                    "W1": W1[s:e, :w, :w],
-                    "W2": W2[s:e, :, :w],
-                    "tab": tab[s:e, :, :w],
-                    **{n: t[s:e, :, :w] if n != "dW1" else t[s:e, :w, :w] for n, t in out.items()},
-                }
-                for s, e, w in spans
-            ]
-        views = self._views[vkey]
+        # the d x d products, per width run, into the leading blocks of buffers kept from step to step
+        bufs = {"h": tab, "dh": tab, "dW1": W1} if unfolded else {"Wc": W2, "dWc": W2, "dW2": W2, "dW1": W1}
+        ops = {"W1": W1, "W2": W2, "tab": tab}
+        out, views = self._blocks(widths, M, W1.shape[-1], U if unfolded else K1, ops, bufs)
         bc = (W2 * b1.unsqueeze(1)).sum(2, keepdim=True).add_(b2.unsqueeze(-1))  # (M, K1, 1) = W2 b1 + b2
         if unfolded:
             for v in views:
@@ -263,7 +275,7 @@ class SegmentTuples:
         return {"ref_precision": 100 * P, "ref_recall": 100 * R, "ref_f1": 100 * F1}
 
 
-class ClipTuples:
+class ClipTuples(_KeptBlocks):
     """Video heads' training step over each clip's distinct tuples, with its gradients written out.
 
     tuples (G, L): every tuple's table row per level; clips: per training set (N, E) each clip's
@@ -275,14 +287,11 @@ class ClipTuples:
     """
 
     def __init__(self, tuples: torch.Tensor, clips: list, targets: torch.Tensor, device):
+        super().__init__()
         self.levels = [tuples[:, lv].contiguous().to(device) for lv in range(tuples.shape[1])]
         self.G = tuples.shape[0]
         self.clips = [c.to(device) for c in clips]  # per training set (N, E)
         self.targets = targets.to(device)  # (N,)
-        self._offsets: dict = {}  # (M, device) -> (M, 1) each member's first flat tuple id
-        self._spans: dict = {}  # per (widths, M, d, U, device): the width runs
-        self._bufs: dict = {}  # and the buffers the products write into (zero outside their blocks)
-        self._views: dict = {}  # per width run, views of the operands and buffers, made once per fit
 
     @torch.no_grad()
     def loss_and_grads(
@@ -301,35 +310,17 @@ class ClipTuples:
         W1, b1, W2, b2 = p["W1"], p["b1"], p["W2"], p["b2"]
         M, B = b.shape
         U, d, G = tab.shape[1], W1.shape[-1], self.G
-        plan = (None if widths is None else tuple(widths), M, d, U, tab.device)
-        if plan not in self._spans:
-            self._spans[plan] = _width_spans(widths, *plan[1:])
-            self._bufs[plan] = {n: tab.new_zeros(M, U, d) for n in ("proj", "dproj")} | {"dW1": W1.new_zeros(W1.shape)}
-        out = self._bufs[plan]
-        vkey = (plan, W1.data_ptr(), tab.data_ptr())  # a view keeps its storage alive
-        if vkey not in self._views:
-            self._views[vkey] = [
-                (
-                    tab[s:e, :, :w],
-                    W1[s:e, :w, :w],
-                    out["proj"][s:e, :, :w],
-                    out["dproj"][s:e, :, :w],
-                    out["dW1"][s:e, :w, :w],
-                )
-                for s, e, w in self._spans[plan]
-            ]
-        views = self._views[vkey]
-        key = (M, b.device)
-        if key not in self._offsets:
-            self._offsets[key] = torch.arange(M, device=b.device).unsqueeze(1) * G  # (M, 1)
-        for tab_v, W1_v, proj_v, _, _ in views:
-            torch.bmm(tab_v, W1_v.transpose(1, 2), out=proj_v)
+        rows = tab.new_empty(M, U, d)  # the shape of the table rows' projections and their gradients
+        out, views = self._blocks(widths, M, d, U, {"W1": W1, "tab": tab}, {"proj": rows, "dproj": rows, "dW1": W1})
+        off = self._member_offsets(M, G, b.device)  # (M, 1)
+        for v in views:
+            torch.bmm(v["tab"], v["W1"].transpose(1, 2), out=v["proj"])
         proj = out["proj"]  # (M, U, d) every table row's projection
         projT = proj.index_select(1, self.levels[0])  # (M, G, d) every tuple's
         for ix in self.levels[1:]:
             projT += proj.index_select(1, ix)
         E = self.clips[k].shape[1]
-        ids = (self.clips[k].index_select(0, b.reshape(-1)).reshape(M, B * E) + self._offsets[key]).reshape(-1, E)
+        ids = (self.clips[k].index_select(0, b.reshape(-1)).reshape(M, B * E) + off).reshape(-1, E)
         hE = projT.reshape(M * G, d).index_select(0, ids.t().reshape(-1)).reshape(E, M * B, d)  # tuple-major
         best = hE.amax(0)  # (M B, d)
         if E < 256:  # the first maximising tuple: amax of (E - e) over the maxima (as TableMax)
@@ -354,8 +345,8 @@ class ClipTuples:
         dproj = out["dproj"].zero_()  # (M, U, d)
         for ix in self.levels:
             dproj.index_add_(1, ix, dprojT)
-        for tab_v, _, _, dproj_v, dW1_v in views:
-            torch.bmm(dproj_v.transpose(1, 2), tab_v, out=dW1_v)
+        for v in views:
+            torch.bmm(v["dproj"].transpose(1, 2), v["tab"], out=v["dW1"])
         return loss, {"W1": out["dW1"], "b1": db1, "W2": dW2, "b2": db2}
 
 
