@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from hdcid.plots._common import _new, _np
+from hdcid.plots._common import _new, _np, bar_groups, heatmap
 
 
 def usage_histograms(
@@ -85,23 +86,9 @@ def agreement_heatmap(
     matrix, modalities: Sequence[str], title: str = "Modality x modality agreement", ax=None
 ) -> Figure:
     """Heatmap of `analysis.agreement_matrix` (values annotated) (nb 02, 04)."""
-    import seaborn as sns
-
     fig, axes = (ax.figure, None) if ax is not None else _new(size=(4.0, 3.4))
     ax = ax if ax is not None else axes[0, 0]
-    sns.heatmap(
-        _np(matrix),
-        annot=True,
-        fmt=".2f",
-        vmin=0,
-        vmax=1,
-        cmap="viridis",
-        square=True,
-        xticklabels=modalities,
-        yticklabels=modalities,
-        ax=ax,
-        cbar_kws=dict(shrink=0.8),
-    )
+    heatmap(ax, _np(matrix), modalities, modalities, vmin=0, vmax=1, annot=True)
     ax.set_title(title)
     return fig
 
@@ -127,9 +114,18 @@ def level_information_bars(
     info: pd.DataFrame, value: str = "nmi", title: str = "What each level's codes tell (share of entropy explained)"
 ) -> Figure:
     """Grouped bars of `analysis.level_information`: x = target, one bar per level (nb 04)."""
-    import seaborn as sns
-
+    targets, levels = list(dict.fromkeys(info["target"])), list(dict.fromkeys(info["level"]))
+    heights = info.pivot_table(index="level", columns="target", values=value, sort=False).reindex(levels)[targets]
     fig, axes = _new(size=(5.6, 3.4))
-    sns.barplot(data=info, x="target", y=value, hue="level", ax=axes[0, 0], palette="viridis")
+    bar_groups(
+        axes[0, 0],
+        heights.to_numpy(dtype=float),
+        targets,
+        levels,
+        colors=colormaps["viridis"](np.linspace(0, 1, len(levels) + 2)[1:-1]),
+    )
+    axes[0, 0].set_xlabel("target")
+    axes[0, 0].set_ylabel(value)
+    axes[0, 0].legend(title="level")
     axes[0, 0].set_title(title)
     return fig

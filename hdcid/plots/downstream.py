@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hdcid.plots._common import _new, _np
+from hdcid.plots._common import _new, _np, bar_groups, heatmap
 
 
 def confusion_matrix_plot(
@@ -18,8 +18,6 @@ def confusion_matrix_plot(
 ) -> Figure:
     """Heatmap of a (K, K) confusion matrix, rows = true class (nb 05-08). With `normalize` each
     row is shown as a fraction of its true class."""
-    import seaborn as sns
-
     m = _np(cm).astype(float)
     if m.shape != (len(class_names), len(class_names)):
         raise ValueError(f"cm: expected ({len(class_names)}, {len(class_names)}), got {m.shape}")
@@ -27,19 +25,7 @@ def confusion_matrix_plot(
         m = m / np.maximum(m.sum(1, keepdims=True), 1)
     k = len(class_names)
     fig, axes = _new(size=(max(4.0, 0.35 * k + 2), max(3.4, 0.32 * k + 1.6)))
-    sns.heatmap(
-        m,
-        cmap="viridis",
-        vmin=0,
-        vmax=1 if normalize else None,
-        square=True,
-        ax=axes[0, 0],
-        xticklabels=class_names,
-        yticklabels=class_names,
-        annot=k <= 12,
-        fmt=".2f",
-        cbar_kws=dict(shrink=0.8),
-    )
+    heatmap(axes[0, 0], m, class_names, class_names, vmin=0, vmax=1 if normalize else None, annot=k <= 12)
     axes[0, 0].set_xlabel("predicted")
     axes[0, 0].set_ylabel("true")
     axes[0, 0].set_title(title)
@@ -138,43 +124,28 @@ def grouped_bars(
     chance: float | None = None,
 ) -> Figure:
     """Grouped bar chart of a tidy summary DataFrame (one row per x, hue: e.g. mean accuracy per
-    direction, one bar per encoder): ``seaborn.barplot(hue=...)``, with error bars from column
-    `err` (e.g. the std over seeds) when given (nb 05-09)."""
-    import seaborn as sns
-
+    direction, one bar per encoder), with error bars from column `err` (e.g. the std over seeds)
+    when given (nb 05-09)."""
     xs = list(dict.fromkeys(df[x]))
     hs = list(dict.fromkeys(df[hue]))
     fig, axes = _new(size=(max(5.0, 1.2 * len(xs) * max(1, len(hs)) / 2), 3.6))
     ax = axes[0, 0]
-    data = df.assign(**{x: df[x].astype(str), hue: df[hue].astype(str)})
-    sns.barplot(
-        data=data,
-        x=x,
-        y=y,
-        hue=hue,
-        order=[str(v) for v in xs],
-        hue_order=[str(h) for h in hs],
-        errorbar=None,
-        ax=ax,
-        palette=[f"C{j}" for j in range(len(hs))],
-    )
+    rows = [df[df[hue] == h].set_index(x).reindex(xs) for h in hs]  # one frame per hue level, x order
+    bars = bar_groups(ax, np.stack([r[y].to_numpy(dtype=float) for r in rows]), xs, hs)
     if err is not None:
-        for h, bars in zip(hs, ax.containers):  # one container per hue level, bars in x order
-            sub = df[df[hue] == h].set_index(x).reindex(xs)
-            centers = [b.get_x() + b.get_width() / 2 for b in bars]
+        for r, bs in zip(rows, bars):
             ax.errorbar(
-                centers,
-                sub[y].to_numpy(dtype=float),
-                yerr=sub[err].fillna(0).to_numpy(dtype=float),
+                [b.get_x() + b.get_width() / 2 for b in bs],
+                r[y].to_numpy(dtype=float),
+                yerr=r[err].fillna(0).to_numpy(dtype=float),
                 fmt="none",
                 ecolor="k",
                 capsize=3,
                 lw=1,
             )
-    if chance is not None:
-        ax.axhline(chance, ls="--", c="0.5", label="chance")
+    lines = [ax.axhline(chance, ls="--", c="0.5", label="chance")] if chance is not None else []
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or y)
-    ax.legend(fontsize=8)
+    ax.legend(handles=[*bars, *lines], fontsize=8)  # the bars first, in hue order
     ax.set_title(title)
     return fig

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hdcid.plots._common import _new, _np
+from hdcid.plots._common import _new, _np, heatmap
 
 
 def toc_criterion(
@@ -44,8 +44,8 @@ def cosine_heatmaps(
     size: tuple[float, float] = (5.0, 4.2),
 ) -> Figure:
     """The original's ave_cosine figure: (M, M) cosine similarity of code vectors on all dims
-    (left) and on the TOC-kept dims (right), viridis. `fast` uses imshow (for live widgets)
-    instead of seaborn's heatmap (nb 03)."""
+    (left) and on the TOC-kept dims (right), viridis. `fast` (for live widgets) lays the two panels
+    out by hand with one shared colour bar instead of one heatmap with its colour bar per panel (nb 03)."""
     if fast:  # manual layout and one shared colour bar: ~3x faster to render than constrained layout
         fig = Figure(figsize=(2 * size[0], size[1]))
         axes = fig.subplots(1, 2)
@@ -57,23 +57,10 @@ def cosine_heatmaps(
         fig.colorbar(im, ax=list(axes), shrink=0.8)
         fig.suptitle(title, fontsize=10)
         return fig
-    import seaborn as sns
-
     fig, axes = _new(1, 2, size=size)
     for ax, mat, name in zip(axes[0], (before, after), ("Before TOC select", "After TOC select")):
         m = _np(mat)
-        step = max(1, len(m) // 4)
-        sns.heatmap(
-            m,
-            cmap="viridis",
-            vmin=-1,
-            vmax=1,
-            ax=ax,
-            cbar_kws=dict(shrink=0.8),
-            xticklabels=step,
-            yticklabels=step,
-            rasterized=True,
-        )
+        heatmap(ax, m, vmin=-1, vmax=1, tick_step=max(1, len(m) // 4), rasterized=True)
         ax.set_title(name)
     fig.suptitle(title)
     return fig
