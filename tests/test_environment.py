@@ -73,3 +73,35 @@ def test_every_imported_third_party_module_is_declared():
     third = {m for m in found if m not in sys.stdlib_module_names and m not in local and m != "__future__"}
     missing = {m for m in third if canonicalize_name(IMPORT_NAMES.get(m, m)) not in declared}
     assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+
+
+def test_the_gpu_wheels_are_pinned_in_the_lock_with_what_they_need():
+    """benchmarks/gpu_wheels.sh downloads each listed name at its lock pin; a name the lock lacks would
+    stop it, and the GPU machine cannot fetch a dependency that the list forgot."""
+    from importlib import metadata
+
+    listed = [
+        canonicalize_name(line)
+        for line in (ROOT / "benchmarks" / "gpu_wheels.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    pins = _lock()
+    assert not [n for n in listed if n not in pins], "gpu_wheels.txt names packages requirements.lock does not pin"
+    for must in ("papermill", "ipykernel", "ipywidgets", "umap-learn"):  # the runner, widgets and UMAP
+        assert must in listed
+    env = {"extra": "", "python_version": "3.12", "sys_platform": "linux", "platform_system": "Linux"}
+    for name in listed:  # each listed package's own needs: listed too, or installed beside torch there
+        for r in metadata.distribution(name).requires or []:
+            req = Requirement(r)
+            if req.marker is None or req.marker.evaluate(env):
+                dep = canonicalize_name(req.name)
+                assert dep in listed or dep in GPU_IMAGE, f"{name} needs {dep}: add it to benchmarks/gpu_wheels.txt"
+
+
+# What the GPU machine's Python already holds, of what the listed wheels need (the device tool's list of
+# the image's packages, 2026-11-17).
+GPU_IMAGE = {
+    canonicalize_name(n)
+    for n in """aiohttp attrs click joblib llvmlite numba numpy packaging psutil pygments python-dateutil
+    pyyaml requests scikit-learn scipy tqdm typing-extensions""".split()
+}
