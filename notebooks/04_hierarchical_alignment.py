@@ -23,7 +23,7 @@
 # its 0.3 loss weight, each checked against the package), and 2-D maps (UMAP; PCA in quick mode) of the code vectors every
 # segment maps to, coloured by class, modality and level, with a widget to pick the view.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~8 s; full: ~33 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~8 s; full: ~36 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.

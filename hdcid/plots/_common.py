@@ -74,6 +74,7 @@ def heatmap(
                 format(v, fmt),
                 ha="center",
                 va="center",
+                fontsize=10 if max(m.shape) <= 5 else 8,  # "0.00" fits a cell of a 10 x 10 matrix
                 color="k" if luminance[i, j] > 0.408 else "w",
             )
 

@@ -128,7 +128,7 @@ def grouped_bars(
     when given (nb 05-09)."""
     xs = list(dict.fromkeys(df[x]))
     hs = list(dict.fromkeys(df[hue]))
-    fig, axes = _new(size=(max(5.0, 1.2 * len(xs) * max(1, len(hs)) / 2), 3.6))
+    fig, axes = _new(size=(max(5.0, 1.2 * len(xs) * max(1, len(hs)) / 2) + 1.3, 3.6))  # + the legend
     ax = axes[0, 0]
     rows = [df[df[hue] == h].set_index(x).reindex(xs) for h in hs]  # one frame per hue level, x order
     bars = bar_groups(ax, np.stack([r[y].to_numpy(dtype=float) for r in rows]), xs, hs)
@@ -146,6 +146,7 @@ def grouped_bars(
     lines = [ax.axhline(chance, ls="--", c="0.5", label="chance")] if chance is not None else []
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or y)
-    ax.legend(handles=[*bars, *lines], fontsize=8)  # the bars first, in hue order
+    # beside the axes, so it never covers a bar; the bars first, in hue order
+    ax.legend(handles=[*bars, *lines], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title(title)
     return fig
