@@ -25,7 +25,7 @@
 # features and the text prompt), the size of every model preset, and how to point the notebooks at the
 # real features and at a released checkpoint.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~11 s; full: ~81 s; measured on a 2-core CPU, no GPU, with the demo corpus already built (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~13 s; full: ~81 s; measured on a 2-core CPU, no GPU, with the demo corpus already built (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.

@@ -23,7 +23,7 @@
 # follow how often the three modalities of the same second choose the same code (cross-modal code
 # agreement) as training proceeds. Later notebooks reuse these cached checkpoints.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~21 s; full: ~2 min; measured on a 2-core CPU, no GPU, including pretraining both tiny models (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~24 s; full: ~2 min; measured on a 2-core CPU, no GPU, including pretraining both tiny models (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.

@@ -20,7 +20,7 @@
 # codes and resets over training, which codes are shared by all modalities and which are owned by one,
 # and the modality x modality agreement matrix — for DCID and both levels of H-DCID.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~7 s; full: ~8 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~8 s; full: ~8 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.

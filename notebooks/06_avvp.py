@@ -26,7 +26,7 @@
 # protocol by default (train on train, choose epoch and TOC on validation, report test once) with a
 # switch to the **original** protocol (best epoch on the test data, as published); then segment timelines of predicted vs true events and per-class F1.
 #
-# **Runtime** — quick (`HDCID_QUICK=1`): ~9 s; full: ~15 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
+# **Runtime** — quick (`HDCID_QUICK=1`): ~8 s; full: ~15 s; measured on a 2-core CPU, no GPU, with the checkpoints cached by 01 (see `docs/runtimes.json`).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects overrides after this cell). Literals only.
