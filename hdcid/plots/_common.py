@@ -41,7 +41,6 @@ def heatmap(
     annot: bool = False,
     fmt: str = ".2f",
     tick_step: int = 1,
-    square: bool = True,
     rasterized: bool = False,
 ) -> None:
     """Draw matrix `m` (R, C) on `ax` as coloured cells, row 0 at the top, with a colour bar; with
@@ -51,7 +50,7 @@ def heatmap(
     m = np.asarray(m, dtype=float)
     if m.ndim != 2:
         raise ValueError(f"heatmap: expected a 2-D matrix, got shape {m.shape}")
-    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="equal" if square else "auto")
+    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     im.set_rasterized(rasterized)
     ax.figure.colorbar(im, ax=ax, shrink=0.8)
     for axis, n, labels in ((ax.xaxis, m.shape[1], xticklabels), (ax.yaxis, m.shape[0], yticklabels)):
