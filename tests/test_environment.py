@@ -75,6 +75,15 @@ def test_every_imported_third_party_module_is_declared():
     assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
 
 
+# What the GPU machine's Python already holds, of what the listed wheels need (the device tool's list of
+# the image's packages, 2026-11-17).
+GPU_IMAGE = {
+    canonicalize_name(n)
+    for n in """aiohttp attrs click joblib llvmlite numba numpy packaging psutil pygments python-dateutil
+    pyyaml requests scikit-learn scipy tqdm typing-extensions""".split()
+}
+
+
 def test_the_gpu_wheels_are_pinned_in_the_lock_with_what_they_need():
     """benchmarks/gpu_wheels.sh downloads each listed name at its lock pin; a name the lock lacks would
     stop it, and the GPU machine cannot fetch a dependency that the list forgot."""
@@ -96,12 +105,3 @@ def test_the_gpu_wheels_are_pinned_in_the_lock_with_what_they_need():
             if req.marker is None or req.marker.evaluate(env):
                 dep = canonicalize_name(req.name)
                 assert dep in listed or dep in GPU_IMAGE, f"{name} needs {dep}: add it to benchmarks/gpu_wheels.txt"
-
-
-# What the GPU machine's Python already holds, of what the listed wheels need (the device tool's list of
-# the image's packages, 2026-11-17).
-GPU_IMAGE = {
-    canonicalize_name(n)
-    for n in """aiohttp attrs click joblib llvmlite numba numpy packaging psutil pygments python-dateutil
-    pyyaml requests scikit-learn scipy tqdm typing-extensions""".split()
-}
